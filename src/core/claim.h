@@ -1,0 +1,11 @@
+/* Claiming due jobs for this manager (shared by the pool and run_once). */
+#ifndef JM_CLAIM_H
+#define JM_CLAIM_H
+
+#include "core/manager.h"
+
+/* Claims up to `max` due jobs of the registered types. *jobs is an array of
+ * *n owned jobs (free the array with jm__free). */
+int jm__claim(jm_manager *m, size_t max, jm_job ***jobs, size_t *n);
+
+#endif

@@ -1,0 +1,78 @@
+/* Steering jobs by hand: cancel, retry and prune. */
+#include "core/error.h"
+#include "core/job_id.h"
+#include "core/log.h"
+#include "core/manager.h"
+
+/* Rows deleted per prune transaction: small enough that a concurrent
+ * create never waits long for the write lock. */
+#define JM_PRUNE_BATCH 2000
+
+int jm_cancel(jm_manager *m, const char *id)
+{
+    if (!m)
+        return jm__seterr(JM_EINVAL, "jm_cancel: manager is NULL");
+    char type[3];
+    int rc = jm_job_id_parse(id, type);
+    if (rc)
+        return rc;
+    jm__executor_entry e;
+    int known = jm__registry_find(&m->registry, type, &e);
+    jm__cancel_outcome outcome;
+    int64_t seq = 0;
+    jm__db_lock(m);
+    rc = m->ops->cancel(m->store, id, known && e.ex.cancellable, jm__now(m), &outcome, &seq);
+    jm__db_unlock(m);
+    if (rc == JM_ENOTCANCELLABLE && !known)
+        return jm__seterr(JM_ENOEXEC,
+                          "job %s is running and type %s is not registered here, so whether it "
+                          "can be cancelled is unknown",
+                          id, type);
+    if (rc)
+        return rc;
+    if (outcome == JM__CANCEL_REQUESTED) {
+        jm__log(m, JM_LOG_INFO, id, "cancel requested while running");
+        jm__flag_cancel(m, seq);
+    } else {
+        jm__log(m, JM_LOG_INFO, id, "cancelled");
+    }
+    return JM_OK;
+}
+
+int jm_retry(jm_manager *m, const char *id)
+{
+    if (!m)
+        return jm__seterr(JM_EINVAL, "jm_retry: manager is NULL");
+    int rc = jm_job_id_parse(id, NULL);
+    if (rc)
+        return rc;
+    jm__db_lock(m);
+    rc = m->ops->retry(m->store, id, jm__now(m));
+    jm__db_unlock(m);
+    if (rc == JM_OK) {
+        jm__log(m, JM_LOG_INFO, id, "requeued by hand");
+        jm__pool_notify(m, 0);
+    }
+    return rc;
+}
+
+int jm_prune(jm_manager *m, int64_t finished_before_ms, int64_t *deleted)
+{
+    if (deleted)
+        *deleted = 0;
+    if (!m)
+        return jm__seterr(JM_EINVAL, "jm_prune: manager is NULL");
+    if (finished_before_ms < 0)
+        return jm__seterr(JM_EINVAL, "jm_prune: finished_before_ms must not be negative");
+    int64_t total = 0, n;
+    int rc;
+    do {
+        jm__db_lock(m);
+        rc = m->ops->prune(m->store, finished_before_ms, JM_PRUNE_BATCH, &n);
+        jm__db_unlock(m);
+        total += n;
+    } while (rc == JM_OK && n == JM_PRUNE_BATCH);
+    if (deleted)
+        *deleted = total;
+    return rc;
+}

@@ -1,0 +1,42 @@
+/* The context an executor sees while it runs one job. */
+#ifndef JM_CTX_H
+#define JM_CTX_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "core/registry.h"
+#include "jobmgr.h"
+
+typedef struct jm__strf_node jm__strf_node;
+
+struct jm_ctx {
+    jm_manager *m;
+    jm_job *job;
+    cJSON *params;
+    jm__executor_entry entry;
+    _Atomic int cancelled; /* a cancel request reached this run */
+    _Atomic int shutdown;  /* the manager is stopping */
+    _Atomic int lost;      /* the lease was lost: another worker may own the job */
+    int inline_mode;       /* jm_run_once: no loop thread renews the lease */
+    int64_t next_heartbeat_mono;
+    double progress;
+    int64_t progress_saved_mono;
+    jm__strf_node *strs;
+    uint64_t activation; /* m->activations when it became active */
+    jm_ctx *prev, *next; /* the manager's active list */
+};
+
+/* Prepares ctx for `job`; the caller has looked up the executor. */
+void jm__ctx_init(jm_ctx *ctx, jm_manager *m, jm_job *job, cJSON *params,
+                  const jm__executor_entry *entry, int inline_mode);
+/* Frees what the run allocated (jm_ctx_strf strings); not the job. */
+void jm__ctx_release(jm_ctx *ctx);
+/* Adds/removes ctx in the manager's active list (under m->lock). */
+void jm__ctx_activate(jm_ctx *ctx);
+void jm__ctx_deactivate(jm_ctx *ctx);
+/* Sets the cancel flag and calls the executor's cancel hook once. Caller
+ * holds m->lock. */
+void jm__ctx_signal(jm_ctx *ctx, int shutdown);
+
+#endif

@@ -1,0 +1,61 @@
+/* Job id generation and parsing. Parsing is strict: ids come from users and
+ * the command line, and a malformed one must never reach a query. */
+#include "core/job_id.h"
+
+#include <string.h>
+#include <time.h>
+#include <uuid/uuid.h>
+
+#include "core/error.h"
+
+int jm__type_valid(const char *t)
+{
+    return t && t[0] >= 'A' && t[0] <= 'Z' && t[1] >= 'A' && t[1] <= 'Z' && t[2] == '\0';
+}
+
+void jm__job_id_new(const char *type, char out[JM_JOB_ID_SIZE])
+{
+    uuid_t u;
+    uuid_generate_random(u);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    for (int i = 5; i >= 0; i--) {
+        u[i] = (unsigned char)(ms & 0xff);
+        ms >>= 8;
+    }
+    u[6] = (unsigned char)((u[6] & 0x0f) | 0x70);
+    u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
+    out[0] = type[0];
+    out[1] = type[1];
+    out[2] = '-';
+    uuid_unparse_lower(u, out + 3);
+}
+
+static int is_lower_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+int jm_job_id_parse(const char *id, char type_out[3])
+{
+    if (!id)
+        return jm__seterr(JM_EINVAL, "job id is NULL");
+    size_t len = strnlen(id, JM_JOB_ID_SIZE);
+    if (len != JM_JOB_ID_SIZE - 1)
+        return jm__seterr(JM_EINVAL, "malformed job id: expected 39 characters");
+    if (!(id[0] >= 'A' && id[0] <= 'Z' && id[1] >= 'A' && id[1] <= 'Z') || id[2] != '-')
+        return jm__seterr(JM_EINVAL, "malformed job id: expected a two-letter type and '-'");
+    const char *u = id + 3;
+    for (int i = 0; i < 36; i++) {
+        int dash = (i == 8 || i == 13 || i == 18 || i == 23);
+        if (dash ? u[i] != '-' : !is_lower_hex(u[i]))
+            return jm__seterr(JM_EINVAL, "malformed job id: bad uuid at character %d", i + 4);
+    }
+    if (type_out) {
+        type_out[0] = id[0];
+        type_out[1] = id[1];
+        type_out[2] = '\0';
+    }
+    return JM_OK;
+}

@@ -1,0 +1,94 @@
+/*
+ * The manager: configuration, the store connection and its lock, the
+ * executor registry and the worker pool's shared state. Shared by the core's
+ * files; hosts only see the opaque handle.
+ */
+#ifndef JM_MANAGER_H
+#define JM_MANAGER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "core/registry.h"
+#include "jobmgr.h"
+#include "store/store.h"
+
+typedef struct jm__outcome jm__outcome;
+
+typedef enum { JM__POOL_IDLE, JM__POOL_RUNNING, JM__POOL_STOPPING } jm__pool_state;
+
+typedef struct jm__pool {
+    jm__pool_state state;
+    int nworkers;
+    pthread_t *workers;
+    pthread_t loop_thread;
+    int loop_thread_started; /* jm_start: someone must join it */
+    jm_job **pending;        /* claimed, waiting for a worker */
+    size_t npending;
+    int executing;
+    jm__outcome *done; /* finished runs waiting for the group commit */
+    size_t ndone;
+    int claim_now;          /* a local create or a full claim: look again now */
+    int64_t next_poll_mono; /* monotonic ms */
+    int64_t drain_ms;
+    int drain_started;
+    int64_t drain_deadline_mono;
+    int shutdown_signalled;
+    int workers_exit;
+    int maybe_more;            /* the last claim was full: more may be due */
+    int64_t commit_retry_mono; /* outcomes that failed to commit wait until then */
+    int give_up_commit;        /* stopping, and outcomes still cannot be committed */
+    pthread_cond_t loop_cv;    /* the loop waits for work to do */
+    pthread_cond_t work_cv;    /* workers wait for jobs */
+    pthread_cond_t stopped_cv; /* jm_stop waits for the pool to stop */
+} jm__pool;
+
+struct jm_manager {
+    jm_config cfg; /* strings point at the copies below */
+    char *db_path;
+    char *node_id;
+    char *vfs;
+    const jm__store_ops *ops;
+    jm__store *store;
+    pthread_mutex_t db_lock; /* serialises the store connection */
+    jm__registry registry;
+    jm__owner owner;
+    pthread_mutex_t lock; /* pool state and the active contexts */
+    jm__pool pool;
+    jm_ctx *active; /* contexts of jobs running in this manager */
+    uint64_t activations; /* counts jm__ctx_activate calls */
+    _Atomic int64_t next_recovery_mono;
+};
+
+/* The manager's clock (cfg.now_ms or the system clock). */
+int64_t jm__now(const jm_manager *m);
+/* Monotonic milliseconds for timers that must not jump. */
+int64_t jm__mono_ms(void);
+
+/* Lock helpers around the store connection. */
+void jm__db_lock(jm_manager *m);
+void jm__db_unlock(jm_manager *m);
+
+/* Recovery (recovery.c). */
+int jm__recover_all(jm_manager *m, int *recovered);
+/* Runs recovery if its interval passed; errors are logged, not returned. */
+void jm__recover_if_due(jm_manager *m);
+int64_t jm__recovery_interval_ms(const jm_manager *m);
+int64_t jm__heartbeat_interval_ms(const jm_manager *m);
+/* The process-wide set of live manager instances (for dead-owner checks). */
+void jm__instance_add(int64_t instance);
+void jm__instance_remove(int64_t instance);
+
+/* Pool hooks (pool.c). */
+int jm__pool_init(jm_manager *m);
+void jm__pool_destroy(jm_manager *m);
+/* A job was created here: wake the run loop if it is due by run_at. */
+void jm__pool_notify(jm_manager *m, int64_t run_at);
+/* Flags the running context of `seq` cancelled (and nudges its executor). */
+void jm__flag_cancel(jm_manager *m, int64_t seq);
+/* Renews leases of jobs this manager runs; flags cancel requests and lost
+ * leases. */
+void jm__heartbeat(jm_manager *m);
+
+#endif

@@ -1,0 +1,477 @@
+/*
+ * The worker pool and its run loop. One loop thread claims due jobs for
+ * idle workers (several per transaction), records finished runs in one
+ * transaction per wake-up (group commit), renews leases, runs periodic
+ * recovery and drives shutdown. Workers only execute. A job is reported
+ * finished only once its outcome is committed; until then its row stays
+ * running under this manager's lease, so a crash means a re-run, never a
+ * lost job.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/claim.h"
+#include "core/ctx.h"
+#include "core/error.h"
+#include "core/job.h"
+#include "core/log.h"
+#include "core/runner.h"
+
+/* How long to wait before trying again to record outcomes that failed to
+ * commit (e.g. the database was busy past its timeout). */
+#define JM_COMMIT_RETRY_MS 100
+
+static _Thread_local jm_manager *tl_worker_of;
+
+int jm__pool_init(jm_manager *m)
+{
+    jm__pool *p = &m->pool;
+    pthread_condattr_t attr;
+    if (pthread_condattr_init(&attr) != 0)
+        return jm__seterr(JM_ENOMEM, "cannot create the pool's condition variables");
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    int ok = pthread_cond_init(&p->loop_cv, &attr) == 0;
+    ok &= pthread_cond_init(&p->work_cv, NULL) == 0;
+    ok &= pthread_cond_init(&p->stopped_cv, NULL) == 0;
+    pthread_condattr_destroy(&attr);
+    p->state = JM__POOL_IDLE;
+    return ok ? JM_OK : jm__seterr(JM_ENOMEM, "cannot create the pool's condition variables");
+}
+
+void jm__pool_destroy(jm_manager *m)
+{
+    jm__pool *p = &m->pool;
+    pthread_cond_destroy(&p->loop_cv);
+    pthread_cond_destroy(&p->work_cv);
+    pthread_cond_destroy(&p->stopped_cv);
+    jm__free(p->pending);
+    jm__free(p->workers);
+    p->pending = NULL;
+    p->workers = NULL;
+}
+
+void jm__pool_notify(jm_manager *m, int64_t run_at)
+{
+    int64_t now = jm__now(m);
+    pthread_mutex_lock(&m->lock);
+    jm__pool *p = &m->pool;
+    if (p->state == JM__POOL_RUNNING) {
+        if (run_at <= now) {
+            p->claim_now = 1;
+        } else {
+            int64_t at = jm__mono_ms() + (run_at - now);
+            if (at < p->next_poll_mono)
+                p->next_poll_mono = at;
+        }
+        pthread_cond_signal(&p->loop_cv);
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+void jm__flag_cancel(jm_manager *m, int64_t seq)
+{
+    pthread_mutex_lock(&m->lock);
+    for (jm_ctx *c = m->active; c; c = c->next)
+        if (c->job->seq == seq)
+            jm__ctx_signal(c, 0);
+    pthread_mutex_unlock(&m->lock);
+}
+
+void jm__heartbeat(jm_manager *m)
+{
+    pthread_mutex_lock(&m->lock);
+    uint64_t mark = m->activations;
+    pthread_mutex_unlock(&m->lock);
+    int64_t now = jm__now(m);
+    jm__lease_info *infos = NULL;
+    size_t n = 0;
+    jm__db_lock(m);
+    int rc = m->ops->renew(m->store, &m->owner, now, now + m->cfg.lease_ms, &infos, &n);
+    jm__db_unlock(m);
+    if (rc) {
+        jm__log(m, JM_LOG_WARN, NULL, "lease renewal failed, will try again: %s",
+                jm_last_error());
+        return;
+    }
+    pthread_mutex_lock(&m->lock);
+    for (jm_ctx *c = m->active; c; c = c->next) {
+        /* A job activated after `mark` may have been claimed after the
+         * renewal read the table; it is judged next time. */
+        if (c->activation > mark)
+            continue;
+        const jm__lease_info *hit = NULL;
+        for (size_t i = 0; i < n && !hit; i++)
+            if (infos[i].seq == c->job->seq)
+                hit = &infos[i];
+        if (hit && hit->cancel_requested) {
+            jm__ctx_signal(c, 0);
+        } else if (!hit && !atomic_exchange(&c->lost, 1)) {
+            jm__log(m, JM_LOG_WARN, c->job->id,
+                    "lease lost: the job was recovered elsewhere; asking it to stop");
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    jm__free(infos);
+}
+
+/* ---- workers ---- */
+
+static void *worker_main(void *arg)
+{
+    jm_manager *m = arg;
+    jm__pool *p = &m->pool;
+    tl_worker_of = m;
+    pthread_mutex_lock(&m->lock);
+    for (;;) {
+        while (p->npending == 0 && !p->workers_exit)
+            pthread_cond_wait(&p->work_cv, &m->lock);
+        if (p->npending == 0)
+            break;
+        jm_job *job = p->pending[0];
+        memmove(p->pending, p->pending + 1, (p->npending - 1) * sizeof *p->pending);
+        p->npending--;
+        p->executing++;
+        pthread_mutex_unlock(&m->lock);
+        jm__outcome *o = jm__run_job(m, job, 0);
+        pthread_mutex_lock(&m->lock);
+        p->executing--;
+        if (o) {
+            o->next = p->done;
+            p->done = o;
+            p->ndone++;
+        }
+        pthread_cond_signal(&p->loop_cv);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+/* ---- the loop (called with m->lock held; each helper may drop it) ---- */
+
+static void timed_wait(jm_manager *m, int64_t until_mono)
+{
+    struct timespec ts;
+    if (until_mono < 0)
+        until_mono = 0;
+    ts.tv_sec = (time_t)(until_mono / 1000);
+    ts.tv_nsec = (long)(until_mono % 1000) * 1000000L;
+    pthread_cond_timedwait(&m->pool.loop_cv, &m->lock, &ts);
+}
+
+/* Earliest moment a retried or continued job may be due again. */
+static int64_t next_due_mono(jm_manager *m, const jm__outcome *list)
+{
+    int64_t best = INT64_MAX, now = jm__now(m), mono = jm__mono_ms();
+    for (const jm__outcome *o = list; o; o = o->next) {
+        if (o->f.status != JM_STATUS_RETRYING && o->f.status != JM_STATUS_QUEUED)
+            continue;
+        int64_t at = mono + (o->f.run_at > now ? o->f.run_at - now : 0);
+        if (at < best)
+            best = at;
+    }
+    return best;
+}
+
+static void commit_done(jm_manager *m)
+{
+    jm__pool *p = &m->pool;
+    jm__outcome *list = p->done;
+    size_t n = p->ndone;
+    p->done = NULL;
+    p->ndone = 0;
+    pthread_mutex_unlock(&m->lock);
+    int64_t due = next_due_mono(m, list);
+    int rc = jm__commit_outcomes(m, list, n);
+    if (rc)
+        jm__log(m, JM_LOG_ERROR, NULL, "recording %zu outcome(s) failed, will try again: %s", n,
+                jm_last_error());
+    pthread_mutex_lock(&m->lock);
+    if (rc) {
+        /* Put them back in front; the loop retries after a pause. */
+        jm__outcome *tail = list;
+        while (tail->next)
+            tail = tail->next;
+        tail->next = p->done;
+        p->done = list;
+        p->ndone += n;
+        p->commit_retry_mono = jm__mono_ms() + JM_COMMIT_RETRY_MS;
+        return;
+    }
+    if (due < p->next_poll_mono)
+        p->next_poll_mono = due;
+    /* A worker is free again: if the last claim was full, more may wait. */
+    if (p->maybe_more)
+        p->claim_now = 1;
+}
+
+static void claim_for_idle(jm_manager *m, int want)
+{
+    jm__pool *p = &m->pool;
+    p->claim_now = 0;
+    p->next_poll_mono = jm__mono_ms() + m->cfg.poll_interval_ms;
+    pthread_mutex_unlock(&m->lock);
+    jm_job **jobs = NULL;
+    size_t n = 0;
+    int rc = jm__claim(m, (size_t)want, &jobs, &n);
+    if (rc)
+        jm__log(m, JM_LOG_WARN, NULL, "claiming jobs failed, will try again: %s",
+                jm_last_error());
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < n; i++)
+        p->pending[p->npending++] = jobs[i];
+    jm__free(jobs);
+    p->maybe_more = rc == JM_OK && n == (size_t)want;
+    if (n)
+        pthread_cond_broadcast(&p->work_cv);
+}
+
+static void release_pending(jm_manager *m)
+{
+    jm__pool *p = &m->pool;
+    size_t n = p->npending;
+    jm_job **jobs = jm__calloc(n ? n : 1, sizeof *jobs);
+    if (!jobs)
+        return; /* workers will run them instead; nothing is lost */
+    memcpy(jobs, p->pending, n * sizeof *jobs);
+    p->npending = 0;
+    pthread_mutex_unlock(&m->lock);
+    for (size_t i = 0; i < n; i++)
+        jm__release_job(m, jobs[i]);
+    jm__free(jobs);
+    pthread_mutex_lock(&m->lock);
+}
+
+static void signal_shutdown(jm_manager *m)
+{
+    m->pool.shutdown_signalled = 1;
+    for (jm_ctx *c = m->active; c; c = c->next)
+        if (!c->inline_mode)
+            jm__ctx_signal(c, 1);
+}
+
+static void loop_run(jm_manager *m)
+{
+    jm__pool *p = &m->pool;
+    int64_t hb_every = jm__heartbeat_interval_ms(m);
+    int64_t next_hb = jm__mono_ms() + hb_every;
+    pthread_mutex_lock(&m->lock);
+    for (;;) {
+        int64_t mono = jm__mono_ms();
+        if (p->done && mono >= p->commit_retry_mono) {
+            commit_done(m);
+            continue;
+        }
+        int stopping = p->state == JM__POOL_STOPPING;
+        if (stopping) {
+            if (!p->drain_started) {
+                p->drain_started = 1;
+                p->drain_deadline_mono = mono + p->drain_ms;
+                release_pending(m);
+                continue;
+            }
+            if (p->executing == 0 && p->npending == 0 && (!p->done || p->give_up_commit))
+                break;
+            if (!p->shutdown_signalled && mono >= p->drain_deadline_mono)
+                signal_shutdown(m);
+        }
+        if (mono >= next_hb) {
+            next_hb = mono + hb_every;
+            if (p->executing || p->npending || m->active) {
+                pthread_mutex_unlock(&m->lock);
+                jm__heartbeat(m);
+                pthread_mutex_lock(&m->lock);
+                continue;
+            }
+        }
+        int want = p->nworkers - (int)p->npending - p->executing;
+        if (!stopping) {
+            if (mono >= atomic_load(&m->next_recovery_mono)) {
+                pthread_mutex_unlock(&m->lock);
+                jm__recover_if_due(m);
+                pthread_mutex_lock(&m->lock);
+                continue;
+            }
+            if (want > 0 && (p->claim_now || mono >= p->next_poll_mono)) {
+                claim_for_idle(m, want);
+                continue;
+            }
+        }
+        int64_t until = next_hb;
+        if (p->done && p->commit_retry_mono < until)
+            until = p->commit_retry_mono;
+        if (!stopping) {
+            int64_t rec = atomic_load(&m->next_recovery_mono);
+            if (rec < until)
+                until = rec;
+            if (want > 0 && p->next_poll_mono < until)
+                until = p->next_poll_mono;
+        } else if (!p->shutdown_signalled && p->drain_deadline_mono < until) {
+            until = p->drain_deadline_mono;
+        }
+        if (stopping && p->shutdown_signalled && p->done && p->executing == 0 &&
+            p->npending == 0) {
+            /* Outcomes that still cannot be recorded after every job ended:
+             * give up after one more try; recovery requeues those jobs. */
+            p->give_up_commit = 1;
+        }
+        timed_wait(m, until);
+    }
+    /* Stop the workers (all idle now) and wait for them. */
+    p->workers_exit = 1;
+    pthread_cond_broadcast(&p->work_cv);
+    int n = p->nworkers;
+    pthread_mutex_unlock(&m->lock);
+    for (int i = 0; i < n; i++)
+        pthread_join(p->workers[i], NULL);
+    pthread_mutex_lock(&m->lock);
+    if (p->done) {
+        jm__log(m, JM_LOG_ERROR, NULL,
+                "%zu outcome(s) could not be recorded; recovery will requeue those jobs",
+                p->ndone);
+        jm__outcome_free_list(p->done);
+        p->done = NULL;
+        p->ndone = 0;
+    }
+    p->state = JM__POOL_IDLE;
+    pthread_cond_broadcast(&p->stopped_cv);
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void *loop_main(void *arg)
+{
+    loop_run(arg);
+    return NULL;
+}
+
+/* Sets the pool up and starts the workers; m->lock held. */
+static int pool_begin(jm_manager *m, int n)
+{
+    jm__pool *p = &m->pool;
+    if (p->state == JM__POOL_RUNNING)
+        return jm__seterr(JM_EBUSY, "the manager is already running");
+    if (p->state == JM__POOL_STOPPING)
+        return jm__seterr(JM_ESTOPPED, "the manager is stopping");
+    jm__free(p->pending);
+    jm__free(p->workers);
+    p->pending = jm__calloc((size_t)n, sizeof *p->pending);
+    p->workers = jm__calloc((size_t)n, sizeof *p->workers);
+    if (!p->pending || !p->workers)
+        return jm__seterr(JM_ENOMEM, "out of memory starting workers");
+    p->nworkers = 0;
+    p->npending = 0;
+    p->executing = 0;
+    p->claim_now = 1;
+    p->maybe_more = 0;
+    p->next_poll_mono = 0;
+    p->drain_started = 0;
+    p->shutdown_signalled = 0;
+    p->workers_exit = 0;
+    p->give_up_commit = 0;
+    p->commit_retry_mono = 0;
+    p->state = JM__POOL_RUNNING;
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&p->workers[i], NULL, worker_main, m) != 0)
+            break;
+        p->nworkers++;
+    }
+    if (p->nworkers == n)
+        return JM_OK;
+    p->workers_exit = 1;
+    pthread_cond_broadcast(&p->work_cv);
+    int started = p->nworkers;
+    pthread_mutex_unlock(&m->lock);
+    for (int i = 0; i < started; i++)
+        pthread_join(p->workers[i], NULL);
+    pthread_mutex_lock(&m->lock);
+    p->state = JM__POOL_IDLE;
+    return jm__seterr(JM_ENOMEM, "cannot start worker threads");
+}
+
+static int check_workers(jm_manager *m, int n, const char *fn)
+{
+    if (!m)
+        return jm__seterr(JM_EINVAL, "%s: manager is NULL", fn);
+    if (n < 1 || n > JM_MAX_WORKERS)
+        return jm__seterr(JM_EINVAL, "%s: max_concurrent must be 1..%d", fn, JM_MAX_WORKERS);
+    return JM_OK;
+}
+
+int jm_start(jm_manager *m, int max_concurrent)
+{
+    int rc = check_workers(m, max_concurrent, "jm_start");
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&m->lock);
+    if ((rc = pool_begin(m, max_concurrent))) {
+        pthread_mutex_unlock(&m->lock);
+        return rc;
+    }
+    if (pthread_create(&m->pool.loop_thread, NULL, loop_main, m) != 0) {
+        /* Run the stop sequence with no loop: only idle workers exist. */
+        m->pool.state = JM__POOL_STOPPING;
+        pthread_mutex_unlock(&m->lock);
+        loop_run(m);
+        return jm__seterr(JM_ENOMEM, "cannot start the run loop thread");
+    }
+    m->pool.loop_thread_started = 1;
+    pthread_mutex_unlock(&m->lock);
+    jm__log(m, JM_LOG_INFO, NULL, "started with %d worker(s)", max_concurrent);
+    return JM_OK;
+}
+
+int jm_run(jm_manager *m, int max_concurrent)
+{
+    int rc = check_workers(m, max_concurrent, "jm_run");
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&m->lock);
+    rc = pool_begin(m, max_concurrent);
+    pthread_mutex_unlock(&m->lock);
+    if (rc)
+        return rc;
+    jm__log(m, JM_LOG_INFO, NULL, "running with %d worker(s)", max_concurrent);
+    loop_run(m);
+    return JM_OK;
+}
+
+int jm_stop(jm_manager *m, int64_t drain_ms)
+{
+    if (!m)
+        return jm__seterr(JM_EINVAL, "jm_stop: manager is NULL");
+    if (drain_ms < 0)
+        drain_ms = 0;
+    jm__pool *p = &m->pool;
+    pthread_mutex_lock(&m->lock);
+    if (p->state == JM__POOL_IDLE && !p->loop_thread_started) {
+        pthread_mutex_unlock(&m->lock);
+        return JM_OK;
+    }
+    if (p->state == JM__POOL_RUNNING) {
+        p->state = JM__POOL_STOPPING;
+        p->drain_ms = drain_ms;
+        jm__log(m, JM_LOG_INFO, NULL, "stopping (drain %lld ms)", (long long)drain_ms);
+    } else if (p->state == JM__POOL_STOPPING && p->drain_started) {
+        int64_t d = jm__mono_ms() + drain_ms;
+        if (d < p->drain_deadline_mono)
+            p->drain_deadline_mono = d;
+    } else if (p->state == JM__POOL_STOPPING && drain_ms < p->drain_ms) {
+        p->drain_ms = drain_ms;
+    }
+    pthread_cond_signal(&p->loop_cv);
+    if (tl_worker_of == m) {
+        /* From an executor: waiting here would wait for ourselves. */
+        pthread_mutex_unlock(&m->lock);
+        return JM_OK;
+    }
+    while (p->state != JM__POOL_IDLE)
+        pthread_cond_wait(&p->stopped_cv, &m->lock);
+    int join = p->loop_thread_started;
+    p->loop_thread_started = 0;
+    pthread_t t = p->loop_thread;
+    pthread_mutex_unlock(&m->lock);
+    if (join)
+        pthread_join(t, NULL);
+    return JM_OK;
+}

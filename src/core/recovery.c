@@ -1,0 +1,145 @@
+/*
+ * Crash recovery. A running job belongs to one manager instance (node, pid,
+ * random instance id) and holds a lease it renews. A job is lost when its
+ * lease expired, or at once when its owner is a process on this node that
+ * is gone (or a closed manager of this very process). Each recovery is one
+ * atomic statement in the store, so two recovering processes never both
+ * requeue a job.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/manager.h"
+
+#define JM_MAX_LIVE_INSTANCES 1024
+#define FAIL_MESSAGE "Server restarted"
+
+/* Instances of managers open in this process: a job owned by this pid with
+ * an instance not listed here was left by a manager that closed or by an
+ * earlier process that had the same pid. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t live[JM_MAX_LIVE_INSTANCES];
+static int nlive;
+
+void jm__instance_add(int64_t instance)
+{
+    pthread_mutex_lock(&live_lock);
+    if (nlive < JM_MAX_LIVE_INSTANCES)
+        live[nlive++] = instance;
+    pthread_mutex_unlock(&live_lock);
+}
+
+void jm__instance_remove(int64_t instance)
+{
+    pthread_mutex_lock(&live_lock);
+    for (int i = 0; i < nlive; i++) {
+        if (live[i] == instance) {
+            live[i] = live[--nlive];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&live_lock);
+}
+
+static int instance_live(int64_t instance)
+{
+    int found = 0;
+    pthread_mutex_lock(&live_lock);
+    for (int i = 0; i < nlive && !found; i++)
+        found = live[i] == instance;
+    /* With more managers than the table holds, assume alive: a lease
+     * expiry recovers the job later, which is safe; a false "dead" is not. */
+    if (nlive >= JM_MAX_LIVE_INSTANCES)
+        found = 1;
+    pthread_mutex_unlock(&live_lock);
+    return found;
+}
+
+static int owner_dead(const jm_manager *m, const jm__owner_ref *o)
+{
+    if (o->pid == m->owner.pid)
+        return !instance_live(o->instance);
+    if (o->pid <= 0 || o->pid > INT32_MAX)
+        return 0;
+    return kill((pid_t)o->pid, 0) != 0 && errno == ESRCH;
+}
+
+int64_t jm__heartbeat_interval_ms(const jm_manager *m)
+{
+    return m->cfg.lease_ms / 3;
+}
+
+int64_t jm__recovery_interval_ms(const jm_manager *m)
+{
+    return m->cfg.lease_ms / 2;
+}
+
+int jm__recover_all(jm_manager *m, int *recovered)
+{
+    *recovered = 0;
+    jm__owner_ref *owners = NULL;
+    size_t n = 0;
+    jm__db_lock(m);
+    int rc = m->ops->running_owners(m->store, m->node_id, &owners, &n);
+    jm__db_unlock(m);
+    if (rc)
+        return rc;
+    int64_t now = jm__now(m);
+    for (size_t i = 0; i < n && rc == JM_OK; i++) {
+        if (!owner_dead(m, &owners[i]))
+            continue;
+        int k = 0;
+        jm__db_lock(m);
+        rc = m->ops->recover(m->store, m->node_id, &owners[i], now, m->cfg.recovery,
+                             FAIL_MESSAGE, &k);
+        jm__db_unlock(m);
+        *recovered += k;
+        if (k)
+            jm__log(m, JM_LOG_WARN, NULL, "recovered %d job(s) of dead process %lld", k,
+                    (long long)owners[i].pid);
+    }
+    jm__free(owners);
+    if (rc)
+        return rc;
+    int k = 0;
+    jm__db_lock(m);
+    rc = m->ops->recover(m->store, m->node_id, NULL, now, m->cfg.recovery, FAIL_MESSAGE, &k);
+    jm__db_unlock(m);
+    *recovered += k;
+    if (k)
+        jm__log(m, JM_LOG_WARN, NULL, "recovered %d job(s) whose lease expired", k);
+    atomic_store(&m->next_recovery_mono, jm__mono_ms() + jm__recovery_interval_ms(m));
+    return rc;
+}
+
+void jm__recover_if_due(jm_manager *m)
+{
+    if (jm__mono_ms() < atomic_load(&m->next_recovery_mono))
+        return;
+    int n;
+    if (jm__recover_all(m, &n) != JM_OK) {
+        jm__log(m, JM_LOG_WARN, NULL, "recovery failed, will try again: %s", jm_last_error());
+        atomic_store(&m->next_recovery_mono, jm__mono_ms() + jm__recovery_interval_ms(m));
+    }
+    if (n > 0)
+        jm__pool_notify(m, 0);
+}
+
+int jm_recover(jm_manager *m, int *recovered)
+{
+    if (recovered)
+        *recovered = 0;
+    if (!m)
+        return jm__seterr(JM_EINVAL, "jm_recover: manager is NULL");
+    int n = 0;
+    int rc = jm__recover_all(m, &n);
+    if (recovered)
+        *recovered = n;
+    if (n > 0)
+        jm__pool_notify(m, 0);
+    return rc;
+}

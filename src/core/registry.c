@@ -1,0 +1,76 @@
+/* The executor registry. Types are two uppercase letters, so a 676-slot
+ * table indexed by them replaces any hashing; entries are copied out under
+ * a lock so registration may happen while jobs run. */
+#include "core/registry.h"
+
+#include <string.h>
+
+#include "core/error.h"
+#include "core/job_id.h"
+
+static int slot_of(const char *t)
+{
+    return (t[0] - 'A') * 26 + (t[1] - 'A');
+}
+
+int jm__registry_init(jm__registry *r)
+{
+    memset(r, 0, sizeof *r);
+    if (pthread_mutex_init(&r->lock, NULL) != 0)
+        return jm__seterr(JM_ENOMEM, "cannot create the registry lock");
+    return JM_OK;
+}
+
+void jm__registry_destroy(jm__registry *r)
+{
+    pthread_mutex_destroy(&r->lock);
+}
+
+int jm__registry_add(jm__registry *r, const jm_executor *ex, void *self)
+{
+    if (!ex)
+        return jm__seterr(JM_EINVAL, "jm_register: executor is NULL");
+    if (ex->version != JM_EXECUTOR_VERSION)
+        return jm__seterr(JM_EINVAL, "jm_register: unknown executor version %u (expected %u)",
+                          ex->version, JM_EXECUTOR_VERSION);
+    if (!jm__type_valid(ex->type))
+        return jm__seterr(JM_EINVAL,
+                          "jm_register: type must be two uppercase letters (got '%.8s')",
+                          ex->type ? ex->type : "(null)");
+    if (!ex->execute)
+        return jm__seterr(JM_EINVAL, "jm_register: executor %s has no execute function",
+                          ex->type);
+    pthread_mutex_lock(&r->lock);
+    jm__executor_entry *e = &r->slots[slot_of(ex->type)];
+    if (e->present) {
+        pthread_mutex_unlock(&r->lock);
+        return jm__seterr(JM_ECONFLICT, "jm_register: type %s is already registered", ex->type);
+    }
+    e->ex = *ex;
+    e->self = self;
+    e->present = 1;
+    size_t n = strlen(r->types);
+    if (n)
+        r->types[n++] = ',';
+    memcpy(r->types + n, ex->type, 2);
+    r->types[n + 2] = '\0';
+    pthread_mutex_unlock(&r->lock);
+    return JM_OK;
+}
+
+int jm__registry_find(jm__registry *r, const char *type, jm__executor_entry *out)
+{
+    if (!jm__type_valid(type))
+        return 0;
+    pthread_mutex_lock(&r->lock);
+    *out = r->slots[slot_of(type)];
+    pthread_mutex_unlock(&r->lock);
+    return out->present;
+}
+
+void jm__registry_types(jm__registry *r, char *buf)
+{
+    pthread_mutex_lock(&r->lock);
+    memcpy(buf, r->types, sizeof r->types);
+    pthread_mutex_unlock(&r->lock);
+}

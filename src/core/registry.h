@@ -1,0 +1,32 @@
+/* Executors keyed by their two-letter type: a direct-indexed table. */
+#ifndef JM_REGISTRY_H
+#define JM_REGISTRY_H
+
+#include <pthread.h>
+
+#include "jobmgr.h"
+
+#define JM_TYPE_SLOTS (26 * 26)
+
+typedef struct jm__executor_entry {
+    jm_executor ex;
+    void *self;
+    int present;
+} jm__executor_entry;
+
+typedef struct jm__registry {
+    pthread_mutex_t lock;
+    jm__executor_entry slots[JM_TYPE_SLOTS];
+    /* "FL,CL,…": what this manager may claim; 3 bytes a type. */
+    char types[JM_TYPE_SLOTS * 3 + 1];
+} jm__registry;
+
+int jm__registry_init(jm__registry *r);
+void jm__registry_destroy(jm__registry *r);
+int jm__registry_add(jm__registry *r, const jm_executor *ex, void *self);
+/* Copies the entry for `type` into *out; 0 if none is registered. */
+int jm__registry_find(jm__registry *r, const char *type, jm__executor_entry *out);
+/* Copies the claimable types list into buf (JM_TYPE_SLOTS * 3 + 1 bytes). */
+void jm__registry_types(jm__registry *r, char *buf);
+
+#endif

@@ -1,0 +1,59 @@
+/* Running due jobs on the caller's thread, for hosts with their own event
+ * loop, and the claim both run modes share. */
+#include "core/alloc.h"
+#include "core/claim.h"
+#include "core/error.h"
+#include "core/job.h"
+#include "core/log.h"
+#include "core/runner.h"
+
+#define JM_RUN_ONCE_MAX 100000
+
+int jm__claim(jm_manager *m, size_t max, jm_job ***jobs, size_t *n)
+{
+    char types[JM_TYPE_SLOTS * 3 + 1];
+    jm__registry_types(&m->registry, types);
+    int64_t now = jm__now(m);
+    jm__claim_req req = {&m->owner, types, now, now + m->cfg.lease_ms, max};
+    jm__db_lock(m);
+    int rc = m->ops->claim(m->store, &req, jobs, n);
+    jm__db_unlock(m);
+    return rc;
+}
+
+int jm_run_once(jm_manager *m, int max_jobs, int *ran)
+{
+    if (ran)
+        *ran = 0;
+    if (!m)
+        return jm__seterr(JM_EINVAL, "jm_run_once: manager is NULL");
+    if (max_jobs < 1 || max_jobs > JM_RUN_ONCE_MAX)
+        return jm__seterr(JM_EINVAL, "jm_run_once: max_jobs must be 1..%d", JM_RUN_ONCE_MAX);
+    jm__recover_if_due(m);
+    int count = 0;
+    int rc = JM_OK;
+    while (count < max_jobs) {
+        /* One at a time: a job that becomes due while another runs is
+         * taken in its proper order, and no lease is held for jobs that
+         * only wait on this thread. */
+        jm_job **jobs = NULL;
+        size_t n = 0;
+        if ((rc = jm__claim(m, 1, &jobs, &n)) || n == 0) {
+            jm__free(jobs);
+            break;
+        }
+        jm_job *job = jobs[0];
+        jm__free(jobs);
+        count++;
+        jm__outcome *o = jm__run_job(m, job, 1);
+        if (o && (rc = jm__commit_outcomes(m, o, 1))) {
+            jm__log(m, JM_LOG_ERROR, o->job->id,
+                    "outcome not recorded (recovery will requeue the job): %s", jm_last_error());
+            jm__outcome_free_list(o);
+            break;
+        }
+    }
+    if (ran)
+        *ran = count;
+    return rc;
+}

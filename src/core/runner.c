@@ -1,0 +1,236 @@
+/*
+ * One run of one job: find the executor, parse the parameters, call
+ * execute(), and decide what the job becomes. The policy lives here (retry
+ * budget, backoff, continue, shutdown); the store applies it atomically,
+ * including "a standing cancel request wins over retry and continue".
+ */
+#include "core/runner.h"
+
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/backoff.h"
+#include "core/ctx.h"
+#include "core/error.h"
+#include "core/job.h"
+#include "core/log.h"
+#include "core/text.h"
+
+#define SHUTDOWN_MESSAGE "Interrupted by shutdown; will run again"
+
+static int64_t policy_delay(jm_manager *m, int retry_count)
+{
+    return jm__backoff_delay(m->cfg.backoff_base_ms, m->cfg.backoff_max_ms,
+                             m->cfg.backoff_jitter, retry_count, jm__random_unit());
+}
+
+/* Copies a decision string within its limit; allocation failure keeps the
+ * outcome (status matters more than text) with the string dropped. */
+static char *copy_limited(const char *s, size_t limit)
+{
+    return s ? jm__truncate_utf8(s, limit) : NULL;
+}
+
+static char *valid_metrics(jm_manager *m, const jm_job *job, const char *json)
+{
+    if (!json)
+        return NULL;
+    size_t len = strnlen(json, JM_MAX_PARAMS_BYTES + 1);
+    cJSON *v = len <= JM_MAX_PARAMS_BYTES ? cJSON_ParseWithLengthOpts(json, len + 1, NULL, 1) : NULL;
+    int ok = v && cJSON_IsObject(v);
+    cJSON_Delete(v);
+    if (!ok) {
+        jm__log(m, JM_LOG_WARN, job->id, "metrics dropped: not a JSON object of at most %d bytes",
+                JM_MAX_PARAMS_BYTES);
+        return NULL;
+    }
+    return jm__strndup(json, len);
+}
+
+/* Fills o->f from the decision. */
+static void decide(jm_manager *m, jm_ctx *ctx, jm_decision d, jm__outcome *o)
+{
+    jm_job *job = ctx->job;
+    jm__finish *f = &o->f;
+    int64_t now = jm__now(m);
+    f->seq = job->seq;
+    f->attempt = job->attempts;
+    f->now = now;
+    f->run_at = job->run_at;
+    f->retry_count = job->retry_count;
+    f->progress = ctx->progress;
+    const char *message = d.message;
+    const char *trace = d.trace;
+    switch (d.kind) {
+    case JM_DECISION_COMPLETED:
+        f->status = JM_STATUS_COMPLETED;
+        f->progress = 1.0;
+        o->result = valid_metrics(m, job, d.metrics_json);
+        break;
+    case JM_DECISION_FAILED:
+        f->status = JM_STATUS_FAILED;
+        break;
+    case JM_DECISION_RETRY:
+        f->cancel_overrides = 1;
+        if (job->retry_count >= job->max_retries) {
+            f->status = JM_STATUS_FAILED;
+            trace = d.trace ? d.trace : d.message;
+            message = "Max retries exceeded";
+        } else {
+            f->status = JM_STATUS_RETRYING;
+            f->retry_count = job->retry_count + 1;
+            int64_t delay = d.delay_ms >= 0 ? d.delay_ms : policy_delay(m, f->retry_count);
+            f->run_at = now + delay;
+        }
+        break;
+    case JM_DECISION_CONTINUE:
+        f->cancel_overrides = 1;
+        f->status = JM_STATUS_QUEUED;
+        f->run_at = now + (d.delay_ms > 0 ? d.delay_ms : 0);
+        f->keep_message = d.message == NULL;
+        break;
+    case JM_DECISION_CANCELLED:
+        if (atomic_load(&ctx->shutdown) && !atomic_load(&ctx->cancelled)) {
+            /* A shutdown is not a failure: back to retrying, no retry
+             * spent; a cancel request stored meanwhile still wins. */
+            f->cancel_overrides = 1;
+            f->status = JM_STATUS_RETRYING;
+            f->run_at = now;
+            message = SHUTDOWN_MESSAGE;
+        } else {
+            f->status = JM_STATUS_CANCELLED;
+            if (!message)
+                message = "Cancelled";
+        }
+        break;
+    default:
+        f->status = JM_STATUS_FAILED;
+        message = "executor returned an unknown decision";
+        trace = NULL;
+        break;
+    }
+    if (d.kind != JM_DECISION_COMPLETED && d.metrics_json)
+        o->result = valid_metrics(m, job, d.metrics_json);
+    if (!f->keep_message)
+        o->message = copy_limited(message, JM_MAX_MESSAGE_BYTES);
+    o->trace = copy_limited(trace, JM_MAX_TRACE_BYTES);
+    f->message = o->message;
+    f->trace = o->trace;
+    f->result = o->result;
+}
+
+void jm__release_job(jm_manager *m, jm_job *job)
+{
+    jm__db_lock(m);
+    int rc = m->ops->release(m->store, job->seq, job->attempts, jm__now(m));
+    jm__db_unlock(m);
+    if (rc)
+        jm__log(m, JM_LOG_WARN, job->id, "could not put the job back (recovery will): %s",
+                jm_last_error());
+    jm_job_free(job);
+}
+
+jm__outcome *jm__run_job(jm_manager *m, jm_job *job, int inline_mode)
+{
+    jm__outcome *o = jm__calloc(1, sizeof *o);
+    if (!o) {
+        jm__log(m, JM_LOG_ERROR, job->id, "out of memory before running; putting it back");
+        jm__release_job(m, job);
+        return NULL;
+    }
+    o->job = job;
+    jm__executor_entry entry;
+    jm_decision d;
+    cJSON *params = NULL;
+    jm_ctx ctx;
+    if (!jm__registry_find(&m->registry, job->type, &entry)) {
+        /* Claims only take registered types, so this means a bug or a
+         * registry that changed shape; fail loudly rather than spin. */
+        memset(&entry, 0, sizeof entry);
+        jm__ctx_init(&ctx, m, job, NULL, &entry, inline_mode);
+        d = jm_decision_failed("no executor registered for this type", NULL);
+    } else if (!(params = cJSON_Parse(job->params ? job->params : "{}"))) {
+        jm__ctx_init(&ctx, m, job, NULL, &entry, inline_mode);
+        d = jm_decision_failed("stored parameters are not valid JSON", NULL);
+    } else {
+        jm__ctx_init(&ctx, m, job, params, &entry, inline_mode);
+        jm__ctx_activate(&ctx);
+        jm__log(m, JM_LOG_INFO, job->id, "started (%s, attempt %d)",
+                entry.ex.name ? entry.ex.name : job->type, job->attempts);
+        d = entry.ex.execute(entry.self, &ctx);
+        jm__ctx_deactivate(&ctx);
+    }
+    decide(m, &ctx, d, o);
+    jm__ctx_release(&ctx);
+    cJSON_Delete(params);
+    return o;
+}
+
+static void log_outcome(jm_manager *m, const jm__outcome *o)
+{
+    const jm_job *job = o->job;
+    const char *msg = o->message ? o->message : "";
+    switch (o->f.final_status) {
+    case -1:
+        jm__log(m, JM_LOG_WARN, job->id,
+                "outcome discarded: the job was recovered by another worker meanwhile");
+        break;
+    case JM_STATUS_COMPLETED:
+        jm__log(m, JM_LOG_INFO, job->id, "completed%s%s", *msg ? ": " : "", msg);
+        break;
+    case JM_STATUS_FAILED:
+        jm__log(m, JM_LOG_WARN, job->id, "failed: %s", msg);
+        break;
+    case JM_STATUS_CANCELLED:
+        jm__log(m, JM_LOG_INFO, job->id, "cancelled");
+        break;
+    case JM_STATUS_RETRYING:
+        jm__log(m, JM_LOG_INFO, job->id, "retrying (%d/%d) in %lld ms: %s", o->f.retry_count,
+                job->max_retries, (long long)(o->f.run_at - o->f.now), msg);
+        break;
+    default:
+        jm__log(m, JM_LOG_DEBUG, job->id, "more work remains; due in %lld ms",
+                (long long)(o->f.run_at - o->f.now));
+        break;
+    }
+}
+
+int jm__commit_outcomes(jm_manager *m, jm__outcome *list, size_t n)
+{
+    if (!list)
+        return JM_OK;
+    jm__finish stack_items[64];
+    jm__finish *items = n <= 64 ? stack_items : jm__calloc(n, sizeof *items);
+    if (!items)
+        return jm__seterr(JM_ENOMEM, "out of memory recording outcomes");
+    size_t i = 0;
+    for (jm__outcome *o = list; o && i < n; o = o->next)
+        items[i++] = o->f;
+    jm__db_lock(m);
+    int rc = m->ops->finish(m->store, items, i);
+    jm__db_unlock(m);
+    if (rc == JM_OK) {
+        i = 0;
+        for (jm__outcome *o = list; o && i < n; o = o->next) {
+            o->f.final_status = items[i++].final_status;
+            log_outcome(m, o);
+        }
+        jm__outcome_free_list(list);
+    }
+    if (items != stack_items)
+        jm__free(items);
+    return rc;
+}
+
+void jm__outcome_free_list(jm__outcome *o)
+{
+    while (o) {
+        jm__outcome *next = o->next;
+        jm__free(o->message);
+        jm__free(o->trace);
+        jm__free(o->result);
+        jm_job_free(o->job);
+        jm__free(o);
+        o = next;
+    }
+}

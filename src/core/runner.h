@@ -1,0 +1,30 @@
+/* Runs one claimed job and turns its decision into a recorded outcome. */
+#ifndef JM_RUNNER_H
+#define JM_RUNNER_H
+
+#include "core/manager.h"
+
+struct jm__outcome {
+    jm__finish f; /* its strings point at the copies below */
+    char *message;
+    char *trace;
+    char *result;
+    jm_job *job;
+    jm__outcome *next;
+};
+
+/* Runs `job` (taking ownership) on the calling thread and returns how it
+ * ended, ready to commit. NULL only when even the outcome could not be
+ * allocated: the job is then released (or left to recovery). */
+jm__outcome *jm__run_job(jm_manager *m, jm_job *job, int inline_mode);
+
+/* Records the outcomes in one transaction and logs them. On JM_OK the list
+ * is freed; on error it is left to the caller to try again or drop. */
+int jm__commit_outcomes(jm_manager *m, jm__outcome *list, size_t n);
+void jm__outcome_free_list(jm__outcome *list);
+
+/* Puts a claimed job that never ran back (running -> retrying, no retry
+ * spent) and frees it. */
+void jm__release_job(jm_manager *m, jm_job *job);
+
+#endif

@@ -1,0 +1,99 @@
+/*
+ * Shared between the SQLite store's files: the connection, its cache of
+ * prepared statements, and helpers for errors, transactions and rows.
+ */
+#ifndef JM_SQLITE_INTERNAL_H
+#define JM_SQLITE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* Statements with fixed text, each prepared once per connection on first
+ * use. The order here matches sql_text[] in sqlite_store.c. */
+typedef enum {
+    Q_BEGIN,
+    Q_COMMIT,
+    Q_ROLLBACK,
+    Q_INSERT,
+    Q_ACTIVE_BY_KEY,
+    Q_GET,
+    Q_SEQ_OF,
+    Q_STATUS_OF,
+    Q_PROMOTE,
+    Q_CLAIM,
+    Q_FINISH,
+    Q_CHECKPOINT,
+    Q_PROGRESS,
+    Q_RENEW,
+    Q_CANCEL,
+    Q_RETRY,
+    Q_PRUNE,
+    Q_RUNNING_OWNERS,
+    Q_RECOVER_OWNER,
+    Q_RECOVER_EXPIRED,
+    Q_RELEASE,
+    Q_COUNT_
+} jm__query;
+
+/* Filter shapes: which clauses a list/count query has. Each shape's text
+ * is prepared once and cached, so filter values are always bound. */
+#define JM_FILTER_SHAPES 2048
+
+struct jm__store {
+    sqlite3 *db;
+    sqlite3_stmt *q[Q_COUNT_];
+    sqlite3_stmt *shape[JM_FILTER_SHAPES];
+};
+
+/* The columns every job query selects, in the order jm__row_to_job reads. */
+#define JM_JOB_COLUMNS                                                             \
+    "seq, id, type, status, namespace_id, params, idempotency_key, message, "      \
+    "exception_trace, result, checkpoint, node_id, progress, retry_count, "         \
+    "max_retries, priority, attempts, cancel_requested, created_at, updated_at, " \
+    "started_at, finished_at, run_at, lease_until"
+
+/* Maps a SQLite result to a JM_ code and records "what: sqlite message". */
+int jm__sqlite_err(jm__store *s, int rc, const char *what);
+/* The cached statement, prepared on first use and reset for reuse. */
+int jm__sqlite_stmt(jm__store *s, jm__query q, sqlite3_stmt **out);
+int jm__sqlite_begin(jm__store *s);
+int jm__sqlite_commit(jm__store *s);
+void jm__sqlite_rollback(jm__store *s);
+/* Builds a job from the current row of a statement selecting JM_JOB_COLUMNS
+ * starting at column `first`. */
+int jm__row_to_job(sqlite3_stmt *st, int first, jm_job **out);
+int jm__sqlite_schema(jm__store *s);
+
+/* Bind helpers: a NULL string binds SQL NULL. Strings are bound static:
+ * callers keep them alive until the statement is reset. */
+int jm__bind_text(sqlite3_stmt *st, int i, const char *v);
+
+/* Store operations defined in the individual files. */
+int jm__sqlite_insert(jm__store *s, const jm__new_row *rows, size_t n, size_t *conflict_index,
+                      char conflict_id[JM_JOB_ID_SIZE]);
+int jm__sqlite_get(jm__store *s, const char *id, jm_job **out);
+int jm__sqlite_list(jm__store *s, const jm_filter *f, jm_job_list **out);
+int jm__sqlite_count(jm__store *s, const jm_filter *f, int64_t *out);
+int jm__sqlite_claim(jm__store *s, const jm__claim_req *req, jm_job ***out, size_t *n);
+int jm__sqlite_finish(jm__store *s, jm__finish *items, size_t n);
+int jm__sqlite_checkpoint(jm__store *s, int64_t seq, int64_t attempt, const char *json,
+                          int64_t now);
+int jm__sqlite_progress(jm__store *s, int64_t seq, int64_t attempt, double progress,
+                        int64_t now);
+int jm__sqlite_renew(jm__store *s, const jm__owner *owner, int64_t now, int64_t lease_until,
+                     jm__lease_info **out, size_t *n);
+int jm__sqlite_cancel(jm__store *s, const char *id, int cancellable_running, int64_t now,
+                      jm__cancel_outcome *outcome, int64_t *seq);
+int jm__sqlite_status(jm__store *s, const char *id, jm_status *out);
+int jm__sqlite_retry(jm__store *s, const char *id, int64_t now);
+int jm__sqlite_prune(jm__store *s, int64_t finished_before, int64_t batch, int64_t *deleted);
+int jm__sqlite_running_owners(jm__store *s, const char *node_id, jm__owner_ref **out,
+                              size_t *n);
+int jm__sqlite_recover(jm__store *s, const char *node_id, const jm__owner_ref *owner,
+                       int64_t now, jm_recovery_policy policy, const char *fail_message,
+                       int *recovered);
+int jm__sqlite_release(jm__store *s, int64_t seq, int64_t attempt, int64_t now);
+
+#endif

@@ -1,0 +1,391 @@
+/*
+ * Job rows outside the run loop: create, read, list, count, cancel, retry
+ * by hand and prune. Every value is a bound parameter.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/job.h"
+#include "store/sqlite_internal.h"
+
+/* Looks up the active job holding `key`; "" if none. */
+static int active_holder(jm__store *s, const char *key, char out[JM_JOB_ID_SIZE])
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_ACTIVE_BY_KEY, &st);
+    if (rc)
+        return rc;
+    out[0] = '\0';
+    jm__bind_text(st, 1, key);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        snprintf(out, JM_JOB_ID_SIZE, "%s", id ? id : "");
+        rc = SQLITE_DONE;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? JM_OK : jm__sqlite_err(s, rc, "looking up an idempotency key");
+}
+
+static int is_batch_id(const jm__new_row *rows, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rows[i].id, id) == 0)
+            return 1;
+    return 0;
+}
+
+int jm__sqlite_insert(jm__store *s, const jm__new_row *rows, size_t n, size_t *conflict_index,
+                      char conflict_id[JM_JOB_ID_SIZE])
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_INSERT, &st);
+    if (rc)
+        return rc;
+    if ((rc = jm__sqlite_begin(s)))
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        const jm__new_row *r = &rows[i];
+        jm__bind_text(st, 1, r->id);
+        jm__bind_text(st, 2, r->type);
+        sqlite3_bind_int(st, 3, (int)r->status);
+        jm__bind_text(st, 4, r->namespace_id);
+        jm__bind_text(st, 5, r->params);
+        jm__bind_text(st, 6, r->idempotency_key);
+        sqlite3_bind_int(st, 7, r->max_retries);
+        sqlite3_bind_int(st, 8, r->priority);
+        sqlite3_bind_int64(st, 9, r->created_at);
+        sqlite3_bind_int64(st, 10, r->run_at);
+        int src = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (src == SQLITE_DONE)
+            continue;
+        if (src == SQLITE_CONSTRAINT_UNIQUE && r->idempotency_key) {
+            char holder[JM_JOB_ID_SIZE];
+            rc = active_holder(s, r->idempotency_key, holder);
+            if (rc == JM_OK && holder[0]) {
+                if (conflict_index)
+                    *conflict_index = i;
+                if (conflict_id)
+                    snprintf(conflict_id, JM_JOB_ID_SIZE, "%s",
+                             is_batch_id(rows, n, holder) ? "" : holder);
+                rc = jm__seterr(JM_ECONFLICT, "idempotency key '%.300s' is held by active job %s",
+                                r->idempotency_key, holder);
+            } else if (rc == JM_OK) {
+                rc = jm__sqlite_err(s, src, "inserting a job");
+            }
+        } else {
+            rc = jm__sqlite_err(s, src, "inserting a job");
+        }
+        sqlite3_clear_bindings(st);
+        jm__sqlite_rollback(s);
+        return rc;
+    }
+    sqlite3_clear_bindings(st);
+    return jm__sqlite_commit(s);
+}
+
+int jm__sqlite_get(jm__store *s, const char *id, jm_job **out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_GET, &st);
+    if (rc)
+        return rc;
+    jm__bind_text(st, 1, id);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        rc = jm__row_to_job(st, 0, out);
+    else if (src == SQLITE_DONE)
+        rc = jm__seterr(JM_ENOTFOUND, "job %s not found", id);
+    else
+        rc = jm__sqlite_err(s, src, "reading a job");
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* ---- list and count: one cached statement per filter shape ---- */
+
+enum {
+    SHAPE_TYPE = 1 << 0,
+    SHAPE_NS = 1 << 1,
+    SHAPE_KEY = 1 << 2,
+    SHAPE_AFTER = 1 << 3,
+    SHAPE_BEFORE = 1 << 4,
+    SHAPE_CURSOR = 1 << 5,
+    SHAPE_DESC = 1 << 6,
+    SHAPE_COUNT = 1 << 7,
+    SHAPE_NSTATUS_SHIFT = 8 /* 3 bits: how many statuses in the IN list (0..7) */
+};
+
+static int popcount7(unsigned m)
+{
+    int n = 0;
+    for (int i = 0; i < JM_STATUS_COUNT; i++)
+        n += (m >> i) & 1u;
+    return n;
+}
+
+static unsigned shape_of(const jm_filter *f, int count)
+{
+    unsigned mask = f->statuses & ((1u << JM_STATUS_COUNT) - 1);
+    unsigned nst = mask == (1u << JM_STATUS_COUNT) - 1 ? 0 : (unsigned)popcount7(mask);
+    unsigned sh = nst << SHAPE_NSTATUS_SHIFT;
+    if (f->type)
+        sh |= SHAPE_TYPE;
+    if (f->namespace_id)
+        sh |= SHAPE_NS;
+    if (f->idempotency_key)
+        sh |= SHAPE_KEY;
+    if (f->created_after_ms)
+        sh |= SHAPE_AFTER;
+    if (f->created_before_ms)
+        sh |= SHAPE_BEFORE;
+    if (count)
+        sh |= SHAPE_COUNT;
+    else {
+        if (f->after_id)
+            sh |= SHAPE_CURSOR;
+        if (f->newest_first)
+            sh |= SHAPE_DESC;
+    }
+    return sh;
+}
+
+static void build_sql(unsigned sh, char *sql, size_t cap)
+{
+    size_t n = 0;
+#define ADD(...) n += (size_t)snprintf(sql + n, n < cap ? cap - n : 0, __VA_ARGS__)
+    if (sh & SHAPE_COUNT)
+        ADD("SELECT count(*) FROM jm_jobs WHERE 1");
+    else
+        ADD("SELECT " JM_JOB_COLUMNS " FROM jm_jobs WHERE 1");
+    unsigned nst = sh >> SHAPE_NSTATUS_SHIFT;
+    if (nst) {
+        ADD(" AND status IN (");
+        for (unsigned i = 0; i < nst; i++)
+            ADD(i ? ", ?" : "?");
+        ADD(")");
+    }
+    if (sh & SHAPE_TYPE)
+        ADD(" AND type = ?");
+    if (sh & SHAPE_NS)
+        ADD(" AND namespace_id = ?");
+    if (sh & SHAPE_KEY)
+        ADD(" AND idempotency_key = ?");
+    if (sh & SHAPE_AFTER)
+        ADD(" AND created_at > ?");
+    if (sh & SHAPE_BEFORE)
+        ADD(" AND created_at < ?");
+    if (sh & SHAPE_CURSOR)
+        ADD((sh & SHAPE_DESC) ? " AND seq < ?" : " AND seq > ?");
+    if (!(sh & SHAPE_COUNT))
+        ADD((sh & SHAPE_DESC) ? " ORDER BY seq DESC LIMIT ?" : " ORDER BY seq LIMIT ?");
+#undef ADD
+}
+
+/* Prepares (once) and binds the statement for f's shape. */
+static int filter_stmt(jm__store *s, const jm_filter *f, int count, int64_t cursor_seq,
+                       int64_t limit, sqlite3_stmt **out)
+{
+    unsigned sh = shape_of(f, count);
+    if (!s->shape[sh]) {
+        char sql[1024];
+        build_sql(sh, sql, sizeof sql);
+        int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->shape[sh],
+                                    NULL);
+        if (rc != SQLITE_OK)
+            return jm__sqlite_err(s, rc, "preparing a job query");
+    }
+    sqlite3_stmt *st = s->shape[sh];
+    int i = 1;
+    if (sh >> SHAPE_NSTATUS_SHIFT)
+        for (int b = 0; b < JM_STATUS_COUNT; b++)
+            if (f->statuses & (1u << b))
+                sqlite3_bind_int(st, i++, b);
+    if (f->type)
+        jm__bind_text(st, i++, f->type);
+    if (f->namespace_id)
+        jm__bind_text(st, i++, f->namespace_id);
+    if (f->idempotency_key)
+        jm__bind_text(st, i++, f->idempotency_key);
+    if (f->created_after_ms)
+        sqlite3_bind_int64(st, i++, f->created_after_ms);
+    if (f->created_before_ms)
+        sqlite3_bind_int64(st, i++, f->created_before_ms);
+    if (sh & SHAPE_CURSOR)
+        sqlite3_bind_int64(st, i++, cursor_seq);
+    if (!count)
+        sqlite3_bind_int64(st, i++, limit);
+    *out = st;
+    return JM_OK;
+}
+
+static int seq_of(jm__store *s, const char *id, int64_t *seq)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_SEQ_OF, &st);
+    if (rc)
+        return rc;
+    jm__bind_text(st, 1, id);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(st, 0);
+        rc = JM_OK;
+    } else if (src == SQLITE_DONE) {
+        rc = jm__seterr(JM_ENOTFOUND, "cursor job %s not found", id);
+    } else {
+        rc = jm__sqlite_err(s, src, "reading the list cursor");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+int jm__sqlite_list(jm__store *s, const jm_filter *f, jm_job_list **out)
+{
+    int64_t cursor = 0;
+    int rc;
+    if (f->after_id && (rc = seq_of(s, f->after_id, &cursor)))
+        return rc;
+    size_t limit = (size_t)(f->limit ? f->limit : JM_LIST_DEFAULT_LIMIT);
+    jm_job_list *l = jm__calloc(1, sizeof *l);
+    if (!l || !(l->items = jm__calloc(limit, sizeof(jm_job *)))) {
+        jm__free(l);
+        return jm__seterr(JM_ENOMEM, "out of memory listing jobs");
+    }
+    sqlite3_stmt *st = NULL;
+    /* One row more than the page tells whether another page follows. */
+    if ((rc = filter_stmt(s, f, 0, cursor, (int64_t)limit + 1, &st))) {
+        jm_job_list_free(l);
+        return rc;
+    }
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (l->count == limit) {
+            l->has_more = 1;
+            break;
+        }
+        if ((rc = jm__row_to_job(st, 0, &l->items[l->count])))
+            break;
+        l->count++;
+    }
+    if (rc == JM_OK && src != SQLITE_ROW && src != SQLITE_DONE)
+        rc = jm__sqlite_err(s, src, "listing jobs");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc) {
+        jm_job_list_free(l);
+        return rc;
+    }
+    *out = l;
+    return JM_OK;
+}
+
+int jm__sqlite_count(jm__store *s, const jm_filter *f, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = filter_stmt(s, f, 1, 0, 0, &st);
+    if (rc)
+        return rc;
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    else
+        rc = jm__sqlite_err(s, src, "counting jobs");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int jm__sqlite_status(jm__store *s, const char *id, jm_status *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_STATUS_OF, &st);
+    if (rc)
+        return rc;
+    jm__bind_text(st, 1, id);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *out = (jm_status)sqlite3_column_int(st, 0);
+    else if (src == SQLITE_DONE)
+        rc = jm__seterr(JM_ENOTFOUND, "job %s not found", id);
+    else
+        rc = jm__sqlite_err(s, src, "reading a job's status");
+    sqlite3_reset(st);
+    return rc;
+}
+
+int jm__sqlite_cancel(jm__store *s, const char *id, int cancellable_running, int64_t now,
+                      jm__cancel_outcome *outcome, int64_t *seq)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_CANCEL, &st);
+    if (rc)
+        return rc;
+    jm__bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int(st, 3, cancellable_running ? 1 : 0);
+    int src = sqlite3_step(st);
+    int found = src == SQLITE_ROW;
+    if (found) {
+        int status = sqlite3_column_int(st, 0);
+        *outcome = status == JM_STATUS_RUNNING ? JM__CANCEL_REQUESTED : JM__CANCEL_CANCELLED;
+        *seq = sqlite3_column_int64(st, 1);
+        src = sqlite3_step(st);
+    }
+    sqlite3_reset(st);
+    if (src != SQLITE_DONE)
+        return jm__sqlite_err(s, src, "cancelling a job");
+    if (found)
+        return JM_OK;
+    /* Nothing changed: read the status only to explain the refusal. */
+    jm_status cur;
+    if ((rc = jm__sqlite_status(s, id, &cur)))
+        return rc;
+    if (cur == JM_STATUS_RUNNING)
+        return jm__seterr(JM_ENOTCANCELLABLE, "job %s is running and its type cannot be cancelled",
+                          id);
+    return jm__seterr(JM_ESTATE, "job %s is %s: it cannot be cancelled", id, jm_status_name(cur));
+}
+
+int jm__sqlite_retry(jm__store *s, const char *id, int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_RETRY, &st);
+    if (rc)
+        return rc;
+    jm__bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    int src = sqlite3_step(st);
+    int changed = sqlite3_changes(s->db);
+    sqlite3_reset(st);
+    if (src == SQLITE_CONSTRAINT_UNIQUE)
+        return jm__seterr(JM_ECONFLICT,
+                          "job %s cannot be requeued: its idempotency key is held by another "
+                          "active job",
+                          id);
+    if (src != SQLITE_DONE)
+        return jm__sqlite_err(s, src, "requeueing a job");
+    if (changed)
+        return JM_OK;
+    jm_status cur;
+    if ((rc = jm__sqlite_status(s, id, &cur)))
+        return rc;
+    return jm__seterr(JM_ESTATE, "job %s is %s: only failed or cancelled jobs can be retried", id,
+                      jm_status_name(cur));
+}
+
+int jm__sqlite_prune(jm__store *s, int64_t finished_before, int64_t batch, int64_t *deleted)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_PRUNE, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, finished_before);
+    sqlite3_bind_int64(st, 2, batch);
+    int src = sqlite3_step(st);
+    *deleted = src == SQLITE_DONE ? sqlite3_changes64(s->db) : 0;
+    sqlite3_reset(st);
+    return src == SQLITE_DONE ? JM_OK : jm__sqlite_err(s, src, "pruning jobs");
+}

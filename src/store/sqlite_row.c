@@ -1,0 +1,60 @@
+/* Turns a row of JM_JOB_COLUMNS into a jm_job. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/job.h"
+#include "store/sqlite_internal.h"
+
+static int col_str(sqlite3_stmt *st, int i, char **out)
+{
+    const unsigned char *v = sqlite3_column_text(st, i);
+    if (!v) {
+        *out = NULL;
+        /* NULL text with a non-NULL type means SQLite ran out of memory. */
+        return sqlite3_column_type(st, i) == SQLITE_NULL ? JM_OK : JM_ENOMEM;
+    }
+    *out = jm__strndup((const char *)v, (size_t)sqlite3_column_bytes(st, i));
+    return *out ? JM_OK : JM_ENOMEM;
+}
+
+int jm__row_to_job(sqlite3_stmt *st, int c, jm_job **out)
+{
+    jm_job *j = jm__job_new();
+    if (!j)
+        return jm__seterr(JM_ENOMEM, "out of memory reading a job");
+    j->seq = sqlite3_column_int64(st, c + 0);
+    const char *id = (const char *)sqlite3_column_text(st, c + 1);
+    const char *type = (const char *)sqlite3_column_text(st, c + 2);
+    if (!id || !type) {
+        jm_job_free(j);
+        return jm__seterr(JM_ENOMEM, "out of memory reading a job");
+    }
+    snprintf(j->id, sizeof j->id, "%s", id);
+    snprintf(j->type, sizeof j->type, "%s", type);
+    j->status = (jm_status)sqlite3_column_int(st, c + 3);
+    int rc = JM_OK;
+    char **strs[] = {&j->namespace_id, &j->params, &j->idempotency_key, &j->message,
+                     &j->trace,        &j->result, &j->checkpoint,      &j->node_id};
+    for (int i = 0; i < 8 && rc == JM_OK; i++)
+        rc = col_str(st, c + 4 + i, strs[i]);
+    if (rc) {
+        jm_job_free(j);
+        return jm__seterr(JM_ENOMEM, "out of memory reading a job");
+    }
+    j->progress = sqlite3_column_double(st, c + 12);
+    j->retry_count = sqlite3_column_int(st, c + 13);
+    j->max_retries = sqlite3_column_int(st, c + 14);
+    j->priority = sqlite3_column_int(st, c + 15);
+    j->attempts = sqlite3_column_int(st, c + 16);
+    j->cancel_requested = sqlite3_column_int(st, c + 17);
+    j->created_at = sqlite3_column_int64(st, c + 18);
+    j->updated_at = sqlite3_column_int64(st, c + 19);
+    j->started_at = sqlite3_column_int64(st, c + 20);
+    j->finished_at = sqlite3_column_int64(st, c + 21);
+    j->run_at = sqlite3_column_int64(st, c + 22);
+    j->lease_until = sqlite3_column_int64(st, c + 23);
+    *out = j;
+    return JM_OK;
+}

@@ -1,0 +1,299 @@
+/*
+ * The run loop's side of the jobs table: claiming due jobs, recording how
+ * runs ended (many per transaction), leases, checkpoints and recovery.
+ * Every write to a running job names the claim it belongs to (seq and
+ * attempt), so a worker that lost its job to recovery changes nothing.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/job.h"
+#include "store/sqlite_internal.h"
+
+static int claim_order(const void *a, const void *b)
+{
+    const jm_job *x = *(jm_job *const *)a, *y = *(jm_job *const *)b;
+    if (x->priority != y->priority)
+        return x->priority > y->priority ? -1 : 1;
+    if (x->run_at != y->run_at)
+        return x->run_at < y->run_at ? -1 : 1;
+    return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+static int promote(jm__store *s, int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_PROMOTE, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, now);
+    int src = sqlite3_step(st);
+    sqlite3_reset(st);
+    return src == SQLITE_DONE ? JM_OK : jm__sqlite_err(s, src, "promoting scheduled jobs");
+}
+
+int jm__sqlite_claim(jm__store *s, const jm__claim_req *req, jm_job ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (req->max == 0)
+        return JM_OK;
+    jm_job **jobs = jm__calloc(req->max, sizeof *jobs);
+    if (!jobs)
+        return jm__seterr(JM_ENOMEM, "out of memory claiming jobs");
+    sqlite3_stmt *st = NULL;
+    size_t got = 0;
+    int rc = jm__sqlite_stmt(s, Q_CLAIM, &st);
+    if (rc == JM_OK)
+        rc = jm__sqlite_begin(s);
+    if (rc) {
+        jm__free(jobs);
+        return rc;
+    }
+    if ((rc = promote(s, req->now)))
+        goto fail;
+    jm__bind_text(st, 1, req->owner->node_id);
+    sqlite3_bind_int64(st, 2, req->owner->pid);
+    sqlite3_bind_int64(st, 3, req->owner->instance);
+    sqlite3_bind_int64(st, 4, req->lease_until);
+    sqlite3_bind_int64(st, 5, req->now);
+    jm__bind_text(st, 6, req->types);
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)req->max);
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW && got < req->max) {
+        if ((rc = jm__row_to_job(st, 0, &jobs[got])))
+            break;
+        got++;
+    }
+    if (rc == JM_OK && src != SQLITE_DONE)
+        rc = jm__sqlite_err(s, src, "claiming jobs");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc)
+        goto fail;
+    if ((rc = jm__sqlite_commit(s)))
+        goto fail_freed;
+    qsort(jobs, got, sizeof *jobs, claim_order);
+    *out = jobs;
+    *n = got;
+    return JM_OK;
+fail:
+    jm__sqlite_rollback(s);
+fail_freed:
+    for (size_t i = 0; i < got; i++)
+        jm_job_free(jobs[i]);
+    jm__free(jobs);
+    return rc;
+}
+
+int jm__sqlite_finish(jm__store *s, jm__finish *items, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_FINISH, &st);
+    if (rc)
+        return rc;
+    if ((rc = jm__sqlite_begin(s)))
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        jm__finish *f = &items[i];
+        sqlite3_bind_int(st, 1, f->cancel_overrides ? 1 : 0);
+        sqlite3_bind_int(st, 2, (int)f->status);
+        sqlite3_bind_int(st, 3, f->keep_message ? 1 : 0);
+        jm__bind_text(st, 4, f->message);
+        jm__bind_text(st, 5, f->trace);
+        jm__bind_text(st, 6, f->result);
+        sqlite3_bind_int(st, 7, f->retry_count);
+        sqlite3_bind_int64(st, 8, f->run_at);
+        sqlite3_bind_double(st, 9, f->progress);
+        sqlite3_bind_int64(st, 10, f->now);
+        sqlite3_bind_int64(st, 11, f->seq);
+        sqlite3_bind_int64(st, 12, f->attempt);
+        int src = sqlite3_step(st);
+        f->final_status = -1;
+        if (src == SQLITE_ROW) {
+            f->final_status = sqlite3_column_int(st, 0);
+            src = sqlite3_step(st);
+        }
+        sqlite3_reset(st);
+        if (src != SQLITE_DONE) {
+            rc = jm__sqlite_err(s, src, "recording a job's outcome");
+            sqlite3_clear_bindings(st);
+            jm__sqlite_rollback(s);
+            return rc;
+        }
+    }
+    sqlite3_clear_bindings(st);
+    return jm__sqlite_commit(s);
+}
+
+static int guarded_update(jm__store *s, jm__query q, int64_t seq, int64_t attempt,
+                          int64_t now, const char *what)
+{
+    sqlite3_stmt *st = s->q[q];
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, seq);
+    sqlite3_bind_int64(st, 4, attempt);
+    int src = sqlite3_step(st);
+    int changed = sqlite3_changes(s->db);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (src != SQLITE_DONE)
+        return jm__sqlite_err(s, src, what);
+    if (!changed)
+        return jm__seterr(JM_ESTATE, "%s: the job is no longer running under this worker", what);
+    return JM_OK;
+}
+
+int jm__sqlite_checkpoint(jm__store *s, int64_t seq, int64_t attempt, const char *json,
+                          int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_CHECKPOINT, &st);
+    if (rc)
+        return rc;
+    jm__bind_text(st, 1, json);
+    return guarded_update(s, Q_CHECKPOINT, seq, attempt, now, "saving a checkpoint");
+}
+
+int jm__sqlite_progress(jm__store *s, int64_t seq, int64_t attempt, double progress,
+                        int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_PROGRESS, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_double(st, 1, progress);
+    return guarded_update(s, Q_PROGRESS, seq, attempt, now, "saving progress");
+}
+
+int jm__sqlite_renew(jm__store *s, const jm__owner *owner, int64_t now, int64_t lease_until,
+                     jm__lease_info **out, size_t *n)
+{
+    (void)now;
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_RENEW, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, lease_until);
+    jm__bind_text(st, 2, owner->node_id);
+    sqlite3_bind_int64(st, 3, owner->pid);
+    sqlite3_bind_int64(st, 4, owner->instance);
+    size_t cap = 0;
+    jm__lease_info *v = NULL;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            jm__lease_info *nv = jm__calloc(ncap, sizeof *nv);
+            if (!nv) {
+                rc = jm__seterr(JM_ENOMEM, "out of memory renewing leases");
+                break;
+            }
+            if (v)
+                memcpy(nv, v, *n * sizeof *v);
+            jm__free(v);
+            v = nv;
+            cap = ncap;
+        }
+        v[*n].seq = sqlite3_column_int64(st, 0);
+        v[*n].cancel_requested = sqlite3_column_int(st, 1);
+        (*n)++;
+    }
+    if (rc == JM_OK && src != SQLITE_DONE)
+        rc = jm__sqlite_err(s, src, "renewing leases");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc) {
+        /* The UPDATE runs to completion on reset; only the report is lost. */
+        jm__free(v);
+        *n = 0;
+        return rc;
+    }
+    *out = v;
+    return JM_OK;
+}
+
+int jm__sqlite_running_owners(jm__store *s, const char *node_id, jm__owner_ref **out,
+                              size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_RUNNING_OWNERS, &st);
+    if (rc)
+        return rc;
+    jm__bind_text(st, 1, node_id);
+    size_t cap = 0;
+    jm__owner_ref *v = NULL;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            jm__owner_ref *nv = jm__calloc(ncap, sizeof *nv);
+            if (!nv) {
+                rc = jm__seterr(JM_ENOMEM, "out of memory during recovery");
+                break;
+            }
+            if (v)
+                memcpy(nv, v, *n * sizeof *v);
+            jm__free(v);
+            v = nv;
+            cap = ncap;
+        }
+        v[*n].pid = sqlite3_column_int64(st, 0);
+        v[*n].instance = sqlite3_column_int64(st, 1);
+        (*n)++;
+    }
+    if (rc == JM_OK && src != SQLITE_DONE)
+        rc = jm__sqlite_err(s, src, "listing running jobs' owners");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc) {
+        jm__free(v);
+        *n = 0;
+        return rc;
+    }
+    *out = v;
+    return JM_OK;
+}
+
+int jm__sqlite_recover(jm__store *s, const char *node_id, const jm__owner_ref *owner,
+                       int64_t now, jm_recovery_policy policy, const char *fail_message,
+                       int *recovered)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, owner ? Q_RECOVER_OWNER : Q_RECOVER_EXPIRED, &st);
+    if (rc)
+        return rc;
+    jm__bind_text(st, 1, node_id);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int(st, 3, policy == JM_RECOVER_FAIL ? 1 : 0);
+    jm__bind_text(st, 4, fail_message);
+    if (owner) {
+        sqlite3_bind_int64(st, 5, owner->pid);
+        sqlite3_bind_int64(st, 6, owner->instance);
+    }
+    int src = sqlite3_step(st);
+    *recovered = src == SQLITE_DONE ? sqlite3_changes(s->db) : 0;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return src == SQLITE_DONE ? JM_OK : jm__sqlite_err(s, src, "recovering jobs");
+}
+
+int jm__sqlite_release(jm__store *s, int64_t seq, int64_t attempt, int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_RELEASE, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, seq);
+    sqlite3_bind_int64(st, 3, attempt);
+    int src = sqlite3_step(st);
+    sqlite3_reset(st);
+    return src == SQLITE_DONE ? JM_OK : jm__sqlite_err(s, src, "releasing a job");
+}

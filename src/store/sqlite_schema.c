@@ -1,0 +1,148 @@
+/*
+ * Creates the jobs schema or migrates an older one, in one transaction.
+ * Each version's steps are applied in order; a database newer than this
+ * library is refused rather than guessed at.
+ */
+#include <stdio.h>
+
+#include "core/error.h"
+#include "store/sqlite_internal.h"
+
+#define JM_SCHEMA_VERSION 1
+
+/* Version 1. Statuses are stored as integers (jm_status). The rowid `seq`
+ * orders rows by creation, so inserts append to the table and to the hot
+ * indexes; the random part of ids only reaches the id index. Partial
+ * indexes keep the claim, lease and prune paths small however many finished
+ * jobs the table holds. */
+static const char *const schema_v1[] = {
+    "CREATE TABLE jm_jobs ("
+    " seq INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL UNIQUE,"
+    " type TEXT NOT NULL CHECK (length(type) = 2),"
+    " status INTEGER NOT NULL CHECK (status BETWEEN 0 AND 6),"
+    " namespace_id TEXT,"
+    " params TEXT NOT NULL,"
+    " idempotency_key TEXT,"
+    " message TEXT,"
+    " exception_trace TEXT,"
+    " result TEXT,"
+    " checkpoint TEXT,"
+    " node_id TEXT,"
+    " owner_pid INTEGER,"
+    " owner_instance INTEGER,"
+    " progress REAL NOT NULL DEFAULT 0,"
+    " retry_count INTEGER NOT NULL DEFAULT 0,"
+    " max_retries INTEGER NOT NULL,"
+    " priority INTEGER NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " cancel_requested INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " started_at INTEGER,"
+    " finished_at INTEGER,"
+    " run_at INTEGER NOT NULL,"
+    " lease_until INTEGER)",
+    /* Idempotency: one active job per key, across threads and processes. */
+    "CREATE UNIQUE INDEX jm_jobs_idempotency ON jm_jobs(idempotency_key) "
+    "WHERE idempotency_key IS NOT NULL AND status IN (0, 1, 2, 3)",
+    /* Claiming: due queued and retrying jobs in claim order. */
+    "CREATE INDEX jm_jobs_due ON jm_jobs(priority DESC, run_at, seq) WHERE status IN (1, 3)",
+    "CREATE INDEX jm_jobs_scheduled ON jm_jobs(run_at) WHERE status = 0",
+    /* Leases and recovery: only running jobs. */
+    "CREATE INDEX jm_jobs_running ON jm_jobs(lease_until) WHERE status = 2",
+    /* Pruning: only finished jobs. */
+    "CREATE INDEX jm_jobs_finished ON jm_jobs(finished_at) WHERE status IN (4, 5, 6)",
+    /* Listing and counting by each filter, in creation order. */
+    "CREATE INDEX jm_jobs_status ON jm_jobs(status, seq)",
+    "CREATE INDEX jm_jobs_type ON jm_jobs(type, seq)",
+    "CREATE INDEX jm_jobs_namespace ON jm_jobs(namespace_id, seq) "
+    "WHERE namespace_id IS NOT NULL",
+    "CREATE INDEX jm_jobs_created ON jm_jobs(created_at)",
+    NULL,
+};
+
+/* steps[v] brings a database from version v to v + 1. */
+static const char *const *const steps[JM_SCHEMA_VERSION] = {schema_v1};
+
+static int exec_all(jm__store *s, const char *const *sql)
+{
+    for (; *sql; sql++) {
+        int rc = sqlite3_exec(s->db, *sql, NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            return jm__sqlite_err(s, rc, "creating the jobs schema");
+    }
+    return JM_OK;
+}
+
+/* The stored version: 0 for a database without our tables. */
+static int read_version(jm__store *s, int *version)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                                "AND name = 'jm_schema_version'",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return jm__sqlite_err(s, rc, "reading the schema");
+    rc = sqlite3_step(st);
+    int exists = rc == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return jm__sqlite_err(s, rc, "reading the schema");
+    *version = 0;
+    if (!exists)
+        return JM_OK;
+    rc = sqlite3_prepare_v2(s->db, "SELECT max(version) FROM jm_schema_version", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return jm__sqlite_err(s, rc, "reading the schema version");
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? JM_OK : jm__sqlite_err(s, rc, "reading the schema version");
+}
+
+int jm__sqlite_schema(jm__store *s)
+{
+    int rc = jm__sqlite_begin(s);
+    if (rc)
+        return rc;
+    int version = 0;
+    if ((rc = read_version(s, &version)))
+        goto fail;
+    if (version > JM_SCHEMA_VERSION) {
+        rc = jm__seterr(JM_EDB,
+                        "the jobs database has schema version %d, newer than this "
+                        "library's %d",
+                        version, JM_SCHEMA_VERSION);
+        goto fail;
+    }
+    if (version == JM_SCHEMA_VERSION) {
+        jm__sqlite_rollback(s);
+        return JM_OK;
+    }
+    if (version == 0) {
+        rc = sqlite3_exec(s->db, "CREATE TABLE jm_schema_version (version INTEGER NOT NULL)",
+                          NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            rc = jm__sqlite_err(s, rc, "creating the jobs schema");
+            goto fail;
+        }
+    }
+    for (int v = version; v < JM_SCHEMA_VERSION; v++)
+        if ((rc = exec_all(s, steps[v])))
+            goto fail;
+    char sql[96];
+    snprintf(sql, sizeof sql, "DELETE FROM jm_schema_version; "
+                              "INSERT INTO jm_schema_version VALUES (%d)", JM_SCHEMA_VERSION);
+    rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        rc = jm__sqlite_err(s, rc, "recording the schema version");
+        goto fail;
+    }
+    return jm__sqlite_commit(s);
+fail:
+    jm__sqlite_rollback(s);
+    return rc;
+}

@@ -1,0 +1,257 @@
+/*
+ * The SQLite store: the connection, its pragmas, the statement cache and
+ * error mapping. The job operations live in sqlite_jobs.c (create, read,
+ * cancel, retry, prune) and sqlite_run.c (claim, finish, leases, recovery).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "store/sqlite_internal.h"
+
+/* Outcome expressions shared by the recovery statements: what a lost
+ * running job becomes. ?3 is 1 under JM_RECOVER_FAIL, ?4 its message. */
+#define RECOVER_SET                                                                   \
+    "status = CASE WHEN cancel_requested THEN 6 WHEN ?3 THEN 5 "                      \
+    "  WHEN retry_count >= max_retries THEN 5 ELSE 3 END, "                           \
+    "message = CASE WHEN cancel_requested THEN 'Cancelled' WHEN ?3 THEN ?4 "          \
+    "  WHEN retry_count >= max_retries THEN 'Max retries exceeded' "                  \
+    "  ELSE 'Recovered after worker was lost' END, "                                  \
+    "exception_trace = CASE WHEN cancel_requested OR ?3 THEN exception_trace "        \
+    "  WHEN retry_count >= max_retries THEN "                                         \
+    "    coalesce(exception_trace, 'worker lost on the last attempt') "               \
+    "  ELSE exception_trace END, "                                                    \
+    "finished_at = CASE WHEN cancel_requested OR ?3 OR retry_count >= max_retries "   \
+    "  THEN ?2 ELSE NULL END, "                                                       \
+    "retry_count = CASE WHEN cancel_requested OR ?3 OR retry_count >= max_retries "   \
+    "  THEN retry_count ELSE retry_count + 1 END, "                                   \
+    "run_at = ?2, updated_at = ?2, lease_until = NULL, owner_pid = NULL, "            \
+    "owner_instance = NULL "
+
+static const char *const sql_text[Q_COUNT_] = {
+    [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+    [Q_INSERT] = "INSERT INTO jm_jobs (id, type, status, namespace_id, params, "
+                 "idempotency_key, max_retries, priority, created_at, updated_at, run_at) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
+    [Q_ACTIVE_BY_KEY] = "SELECT id FROM jm_jobs WHERE idempotency_key = ?1 "
+                        "AND idempotency_key IS NOT NULL AND status IN (0, 1, 2, 3)",
+    [Q_GET] = "SELECT " JM_JOB_COLUMNS " FROM jm_jobs WHERE id = ?1",
+    [Q_SEQ_OF] = "SELECT seq FROM jm_jobs WHERE id = ?1",
+    [Q_STATUS_OF] = "SELECT status FROM jm_jobs WHERE id = ?1",
+    [Q_PROMOTE] = "UPDATE jm_jobs SET status = 1, updated_at = ?1 "
+                  "WHERE status = 0 AND run_at <= ?1",
+    [Q_CLAIM] = "UPDATE jm_jobs SET status = 2, attempts = attempts + 1, node_id = ?1, "
+                "owner_pid = ?2, owner_instance = ?3, lease_until = ?4, started_at = ?5, "
+                "updated_at = ?5, message = CASE WHEN status = 3 THEN NULL ELSE message END "
+                "WHERE seq IN (SELECT seq FROM jm_jobs WHERE status IN (1, 3) "
+                "AND run_at <= ?5 AND instr(?6, type) > 0 "
+                "ORDER BY priority DESC, run_at, seq LIMIT ?7) "
+                "RETURNING " JM_JOB_COLUMNS,
+    /* ?1 cancel_overrides, ?2 status, ?3 keep_message, ?4 message, ?5 trace,
+     * ?6 result, ?7 retry_count, ?8 run_at, ?9 progress, ?10 now, ?11 seq,
+     * ?12 attempt. A standing cancel request turns an overridable outcome
+     * into cancelled, atomically with the write. */
+    [Q_FINISH] = "UPDATE jm_jobs SET "
+                 "status = CASE WHEN ?1 AND cancel_requested THEN 6 ELSE ?2 END, "
+                 "message = CASE WHEN ?1 AND cancel_requested THEN 'Cancelled' "
+                 "  WHEN ?3 THEN message ELSE ?4 END, "
+                 "exception_trace = coalesce(?5, exception_trace), "
+                 "result = coalesce(?6, result), "
+                 "retry_count = CASE WHEN ?1 AND cancel_requested THEN retry_count ELSE ?7 END, "
+                 "run_at = ?8, progress = ?9, updated_at = ?10, "
+                 "finished_at = CASE WHEN (?1 AND cancel_requested) OR ?2 IN (4, 5, 6) "
+                 "  THEN ?10 ELSE NULL END, "
+                 "lease_until = NULL, owner_pid = NULL, owner_instance = NULL "
+                 "WHERE seq = ?11 AND status = 2 AND attempts = ?12 RETURNING status",
+    [Q_CHECKPOINT] = "UPDATE jm_jobs SET checkpoint = ?1, updated_at = ?2 "
+                     "WHERE seq = ?3 AND status = 2 AND attempts = ?4",
+    [Q_PROGRESS] = "UPDATE jm_jobs SET progress = ?1, updated_at = ?2 "
+                   "WHERE seq = ?3 AND status = 2 AND attempts = ?4",
+    [Q_RENEW] = "UPDATE jm_jobs SET lease_until = ?1 WHERE status = 2 AND node_id = ?2 "
+                "AND owner_pid = ?3 AND owner_instance = ?4 RETURNING seq, cancel_requested",
+    /* One statement: a cancel never reads and then writes. */
+    [Q_CANCEL] = "UPDATE jm_jobs SET "
+                 "status = CASE WHEN status IN (0, 1, 3) THEN 6 ELSE status END, "
+                 "finished_at = CASE WHEN status IN (0, 1, 3) THEN ?2 ELSE finished_at END, "
+                 "message = CASE WHEN status IN (0, 1, 3) THEN 'Cancelled' ELSE message END, "
+                 "cancel_requested = 1, updated_at = ?2 "
+                 "WHERE id = ?1 AND (status IN (0, 1, 3) OR (status = 2 AND ?3)) "
+                 "RETURNING status, seq",
+    [Q_RETRY] = "UPDATE jm_jobs SET status = 1, retry_count = 0, run_at = ?2, message = NULL, "
+                "finished_at = NULL, cancel_requested = 0, progress = 0, updated_at = ?2 "
+                "WHERE id = ?1 AND status IN (5, 6)",
+    [Q_PRUNE] = "DELETE FROM jm_jobs WHERE seq IN (SELECT seq FROM jm_jobs "
+                "WHERE status IN (4, 5, 6) AND finished_at < ?1 LIMIT ?2)",
+    [Q_RUNNING_OWNERS] = "SELECT DISTINCT owner_pid, owner_instance FROM jm_jobs "
+                         "WHERE status = 2 AND node_id = ?1 AND owner_pid IS NOT NULL",
+    [Q_RECOVER_OWNER] = "UPDATE jm_jobs SET " RECOVER_SET
+                        "WHERE status = 2 AND node_id = ?1 AND owner_pid = ?5 "
+                        "AND owner_instance = ?6",
+    [Q_RECOVER_EXPIRED] = "UPDATE jm_jobs SET " RECOVER_SET
+                          "WHERE status = 2 AND lease_until < ?2",
+    [Q_RELEASE] = "UPDATE jm_jobs SET status = 3, run_at = ?1, updated_at = ?1, "
+                  "lease_until = NULL, owner_pid = NULL, owner_instance = NULL "
+                  "WHERE seq = ?2 AND status = 2 AND attempts = ?3",
+};
+
+int jm__sqlite_err(jm__store *s, int rc, const char *what)
+{
+    const char *msg = s && s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
+    int code;
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        code = JM_EBUSY;
+        break;
+    case SQLITE_NOMEM:
+        code = JM_ENOMEM;
+        break;
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+        code = JM_EIO;
+        break;
+    case SQLITE_CONSTRAINT:
+        code = JM_ECONFLICT;
+        break;
+    default:
+        code = JM_EDB;
+        break;
+    }
+    return jm__seterr(code, "%s: %s", what, msg);
+}
+
+int jm__sqlite_stmt(jm__store *s, jm__query q, sqlite3_stmt **out)
+{
+    if (!s->q[q]) {
+        int rc = sqlite3_prepare_v3(s->db, sql_text[q], -1, SQLITE_PREPARE_PERSISTENT, &s->q[q],
+                                    NULL);
+        if (rc != SQLITE_OK)
+            return jm__sqlite_err(s, rc, "preparing a statement");
+    }
+    *out = s->q[q];
+    return JM_OK;
+}
+
+static int exec_simple(jm__store *s, jm__query q, const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, q, &st);
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return jm__sqlite_err(s, rc, what);
+    return JM_OK;
+}
+
+int jm__sqlite_begin(jm__store *s)
+{
+    return exec_simple(s, Q_BEGIN, "beginning a transaction");
+}
+
+int jm__sqlite_commit(jm__store *s)
+{
+    int rc = exec_simple(s, Q_COMMIT, "committing");
+    /* A failed COMMIT may leave the transaction open (e.g. SQLITE_BUSY);
+     * roll it back so the connection is usable and nothing half-done stays. */
+    if (rc != JM_OK && !sqlite3_get_autocommit(s->db))
+        jm__sqlite_rollback(s);
+    return rc;
+}
+
+void jm__sqlite_rollback(jm__store *s)
+{
+    if (sqlite3_get_autocommit(s->db))
+        return;
+    sqlite3_stmt *st = NULL;
+    if (jm__sqlite_stmt(s, Q_ROLLBACK, &st) == JM_OK) {
+        sqlite3_step(st);
+        sqlite3_reset(st);
+    } else {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+}
+
+int jm__bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+static int pragma(jm__store *s, const char *sql)
+{
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? JM_OK : jm__sqlite_err(s, rc, sql);
+}
+
+static void sqlite_close(jm__store *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < Q_COUNT_; i++)
+        sqlite3_finalize(s->q[i]);
+    for (int i = 0; i < JM_FILTER_SHAPES; i++)
+        sqlite3_finalize(s->shape[i]);
+    sqlite3_close(s->db);
+    jm__free(s);
+}
+
+static int sqlite_open(const jm__store_config *cfg, jm__store **out)
+{
+    *out = NULL;
+    jm__store *s = jm__calloc(1, sizeof *s);
+    if (!s)
+        return jm__seterr(JM_ENOMEM, "out of memory opening the store");
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int rc = sqlite3_open_v2(cfg->path, &s->db, flags, cfg->vfs);
+    if (rc != SQLITE_OK) {
+        int code;
+        if (!s->db)
+            code = jm__seterr(JM_ENOMEM, "out of memory opening %s", cfg->path);
+        else
+            code = jm__sqlite_err(s, rc, cfg->path);
+        sqlite_close(s);
+        return code;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, cfg->busy_timeout_ms > INT32_MAX ? INT32_MAX
+                                                                 : (int)cfg->busy_timeout_ms);
+    /* WAL lets readers (listing, inspection) run beside the one writer;
+     * FULL sync makes every acknowledged create and completion durable. */
+    if ((rc = pragma(s, "PRAGMA journal_mode=WAL")) ||
+        (rc = pragma(s, "PRAGMA synchronous=FULL")) ||
+        (rc = pragma(s, "PRAGMA foreign_keys=ON")) || (rc = jm__sqlite_schema(s))) {
+        sqlite_close(s);
+        return rc;
+    }
+    *out = s;
+    return JM_OK;
+}
+
+const jm__store_ops jm__sqlite_store = {
+    .name = "sqlite",
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .insert = jm__sqlite_insert,
+    .get = jm__sqlite_get,
+    .list = jm__sqlite_list,
+    .count = jm__sqlite_count,
+    .claim = jm__sqlite_claim,
+    .finish = jm__sqlite_finish,
+    .checkpoint = jm__sqlite_checkpoint,
+    .progress = jm__sqlite_progress,
+    .renew = jm__sqlite_renew,
+    .cancel = jm__sqlite_cancel,
+    .status = jm__sqlite_status,
+    .retry = jm__sqlite_retry,
+    .prune = jm__sqlite_prune,
+    .running_owners = jm__sqlite_running_owners,
+    .recover = jm__sqlite_recover,
+    .release = jm__sqlite_release,
+};

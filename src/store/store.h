@@ -1,0 +1,157 @@
+/*
+ * The store interface: everything the core asks of the jobs database.
+ *
+ * The core decides what should happen to a job (next status, backoff,
+ * messages); a store makes it happen atomically and guards every write with
+ * the status (and, for running jobs, the claim) it expects, so a write based
+ * on stale knowledge changes nothing. No SQL lives outside src/store/; a
+ * second backend implements this vtable and nothing in src/core changes.
+ *
+ * A store handle is one connection: the caller serialises calls on it.
+ */
+#ifndef JM_STORE_H
+#define JM_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jobmgr.h"
+
+typedef struct jm__store jm__store;
+
+/* Options the core hands to a store when it opens it. */
+typedef struct jm__store_config {
+    const char *path;
+    const char *vfs;
+    int64_t busy_timeout_ms;
+} jm__store_config;
+
+/* A job to insert; every field already validated by the core. */
+typedef struct jm__new_row {
+    const char *id;
+    const char *type;
+    jm_status status; /* new or queued */
+    const char *namespace_id;
+    const char *params;
+    const char *idempotency_key;
+    int max_retries;
+    int priority;
+    int64_t created_at;
+    int64_t run_at;
+} jm__new_row;
+
+/* Who claims: written into the rows a claim takes, so recovery can tell
+ * which process owns a running job. */
+typedef struct jm__owner {
+    const char *node_id;
+    int64_t pid;
+    int64_t instance; /* random per manager: tells two managers of one process apart */
+} jm__owner;
+
+typedef struct jm__claim_req {
+    const jm__owner *owner;
+    const char *types; /* "FL,CL,…": only these types are claimed */
+    int64_t now;
+    int64_t lease_until;
+    size_t max; /* claim at most this many */
+} jm__claim_req;
+
+/* The end of one run of a job, as the core decided it. */
+typedef struct jm__finish {
+    int64_t seq;      /* the job's row */
+    int64_t attempt;  /* the claim it ran under: the write is refused otherwise */
+    jm_status status; /* completed, failed, cancelled, retrying or queued */
+    /* Non-zero for retrying/queued outcomes that a standing cancel request
+     * overrides: the job ends cancelled instead. */
+    int cancel_overrides;
+    const char *message;  /* NULL: clear */
+    int keep_message;     /* non-zero: leave the stored message as it is */
+    const char *trace;    /* NULL: keep the stored trace */
+    const char *result;   /* NULL: keep the stored result */
+    int retry_count;
+    int64_t run_at;       /* for retrying/queued */
+    double progress;
+    int64_t now;
+    /* Out: the status the row ended in, or -1 if the job was no longer
+     * this claim's (recovered elsewhere), in which case nothing changed. */
+    int final_status;
+} jm__finish;
+
+/* A running job's lease renewal result. */
+typedef struct jm__lease_info {
+    int64_t seq;
+    int cancel_requested;
+} jm__lease_info;
+
+/* A process that owns running jobs on one node. */
+typedef struct jm__owner_ref {
+    int64_t pid;
+    int64_t instance;
+} jm__owner_ref;
+
+typedef enum {
+    JM__CANCEL_CANCELLED, /* it was new/queued/retrying: now cancelled */
+    JM__CANCEL_REQUESTED  /* it was running: the request is stored */
+} jm__cancel_outcome;
+
+typedef struct jm__store_ops {
+    const char *name;
+    int (*open)(const jm__store_config *cfg, jm__store **out);
+    void (*close)(jm__store *s);
+
+    /* Inserts all rows in one transaction. On a unique-key conflict nothing
+     * is inserted, *conflict_index is the row's index and conflict_id gets
+     * the active holder's id (or "" if the holder is in the same batch). */
+    int (*insert)(jm__store *s, const jm__new_row *rows, size_t n, size_t *conflict_index,
+                  char conflict_id[JM_JOB_ID_SIZE]);
+    int (*get)(jm__store *s, const char *id, jm_job **out);
+    int (*list)(jm__store *s, const jm_filter *f, jm_job_list **out);
+    int (*count)(jm__store *s, const jm_filter *f, int64_t *out);
+
+    /* Promotes new jobs whose run_at came, then claims up to req->max due
+     * jobs in one atomic statement. *out is an array of *n jobs (free each
+     * with jm_job_free and the array with jm__free). */
+    int (*claim)(jm__store *s, const jm__claim_req *req, jm_job ***out, size_t *n);
+    /* Applies the outcomes in one transaction (group commit). */
+    int (*finish)(jm__store *s, jm__finish *items, size_t n);
+    /* Saves a running job's checkpoint / progress, guarded by its claim. */
+    int (*checkpoint)(jm__store *s, int64_t seq, int64_t attempt, const char *json,
+                      int64_t now);
+    int (*progress)(jm__store *s, int64_t seq, int64_t attempt, double progress,
+                    int64_t now);
+    /* Renews the leases of every running job `owner` holds, reporting each
+     * one with its cancel flag. *out is the caller's (jm__free). */
+    int (*renew)(jm__store *s, const jm__owner *owner, int64_t now, int64_t lease_until,
+                 jm__lease_info **out, size_t *n);
+
+    /* Cancel in one statement; `cancellable_running` says whether a running
+     * job may be asked to stop. Errors: JM_ENOTFOUND, JM_ESTATE,
+     * JM_ENOTCANCELLABLE (with the job running). */
+    int (*cancel)(jm__store *s, const char *id, int cancellable_running, int64_t now,
+                  jm__cancel_outcome *outcome, int64_t *seq);
+    /* The status of a job (to explain a refusal); JM_ENOTFOUND. */
+    int (*status)(jm__store *s, const char *id, jm_status *out);
+    int (*retry)(jm__store *s, const char *id, int64_t now);
+    /* Deletes up to `batch` finished jobs older than the cut-off; *deleted
+     * gets how many (fewer than batch: none remain). */
+    int (*prune)(jm__store *s, int64_t finished_before, int64_t batch, int64_t *deleted);
+
+    /* Recovery. The owners (pid, instance) with running jobs on node. */
+    int (*running_owners)(jm__store *s, const char *node_id, jm__owner_ref **out, size_t *n);
+    /* Ends the running jobs matching: those of one owner (owner != NULL) or
+     * those whose lease expired before now (owner == NULL). Each ends
+     * cancelled if a cancel was requested, else by the policy: retrying
+     * (a retry spent; failed "Max retries exceeded" past max_retries) or
+     * failed with `fail_message`. One statement: two recovering processes
+     * never both take a job. */
+    int (*recover)(jm__store *s, const char *node_id, const jm__owner_ref *owner, int64_t now,
+                   jm_recovery_policy policy, const char *fail_message, int *recovered);
+    /* Puts claimed-but-never-started jobs back (running -> retrying, no retry
+     * spent). */
+    int (*release)(jm__store *s, int64_t seq, int64_t attempt, int64_t now);
+} jm__store_ops;
+
+/* The built-in SQLite store. */
+extern const jm__store_ops jm__sqlite_store;
+
+#endif
