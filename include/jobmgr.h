@@ -306,7 +306,10 @@ typedef struct jm_executor {
     /* Runs the job once. Required. */
     jm_decision (*execute)(void *self, jm_ctx *ctx);
     /* Optional: called from another thread when the running job is
-     * cancelled or the manager stops, to nudge a blocked execute(). */
+     * cancelled or the manager stops, to nudge a blocked execute() (signal
+     * a condition, close a socket). It runs under the manager's internal
+     * lock: it must return quickly and must not call jm_ functions other
+     * than jm_ctx_job() and jm_ctx_params(). */
     void (*cancel)(void *self, jm_ctx *ctx);
 } jm_executor;
 

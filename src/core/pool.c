@@ -345,10 +345,25 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
+/* Joins a loop thread that ended on its own (a stop asked for from an
+ * executor) and was not joined yet; m->lock held, dropped meanwhile. */
+static void join_finished_loop(jm_manager *m)
+{
+    jm__pool *p = &m->pool;
+    if (p->state != JM__POOL_IDLE || !p->loop_thread_started)
+        return;
+    p->loop_thread_started = 0;
+    pthread_t t = p->loop_thread;
+    pthread_mutex_unlock(&m->lock);
+    pthread_join(t, NULL);
+    pthread_mutex_lock(&m->lock);
+}
+
 /* Sets the pool up and starts the workers; m->lock held. */
 static int pool_begin(jm_manager *m, int n)
 {
     jm__pool *p = &m->pool;
+    join_finished_loop(m);
     if (p->state == JM__POOL_RUNNING)
         return jm__seterr(JM_EBUSY, "the manager is already running");
     if (p->state == JM__POOL_STOPPING)

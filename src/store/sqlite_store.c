@@ -29,6 +29,8 @@
     "run_at = ?2, updated_at = ?2, lease_until = NULL, owner_pid = NULL, "            \
     "owner_instance = NULL "
 
+/* The hot statements name their partial index: without statistics the
+ * planner would take the general status index and sort every due row. */
 static const char *const sql_text[Q_COUNT_] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
@@ -41,12 +43,12 @@ static const char *const sql_text[Q_COUNT_] = {
     [Q_GET] = "SELECT " JM_JOB_COLUMNS " FROM jm_jobs WHERE id = ?1",
     [Q_SEQ_OF] = "SELECT seq FROM jm_jobs WHERE id = ?1",
     [Q_STATUS_OF] = "SELECT status FROM jm_jobs WHERE id = ?1",
-    [Q_PROMOTE] = "UPDATE jm_jobs SET status = 1, updated_at = ?1 "
+    [Q_PROMOTE] = "UPDATE jm_jobs INDEXED BY jm_jobs_scheduled SET status = 1, updated_at = ?1 "
                   "WHERE status = 0 AND run_at <= ?1",
     [Q_CLAIM] = "UPDATE jm_jobs SET status = 2, attempts = attempts + 1, node_id = ?1, "
                 "owner_pid = ?2, owner_instance = ?3, lease_until = ?4, started_at = ?5, "
                 "updated_at = ?5, message = CASE WHEN status = 3 THEN NULL ELSE message END "
-                "WHERE seq IN (SELECT seq FROM jm_jobs WHERE status IN (1, 3) "
+                "WHERE seq IN (SELECT seq FROM jm_jobs INDEXED BY jm_jobs_due WHERE status IN (1, 3) "
                 "AND run_at <= ?5 AND instr(?6, type) > 0 "
                 "ORDER BY priority DESC, run_at, seq LIMIT ?7) "
                 "RETURNING " JM_JOB_COLUMNS,
@@ -70,7 +72,7 @@ static const char *const sql_text[Q_COUNT_] = {
                      "WHERE seq = ?3 AND status = 2 AND attempts = ?4",
     [Q_PROGRESS] = "UPDATE jm_jobs SET progress = ?1, updated_at = ?2 "
                    "WHERE seq = ?3 AND status = 2 AND attempts = ?4",
-    [Q_RENEW] = "UPDATE jm_jobs SET lease_until = ?1 WHERE status = 2 AND node_id = ?2 "
+    [Q_RENEW] = "UPDATE jm_jobs INDEXED BY jm_jobs_running SET lease_until = ?1 WHERE status = 2 AND node_id = ?2 "
                 "AND owner_pid = ?3 AND owner_instance = ?4 RETURNING seq, cancel_requested",
     /* One statement: a cancel never reads and then writes. */
     [Q_CANCEL] = "UPDATE jm_jobs SET "
@@ -84,15 +86,23 @@ static const char *const sql_text[Q_COUNT_] = {
                 "finished_at = NULL, cancel_requested = 0, progress = 0, updated_at = ?2 "
                 "WHERE id = ?1 AND status IN (5, 6)",
     [Q_PRUNE] = "DELETE FROM jm_jobs WHERE seq IN (SELECT seq FROM jm_jobs "
+                "INDEXED BY jm_jobs_finished "
                 "WHERE status IN (4, 5, 6) AND finished_at < ?1 LIMIT ?2)",
     [Q_RUNNING_OWNERS] = "SELECT DISTINCT owner_pid, owner_instance FROM jm_jobs "
+                         "INDEXED BY jm_jobs_running "
                          "WHERE status = 2 AND node_id = ?1 AND owner_pid IS NOT NULL",
-    [Q_RECOVER_OWNER] = "UPDATE jm_jobs SET " RECOVER_SET
+    [Q_RECOVER_OWNER] = "UPDATE jm_jobs INDEXED BY jm_jobs_running SET " RECOVER_SET
                         "WHERE status = 2 AND node_id = ?1 AND owner_pid = ?5 "
                         "AND owner_instance = ?6",
-    [Q_RECOVER_EXPIRED] = "UPDATE jm_jobs SET " RECOVER_SET
+    [Q_RECOVER_EXPIRED] = "UPDATE jm_jobs INDEXED BY jm_jobs_running SET " RECOVER_SET
                           "WHERE status = 2 AND lease_until < ?2",
-    [Q_RELEASE] = "UPDATE jm_jobs SET status = 3, run_at = ?1, updated_at = ?1, "
+    /* A claimed job that never ran goes back without spending a retry,
+     * unless a cancel was requested meanwhile. */
+    [Q_RELEASE] = "UPDATE jm_jobs SET "
+                  "status = CASE WHEN cancel_requested THEN 6 ELSE 3 END, "
+                  "message = CASE WHEN cancel_requested THEN 'Cancelled' ELSE message END, "
+                  "finished_at = CASE WHEN cancel_requested THEN ?1 ELSE NULL END, "
+                  "run_at = ?1, updated_at = ?1, "
                   "lease_until = NULL, owner_pid = NULL, owner_instance = NULL "
                   "WHERE seq = ?2 AND status = 2 AND attempts = ?3",
 };

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian packages jobmgr needs to build and test, skipping those
+# already installed. Runs `apt-get update` at most once, and only when
+# something is missing; uses sudo only when not root.
+set -euo pipefail
+
+packages=(
+    build-essential   # gcc, make, libc headers
+    pkg-config
+    cmake
+    libsqlite3-dev    # the jobs store
+    libcjson-dev      # job parameters and metrics
+    uuid-dev          # job ids
+    libcmocka-dev     # the tests
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    # dpkg -s also answers for removed packages whose config files remain, so
+    # ask for the status itself.
+    if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+    as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+else
+    echo "deps.sh: missing packages (${missing[*]}) and neither root nor sudo" >&2
+    exit 1
+fi
+
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds jobmgr and runs every test three times over:
+#   build/       plain build, all tests
+#   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer, all tests
+#   build-tsan/  ThreadSanitizer, the worker-pool tests
+# Stops at the first failure. Warnings are errors in every build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/deps.sh
+
+jobs=2
+
+# configure_and_build DIR [CMAKE OPTIONS...]
+configure_and_build() {
+    local dir=$1
+    shift
+    echo "=== $dir: configure and build"
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJM_BUILD_TESTS=ON "$@"
+    cmake --build "$dir" --parallel "$jobs"
+}
+
+# run_ctest DIR [WRAPPER...]: runs DIR's tests, under WRAPPER if given.
+run_ctest() {
+    local dir=$1
+    shift
+    echo "=== $dir: ctest"
+    (cd "$dir" && "$@" ctest --output-on-failure --no-tests=error --parallel "$jobs")
+}
+
+# ThreadSanitizer maps its shadow memory at fixed addresses and aborts with
+# "unexpected memory mapping" when the kernel randomises mmap with more bits
+# than it expects (vm.mmap_rnd_bits > 28 on some kernels). Running the tests
+# with address-space randomisation off for those processes avoids it without
+# changing the machine's settings.
+tsan_wrapper=()
+if command -v setarch >/dev/null 2>&1 && setarch "$(uname -m)" -R true 2>/dev/null; then
+    tsan_wrapper=(setarch "$(uname -m)" -R)
+else
+    bits=$(cat /proc/sys/vm/mmap_rnd_bits 2>/dev/null || echo 0)
+    if [ "$bits" -gt 28 ]; then
+        echo "test.sh: vm.mmap_rnd_bits is $bits and setarch -R is unavailable;" \
+             "ThreadSanitizer may fail (sysctl vm.mmap_rnd_bits=28 fixes it)" >&2
+    fi
+fi
+
+configure_and_build build -DJM_SANITIZE= -DJM_ONLY_THREADED_TESTS=OFF
+run_ctest build
+
+configure_and_build build-asan -DJM_SANITIZE=address,undefined -DJM_ONLY_THREADED_TESTS=OFF
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_ctest build-asan
+
+configure_and_build build-tsan -DJM_SANITIZE=thread -DJM_ONLY_THREADED_TESTS=ON
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+    run_ctest build-tsan "${tsan_wrapper[@]}"

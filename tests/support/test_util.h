@@ -1,0 +1,54 @@
+/*
+ * Helpers shared by the tests: temporary databases, a fake clock, waiting
+ * on a condition with a generous timeout instead of sleeping, and a small
+ * scriptable executor. Not part of the library.
+ */
+#ifndef JM_TEST_UTIL_H
+#define JM_TEST_UTIL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jobmgr.h"
+
+/* Generous for a loaded 2-core machine. */
+#define TU_TIMEOUT_MS 30000
+
+/* A fresh empty directory under $TMPDIR (or /tmp), removed by tu_rmdir(). */
+char *tu_tmpdir(void);
+void tu_rmdir(char *dir); /* removes recursively and frees the string */
+/* dir + "/" + name, malloc'd. */
+char *tu_path(const char *dir, const char *name);
+
+/* A fake clock: pass tu_fake_now as cfg.now_ms and &clock as cfg.now_user. */
+typedef struct tu_clock {
+    _Atomic int64_t now;
+} tu_clock;
+int64_t tu_fake_now(void *user);
+void tu_clock_advance(tu_clock *c, int64_t ms);
+
+int64_t tu_mono_ms(void);
+
+/* Polls cond() every millisecond until true or timeout; returns its last value. */
+int tu_wait_until(int (*cond)(void *arg), void *arg, int64_t timeout_ms);
+
+/* Counts log lines (thread-safe) and keeps the last one; use as cfg.log_fn. */
+typedef struct tu_log {
+    _Atomic int lines;
+    char last[1024];
+    char all[65536]; /* every line, newline-separated, truncated when full */
+    size_t used;
+    void *mutex; /* internal */
+} tu_log;
+void tu_log_init(tu_log *l);
+void tu_log_destroy(tu_log *l);
+void tu_log_fn(void *user, jm_log_level level, const char *line);
+
+/* A config for `db` with test-friendly defaults: logs off, short leases. */
+jm_config tu_config(const char *db);
+
+/* Status of job `id`, or -1 if it cannot be read. */
+int tu_status(jm_manager *m, const char *id);
+
+#endif
