@@ -13,7 +13,7 @@ int64_t jm__backoff_delay(int64_t base_ms, int64_t max_ms, double jitter, int re
     if (retry_count < 1)
         retry_count = 1;
     int64_t d = base_ms;
-    for (int i = 1; i < retry_count && d < max_ms; i++)
+    for (int i = 1; i < retry_count && d > 0 && d < max_ms; i++)
         d = d > INT64_MAX / 2 ? INT64_MAX : d * 2;
     if (d > max_ms)
         d = max_ms;

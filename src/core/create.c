@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/job_id.h"
+#include "core/json_check.h"
 #include "core/log.h"
 #include "core/manager.h"
 #include "core/text.h"
@@ -68,17 +69,17 @@ static int prepare(jm_manager *m, const jm_new_job *j, size_t i, int many, int64
     size_t len = strnlen(params, JM_MAX_PARAMS_BYTES + 1);
     if (len > JM_MAX_PARAMS_BYTES)
         FAIL(JM_ETOOBIG, "parameters larger than %d bytes", JM_MAX_PARAMS_BYTES);
+    jm__json_kind kind = jm__json_check(params, len);
+    if (kind == JM_JSON_INVALID)
+        FAIL(JM_EJSON, "%s", "parameters are not valid JSON");
+    if (kind != JM_JSON_OBJECT)
+        FAIL(JM_EJSON, "%s", "parameters must be a JSON object");
+    if (!jm__utf8_valid(params, len))
+        FAIL(JM_EJSON, "%s", "parameters are not valid UTF-8");
+    /* The text is valid JSON, so a parse failure can only be memory. */
     cJSON *p = cJSON_ParseWithLengthOpts(params, len + 1, NULL, 1);
     if (!p)
-        FAIL(JM_EJSON, "%s", "parameters are not valid JSON");
-    if (!cJSON_IsObject(p)) {
-        cJSON_Delete(p);
-        FAIL(JM_EJSON, "%s", "parameters must be a JSON object");
-    }
-    if (!jm__utf8_valid(params, len)) {
-        cJSON_Delete(p);
-        FAIL(JM_EJSON, "%s", "parameters are not valid UTF-8");
-    }
+        FAIL(JM_ENOMEM, "%s", "out of memory parsing parameters");
     if (e.ex.validate) {
         char err[512] = "";
         int bad = e.ex.validate(e.self, p, err, sizeof err);

@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/job.h"
+#include "core/json_check.h"
 #include "core/log.h"
 #include "core/manager.h"
 
@@ -111,6 +112,11 @@ jm_manager *jm_ctx_manager(const jm_ctx *ctx)
     return ctx ? ctx->m : NULL;
 }
 
+int64_t jm_ctx_now(const jm_ctx *ctx)
+{
+    return ctx ? jm__now(ctx->m) : 0;
+}
+
 /* Without a loop thread (jm_run_once) the executor's own calls renew the
  * lease and pick up cancel requests from other processes. */
 static void inline_heartbeat(jm_ctx *ctx)
@@ -138,10 +144,8 @@ int jm_ctx_checkpoint(jm_ctx *ctx, const char *json)
     size_t len = strnlen(json, JM_MAX_PARAMS_BYTES + 1);
     if (len > JM_MAX_PARAMS_BYTES)
         return jm__seterr(JM_ETOOBIG, "checkpoint larger than %d bytes", JM_MAX_PARAMS_BYTES);
-    cJSON *v = cJSON_ParseWithLengthOpts(json, len + 1, NULL, 1);
-    if (!v)
+    if (jm__json_check(json, len) == JM_JSON_INVALID)
         return jm__seterr(JM_EJSON, "checkpoint is not valid JSON");
-    cJSON_Delete(v);
     char *copy = jm__strndup(json, len);
     if (!copy)
         return jm__seterr(JM_ENOMEM, "out of memory saving a checkpoint");

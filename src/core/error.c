@@ -1,6 +1,7 @@
 /* Error names and messages, generated from JM_ERRNO_MAP, and the
  * thread-local detail message. */
 #include "core/error.h"
+#include "jobmgr/host.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,4 +46,13 @@ const char *jm_err_name(int code)
     default:
         return "EUNKNOWN";
     }
+}
+
+int jm_host_error(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt ? fmt : "host error", ap);
+    va_end(ap);
+    return code;
 }

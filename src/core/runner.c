@@ -13,6 +13,7 @@
 #include "core/ctx.h"
 #include "core/error.h"
 #include "core/job.h"
+#include "core/json_check.h"
 #include "core/log.h"
 #include "core/text.h"
 
@@ -36,10 +37,7 @@ static char *valid_metrics(jm_manager *m, const jm_job *job, const char *json)
     if (!json)
         return NULL;
     size_t len = strnlen(json, JM_MAX_PARAMS_BYTES + 1);
-    cJSON *v = len <= JM_MAX_PARAMS_BYTES ? cJSON_ParseWithLengthOpts(json, len + 1, NULL, 1) : NULL;
-    int ok = v && cJSON_IsObject(v);
-    cJSON_Delete(v);
-    if (!ok) {
+    if (len > JM_MAX_PARAMS_BYTES || jm__json_check(json, len) != JM_JSON_OBJECT) {
         jm__log(m, JM_LOG_WARN, job->id, "metrics dropped: not a JSON object of at most %d bytes",
                 JM_MAX_PARAMS_BYTES);
         return NULL;
@@ -150,6 +148,15 @@ jm__outcome *jm__run_job(jm_manager *m, jm_job *job, int inline_mode)
         jm__ctx_init(&ctx, m, job, NULL, &entry, inline_mode);
         d = jm_decision_failed("no executor registered for this type", NULL);
     } else if (!(params = cJSON_Parse(job->params ? job->params : "{}"))) {
+        const char *text = job->params ? job->params : "{}";
+        if (jm__json_check(text, strlen(text)) != JM_JSON_INVALID) {
+            /* Valid text that did not parse: memory ran short. That is no
+             * reason to fail the job; put it back for a later run. */
+            jm__log(m, JM_LOG_WARN, job->id, "out of memory parsing parameters; putting it back");
+            jm__free(o);
+            jm__release_job(m, job);
+            return NULL;
+        }
         jm__ctx_init(&ctx, m, job, NULL, &entry, inline_mode);
         d = jm_decision_failed("stored parameters are not valid JSON", NULL);
     } else {
