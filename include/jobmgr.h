@@ -319,6 +319,14 @@ typedef struct jm_executor {
  * missing execute), JM_ECONFLICT (type already registered). */
 JM_EXTERN int jm_register(jm_manager *m, const jm_executor *ex, void *self);
 
+/* Registers the eight built-in executors: flush (FL), cleanup (CL),
+ * retention (RT), stream eviction (SE), user cleanup (UC), compact (CO),
+ * backup (BK) and restore (RS). They reach the engine's storage through
+ * cfg.host (include/jobmgr/host.h); their jobs fail with a clear message if
+ * the manager has no host. Errors as jm_register(): JM_ECONFLICT if one of
+ * the types is already registered (then none is). */
+JM_EXTERN int jm_register_builtin(jm_manager *m);
+
 /* ------------------------------------------------------------------------
  * Jobs
  * ------------------------------------------------------------------------ */
@@ -486,6 +494,9 @@ JM_EXTERN int jm_ctx_create_job(jm_ctx *ctx, const char *type, const char *param
                                 const jm_create_opts *o, char id_out[JM_JOB_ID_SIZE]);
 /* The manager running the job. */
 JM_EXTERN jm_manager *jm_ctx_manager(const jm_ctx *ctx);
+/* Now, by the manager's clock (cfg.now_ms): executors compute cut-offs
+ * with it so tests can drive time. */
+JM_EXTERN int64_t jm_ctx_now(const jm_ctx *ctx);
 
 /* ------------------------------------------------------------------------
  * Running

@@ -1,0 +1,200 @@
+/*
+ * jobmgr/host.h: the storage operations the built-in executors need from
+ * the engine that embeds jobmgr.
+ *
+ * The built-in executors (flush, cleanup, retention, stream eviction, user
+ * cleanup, compact, backup, restore) hold the policy: parameter checks,
+ * cut-offs, batching, continuation, cancellation, metrics and decisions.
+ * Everything that touches the engine's data goes through this vtable, which
+ * a host fills in for its own storage and hands to jobmgr as cfg.host. The
+ * reference engine (jobmgr/engine.h) is one implementation.
+ *
+ * Contract for every operation:
+ *  - It returns JM_OK or a negative JM_E* code, and may describe a failure
+ *    with jm_host_error(), which sets jm_last_error() for the executor.
+ *  - JM_EBUSY means "transient, try again later" (a lock held elsewhere, a
+ *    busy device); executors turn it into a retry. JM_ENOTFOUND means the
+ *    named object does not exist. Anything else fails the job.
+ *  - An operation is atomic: it happens entirely or not at all, also when
+ *    the process dies in the middle. Executors rely on this to resume from
+ *    a checkpoint after a crash.
+ *  - Operations are called from worker threads, several at once: the host
+ *    serialises what needs it.
+ *  - Strings passed in are borrowed for the duration of the call; rows and
+ *    strings passed to callbacks are valid only during the callback.
+ *  - Names (namespaces, tables, users) arrive as the job's parameters gave
+ *    them, already checked by the executor to be 1..JM_HOST_NAME_MAX bytes of
+ *    [A-Za-z0-9_.-] (user ids too); a host must still never splice them into
+ *    SQL or paths unchecked.
+ *
+ * New operations are added at the end, with JM_HOST_VERSION raised; an
+ * executor checks `version` before it calls an operation newer than 1.
+ */
+#ifndef JOBMGR_HOST_H
+#define JOBMGR_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jobmgr.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define JM_HOST_VERSION 1u
+#define JM_HOST_NAME_MAX 128
+
+typedef enum { JM_TABLE_USER, JM_TABLE_SHARED, JM_TABLE_STREAM } jm_table_type;
+
+/* "User", "Shared", "Stream" (as job parameters spell them); "unknown" for
+ * anything else. */
+JM_EXTERN const char *jm_table_type_name(jm_table_type t);
+/* The reverse, case-sensitive. JM_EINVAL for anything else. */
+JM_EXTERN int jm_table_type_parse(const char *name, jm_table_type *out);
+
+/* Records `fmt` as the detail of a failure (jm_last_error()) and returns
+ * `code`, so a host operation can `return jm_host_error(JM_EBUSY, ...)`. */
+JM_EXTERN int jm_host_error(int code, const char *fmt, ...) JM_PRINTF(2, 3);
+
+typedef struct jm_host_table {
+    jm_table_type type;
+    int64_t ttl_seconds;     /* stream tables: row lifetime; 0 = none */
+    char owner_user_id[JM_HOST_NAME_MAX + 1]; /* "" = none */
+    int64_t buffered_rows;   /* rows in the write buffer */
+    int64_t segments;        /* immutable segment files */
+    int64_t segment_bytes;   /* their total size */
+} jm_host_table;
+
+/* One row as it is stored. `doc` is a JSON document of `doc_len` bytes (not
+ * NUL-terminated). deleted_at is 0 for a live row. */
+typedef struct jm_host_row {
+    int64_t key;
+    int64_t created_at;
+    int64_t deleted_at;
+    const char *doc;
+    size_t doc_len;
+} jm_host_row;
+
+/* Which rows purge() removes for good. */
+typedef enum {
+    JM_PURGE_DELETED_BEFORE, /* soft-deleted with deleted_at < cutoff (retention) */
+    JM_PURGE_CREATED_BEFORE  /* created_at < cutoff, deleted or not (TTL eviction) */
+} jm_purge_kind;
+
+typedef struct jm_host_purge {
+    int64_t rows;            /* rows removed */
+    int64_t last_key;        /* the highest key examined; the next call
+                                continues after it */
+    int64_t files_rewritten; /* segment files rewritten to drop the rows */
+    int64_t bytes_freed;
+} jm_host_purge;
+
+typedef struct jm_host_flush {
+    int64_t rows;  /* rows moved from the buffer into the new segment */
+    int64_t bytes; /* size of the new segment file; 0 if none was written */
+} jm_host_flush;
+
+typedef struct jm_host_segment {
+    int64_t id;
+    int64_t rows;
+    int64_t bytes;
+} jm_host_segment;
+
+typedef struct jm_host_drop {
+    int64_t rows;  /* rows deleted, buffer and segments */
+    int64_t files; /* segment files deleted */
+    int64_t bytes; /* their size */
+} jm_host_drop;
+
+typedef struct jm_host_user {
+    char username[JM_HOST_NAME_MAX + 1];
+    int64_t deleted_at; /* 0: a live user; else when it was soft-deleted */
+} jm_host_user;
+
+/* Receives a table's metadata and then its rows, batch by batch, from
+ * export_table(). Returning non-zero stops the export, which then returns
+ * that value (so an executor can stop a cancelled backup). */
+typedef struct jm_host_export_cb {
+    int (*meta)(void *arg, const char *meta_json);
+    int (*rows)(void *arg, const jm_host_row *rows, size_t n);
+    void *arg;
+} jm_host_export_cb;
+
+typedef struct jm_host jm_host;
+
+struct jm_host {
+    unsigned int version; /* JM_HOST_VERSION */
+    void *self;           /* handed back to every operation */
+
+    /* Describes a table. JM_ENOTFOUND if there is none. */
+    int (*table_info)(void *self, const char *ns, const char *table, jm_host_table *out);
+
+    /* Moves the table's buffered rows into one new segment, atomically: a
+     * crash leaves every row either still buffered or in the segment, never
+     * both or neither. Nothing to flush: JM_OK with out->rows == 0. */
+    int (*flush)(void *self, const char *ns, const char *table, jm_host_flush *out);
+
+    /* Removes for good at most `limit` rows selected by `kind` and `cutoff_ms`
+     * with keys greater than `after_key`, in key order, wherever they live
+     * (rewriting segments as needed), in one atomic step. Fewer than `limit`
+     * rows removed means none remain after `after_key`. */
+    int (*purge)(void *self, const char *ns, const char *table, jm_purge_kind kind,
+                 int64_t cutoff_ms, int64_t after_key, int64_t limit, jm_host_purge *out);
+
+    /* Lists the table's segments, oldest first, into *out (n entries, freed
+     * with free_segments). */
+    int (*list_segments)(void *self, const char *ns, const char *table, jm_host_segment **out,
+                         size_t *n);
+    void (*free_segments)(void *self, jm_host_segment *segments);
+
+    /* Merges the named segments into one new segment, dropping rows that no
+     * longer exist, atomically (a crash leaves either the old segments or the
+     * new one). *merged gets the new segment (bytes 0 and rows 0 if every
+     * row was gone and no segment was written). JM_ENOTFOUND if a segment is
+     * not the table's. */
+    int (*merge_segments)(void *self, const char *ns, const char *table, const int64_t *ids,
+                          size_t n, jm_host_segment *merged);
+
+    /* Drops the table: its rows, segment files and metadata (catalog entry,
+     * ACL entries, live queries on it). JM_ENOTFOUND if it is already gone. */
+    int (*drop_table)(void *self, const char *ns, const char *table, jm_host_drop *out);
+
+    /* Looks up a user. JM_ENOTFOUND if there is none (or it was removed). */
+    int (*user_info)(void *self, const char *user_id, jm_host_user *out);
+    /* Calls `each` for every table the user owns; a non-zero return stops
+     * and is returned. */
+    int (*user_tables)(void *self, const char *user_id,
+                       int (*each)(void *arg, const char *ns, const char *table,
+                                   jm_table_type type),
+                       void *arg);
+    /* Removes the user's ACL entries / live queries; *removed gets how many. */
+    int (*remove_user_acl)(void *self, const char *user_id, int64_t *removed);
+    int (*remove_user_live_queries)(void *self, const char *user_id, int64_t *removed);
+    /* Removes a soft-deleted user for good. JM_ESTATE if the user is live. */
+    int (*delete_user)(void *self, const char *user_id);
+
+    /* A consistent snapshot of the table: calls cb->meta once with its
+     * metadata (a JSON object the same host's import_begin accepts), then
+     * cb->rows with every row (soft-deleted ones included), in key order. */
+    int (*export_table)(void *self, const char *ns, const char *table,
+                        const jm_host_export_cb *cb);
+
+    /* Restores a table in steps: nothing is visible until import_commit,
+     * which makes the whole table appear (or replace an existing one, with
+     * `overwrite`) atomically. import_begin fails with JM_ECONFLICT if the
+     * table exists and !overwrite, JM_EINVAL if it cannot take `meta_json`.
+     * After import_begin succeeded, exactly one of import_commit or
+     * import_abort must be called. */
+    int (*import_begin)(void *self, const char *ns, const char *table, const char *meta_json,
+                        int overwrite, void **import);
+    int (*import_rows)(void *self, void *import, const jm_host_row *rows, size_t n);
+    int (*import_commit)(void *self, void *import);
+    void (*import_abort)(void *self, void *import);
+};
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* JOBMGR_HOST_H */
