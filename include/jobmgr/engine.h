@@ -48,7 +48,9 @@ typedef struct jm_table_opts {
 
 /* Opens (creating) the engine in directory `dir` (created if missing):
  * catalog.db plus segment files. Removes files a crash left behind.
- * Errors: JM_EINVAL, JM_EIO, JM_EDB, JM_ENOMEM. */
+ * One engine at a time may have a directory open (a lock file guards it).
+ * Errors: JM_EINVAL, JM_EBUSY (the directory is open elsewhere), JM_EIO,
+ * JM_EDB, JM_ENOMEM. */
 JM_EXTERN int jm_engine_open(const char *dir, jm_engine **out);
 /* NULL is fine. The host returned by jm_engine_host() dies with it. */
 JM_EXTERN void jm_engine_close(jm_engine *e);
@@ -62,7 +64,8 @@ JM_EXTERN int jm_engine_create_namespace(jm_engine *e, const char *ns);
 JM_EXTERN int jm_engine_create_table(jm_engine *e, const char *ns, const char *table,
                                      jm_table_type type, const jm_table_opts *o);
 /* Inserts `json_doc` (a JSON value, ≤ 1 MiB) into the table's buffer; key_out
- * (may be NULL) gets its key, increasing within a table. */
+ * (may be NULL) gets its key, increasing within a table. Errors: JM_EINVAL,
+ * JM_ENOTFOUND (no such table), JM_EJSON (not JSON), JM_ETOOBIG. */
 JM_EXTERN int jm_engine_insert(jm_engine *e, const char *ns, const char *table,
                                const char *json_doc, int64_t created_at_ms, int64_t *key_out);
 /* Marks a row deleted (soft delete). JM_ENOTFOUND, JM_ESTATE if already. */
