@@ -11,6 +11,7 @@ packages=(
     libsqlite3-dev    # the jobs store
     libcjson-dev      # job parameters and metrics
     uuid-dev          # job ids
+    libzstd-dev       # compressed backups
     libcmocka-dev     # the tests
 )
 

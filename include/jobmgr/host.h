@@ -68,6 +68,8 @@ typedef struct jm_host_table {
 
 /* One row as it is stored. `doc` is a JSON document of `doc_len` bytes (not
  * NUL-terminated). deleted_at is 0 for a live row. */
+/* Row keys are ≥ 1 and grow within a table, so 0 as an `after_key` means
+ * "from the first row". */
 typedef struct jm_host_row {
     int64_t key;
     int64_t created_at;
@@ -135,8 +137,9 @@ struct jm_host {
      * both or neither. Nothing to flush: JM_OK with out->rows == 0. */
     int (*flush)(void *self, const char *ns, const char *table, jm_host_flush *out);
 
-    /* Removes for good at most `limit` rows selected by `kind` and `cutoff_ms`
-     * with keys greater than `after_key`, in key order, wherever they live
+    /* Removes for good at most `limit` (≥ 1) rows selected by `kind` and
+     * `cutoff_ms` (≥ 0) with keys greater than `after_key`, in key order,
+     * wherever they live
      * (rewriting segments as needed), in one atomic step. Fewer than `limit`
      * rows removed means none remain after `after_key`. */
     int (*purge)(void *self, const char *ns, const char *table, jm_purge_kind kind,
@@ -175,7 +178,9 @@ struct jm_host {
     int (*delete_user)(void *self, const char *user_id);
 
     /* A consistent snapshot of the table: calls cb->meta once with its
-     * metadata (a JSON object the same host's import_begin accepts), then
+     * metadata (a JSON object the same host's import_begin accepts, with a
+     * member "type" naming the table type as jm_table_type_name() spells
+     * it: restore checks it against the backup's manifest), then
      * cb->rows with every row (soft-deleted ones included), in key order. */
     int (*export_table)(void *self, const char *ns, const char *table,
                         const jm_host_export_cb *cb);
@@ -185,7 +190,9 @@ struct jm_host {
      * `overwrite`) atomically. import_begin fails with JM_ECONFLICT if the
      * table exists and !overwrite, JM_EINVAL if it cannot take `meta_json`.
      * After import_begin succeeded, exactly one of import_commit or
-     * import_abort must be called. */
+     * import_abort must be called; import_commit ends the import whether it
+     * succeeds or fails (a failed commit leaves nothing staged), and
+     * import_rows failing leaves the import open for import_abort. */
     int (*import_begin)(void *self, const char *ns, const char *table, const char *meta_json,
                         int overwrite, void **import);
     int (*import_rows)(void *self, void *import, const jm_host_row *rows, size_t n);
