@@ -319,6 +319,9 @@ typedef struct jm_executor {
  * missing execute), JM_ECONFLICT (type already registered). */
 JM_EXTERN int jm_register(jm_manager *m, const jm_executor *ex, void *self);
 
+/* 1 if an executor is registered for `type` in this manager, else 0. */
+JM_EXTERN int jm_is_registered(jm_manager *m, const char *type);
+
 /* Registers the eight built-in executors: flush (FL), cleanup (CL),
  * retention (RT), stream eviction (SE), user cleanup (UC), compact (CO),
  * backup (BK) and restore (RS). They reach the engine's storage through

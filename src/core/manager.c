@@ -175,3 +175,9 @@ int jm_register(jm_manager *m, const jm_executor *ex, void *self)
         return jm__seterr(JM_EINVAL, "jm_register: manager is NULL");
     return jm__registry_add(&m->registry, ex, self);
 }
+
+int jm_is_registered(jm_manager *m, const char *type)
+{
+    jm__executor_entry e;
+    return m && jm__registry_find(&m->registry, type, &e);
+}
