@@ -536,6 +536,61 @@ JM_EXTERN int jm_run_once(jm_manager *m, int max_jobs, int *ran);
  * count. */
 JM_EXTERN int jm_recover(jm_manager *m, int *recovered);
 
+/* ------------------------------------------------------------------------
+ * Metrics
+ * ------------------------------------------------------------------------ */
+
+/* Upper bounds (ms) of the run-duration histogram's buckets; the last bucket
+ * is +Inf. Prometheus "le" labels use the same bounds. */
+#define JM_STATS_BUCKETS 12
+#define JM_STATS_BUCKET_BOUNDS_MS                                              \
+    { 1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 30000 }
+
+typedef struct jm_type_stats {
+    char type[3];
+    int64_t by_status[JM_STATUS_COUNT]; /* jobs of this type in the table now */
+    /* Since this manager opened, runs it finished (any outcome): */
+    int64_t runs;
+    int64_t completed;
+    int64_t retries;  /* retry decisions (retrying or max retries reached) */
+    int64_t failures; /* runs that ended the job failed */
+    int64_t cancelled;
+    double duration_sum_ms;
+    int64_t duration_max_ms;
+    /* Runs whose duration was ≤ bound i (cumulative, as Prometheus wants);
+     * the last entry counts every run. */
+    int64_t duration_le[JM_STATS_BUCKETS];
+} jm_type_stats;
+
+typedef struct jm_stats_report {
+    int64_t taken_at_ms;                /* by the manager's clock */
+    int64_t by_status[JM_STATUS_COUNT]; /* all jobs in the table now */
+    int64_t queue_depth;       /* jobs due now and waiting (new, queued, retrying) */
+    int64_t oldest_due_age_ms; /* how long the oldest due job has waited; 0 if none */
+    int64_t running;           /* running jobs in the table (any process) */
+    int64_t running_here;      /* running in this manager right now */
+    int64_t failed_last_hour;  /* jobs that ended failed in the last hour */
+    /* Since this manager opened, over all types: */
+    int64_t runs, completed, retries, failures, cancelled, recovered;
+    size_t ntypes;             /* types seen in the table or run here */
+    jm_type_stats *types;      /* ntypes entries, sorted by type */
+} jm_stats_report;
+
+/* Takes a snapshot of the manager's metrics: counts from the jobs table
+ * (all processes) and counters of this manager. *out is the caller's: free
+ * it with jm_stats_free(). Errors: JM_EINVAL, JM_EDB, JM_ENOMEM. */
+JM_EXTERN int jm_stats(jm_manager *m, jm_stats_report **out);
+JM_EXTERN void jm_stats_free(jm_stats_report *r);
+
+/* Renders a fresh snapshot in the Prometheus text exposition format (0.0.4)
+ * into buf (len bytes, always NUL-terminated when len > 0): counters,
+ * gauges and a run-duration histogram per type, names starting "jobmgr_".
+ * *needed (may be NULL) gets the size the text needs, NUL included, so a
+ * caller can size its buffer with buf NULL and len 0.
+ * Errors: JM_ETOOBIG (len too small; nothing useful in buf), JM_EINVAL,
+ * JM_EDB, JM_ENOMEM. */
+JM_EXTERN int jm_metrics_prometheus(jm_manager *m, char *buf, size_t len, size_t *needed);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,6 +2,7 @@
 # Builds jobmgr and runs every test three times over:
 #   build/       plain build, all tests
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer, all tests
+#   scripts/checks/*.sh  further checks (install, fuzzing, crash harness, ...)
 #   build-tsan/  ThreadSanitizer, the worker-pool tests
 # Stops at the first failure. Warnings are errors in every build.
 set -euo pipefail
@@ -51,6 +52,14 @@ configure_and_build build-asan -DJM_SANITIZE=address,undefined -DJM_ONLY_THREADE
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_ctest build-asan
+
+# Further checks, one script each (install and build against it, fuzzing,
+# the crash harness, valgrind, documentation): each exits non-zero on failure.
+for check in scripts/checks/*.sh; do
+    [ -e "$check" ] || continue
+    echo "=== check: $check"
+    bash "$check"
+done
 
 configure_and_build build-tsan -DJM_SANITIZE=thread -DJM_ONLY_THREADED_TESTS=ON
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
