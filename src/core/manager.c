@@ -24,6 +24,13 @@ int64_t jm__mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t jm__mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static int64_t system_now(void)
 {
     struct timespec ts;
@@ -98,6 +105,7 @@ static void free_manager(jm_manager *m)
     jm__registry_destroy(&m->registry);
     pthread_mutex_destroy(&m->db_lock);
     pthread_mutex_destroy(&m->lock);
+    jm__stats_destroy(&m->stats);
     jm__free(m->db_path);
     jm__free(m->node_id);
     jm__free(m->vfs);
@@ -126,6 +134,7 @@ int jm_open(const jm_config *cfg, jm_manager **out)
     m->vfs = cfg->sqlite_vfs ? jm__strdup(cfg->sqlite_vfs) : NULL;
     int locks = pthread_mutex_init(&m->db_lock, NULL) == 0;
     locks &= pthread_mutex_init(&m->lock, NULL) == 0;
+    locks &= jm__stats_init(&m->stats) == 0;
     if (!m->db_path || !m->node_id || (cfg->sqlite_vfs && !m->vfs) || !locks) {
         free_manager(m);
         return jm__seterr(JM_ENOMEM, "out of memory opening the manager");

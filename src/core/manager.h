@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/registry.h"
+#include "core/stats.h"
 #include "jobmgr.h"
 #include "store/store.h"
 
@@ -24,8 +25,11 @@ typedef struct jm__pool {
     pthread_t *workers;
     pthread_t loop_thread;
     int loop_thread_started; /* jm_start: someone must join it */
-    jm_job **pending;        /* claimed, waiting for a worker */
+    jm_job **pending;        /* claimed, waiting for a worker: a ring */
+    size_t pending_cap;
+    size_t pending_head;
     size_t npending;
+    int64_t avg_run_us;      /* moving average of run times (loop.c) */
     int executing;
     jm__outcome *done; /* finished runs waiting for the group commit */
     size_t ndone;
@@ -59,12 +63,14 @@ struct jm_manager {
     jm_ctx *active; /* contexts of jobs running in this manager */
     uint64_t activations; /* counts jm__ctx_activate calls */
     _Atomic int64_t next_recovery_mono;
+    jm__stats stats; /* counters for jm_stats() (stats.c) */
 };
 
 /* The manager's clock (cfg.now_ms or the system clock). */
 int64_t jm__now(const jm_manager *m);
 /* Monotonic milliseconds for timers that must not jump. */
 int64_t jm__mono_ms(void);
+int64_t jm__mono_us(void);
 
 /* Lock helpers around the store connection. */
 void jm__db_lock(jm_manager *m);

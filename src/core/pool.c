@@ -1,8 +1,7 @@
 /*
- * The worker pool and its run loop. One loop thread claims due jobs for
- * idle workers (several per transaction), records finished runs in one
- * transaction per wake-up (group commit), renews leases, runs periodic
- * recovery and drives shutdown. Workers only execute. A job is reported
+ * The worker pool: starting and stopping it, the worker threads, wake-ups
+ * from local creates, cancel flags and lease renewal. The run loop that
+ * claims and commits is in loop.c. Workers only execute. A job is reported
  * finished only once its outcome is committed; until then its row stays
  * running under this manager's lease, so a crash means a re-run, never a
  * lost job.
@@ -17,11 +16,8 @@
 #include "core/error.h"
 #include "core/job.h"
 #include "core/log.h"
+#include "core/loop.h"
 #include "core/runner.h"
-
-/* How long to wait before trying again to record outcomes that failed to
- * commit (e.g. the database was busy past its timeout). */
-#define JM_COMMIT_RETRY_MS 100
 
 static _Thread_local jm_manager *tl_worker_of;
 
@@ -129,14 +125,16 @@ static void *worker_main(void *arg)
             pthread_cond_wait(&p->work_cv, &m->lock);
         if (p->npending == 0)
             break;
-        jm_job *job = p->pending[0];
-        memmove(p->pending, p->pending + 1, (p->npending - 1) * sizeof *p->pending);
-        p->npending--;
+        jm_job *job = jm__pool_pop_pending(p);
         p->executing++;
         pthread_mutex_unlock(&m->lock);
+        int64_t t0 = jm__mono_us();
         jm__outcome *o = jm__run_job(m, job, 0);
+        int64_t took = jm__mono_us() - t0;
         pthread_mutex_lock(&m->lock);
         p->executing--;
+        /* Moving average (1/8 weight): how far ahead the loop claims. */
+        p->avg_run_us += (took - p->avg_run_us) / 8;
         if (o) {
             o->next = p->done;
             p->done = o;
@@ -148,200 +146,9 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* ---- the loop (called with m->lock held; each helper may drop it) ---- */
-
-static void timed_wait(jm_manager *m, int64_t until_mono)
-{
-    struct timespec ts;
-    if (until_mono < 0)
-        until_mono = 0;
-    ts.tv_sec = (time_t)(until_mono / 1000);
-    ts.tv_nsec = (long)(until_mono % 1000) * 1000000L;
-    pthread_cond_timedwait(&m->pool.loop_cv, &m->lock, &ts);
-}
-
-/* Earliest moment a retried or continued job may be due again. */
-static int64_t next_due_mono(jm_manager *m, const jm__outcome *list)
-{
-    int64_t best = INT64_MAX, now = jm__now(m), mono = jm__mono_ms();
-    for (const jm__outcome *o = list; o; o = o->next) {
-        if (o->f.status != JM_STATUS_RETRYING && o->f.status != JM_STATUS_QUEUED)
-            continue;
-        int64_t at = mono + (o->f.run_at > now ? o->f.run_at - now : 0);
-        if (at < best)
-            best = at;
-    }
-    return best;
-}
-
-static void commit_done(jm_manager *m)
-{
-    jm__pool *p = &m->pool;
-    jm__outcome *list = p->done;
-    size_t n = p->ndone;
-    p->done = NULL;
-    p->ndone = 0;
-    pthread_mutex_unlock(&m->lock);
-    int64_t due = next_due_mono(m, list);
-    int rc = jm__commit_outcomes(m, list, n);
-    if (rc)
-        jm__log(m, JM_LOG_ERROR, NULL, "recording %zu outcome(s) failed, will try again: %s", n,
-                jm_last_error());
-    pthread_mutex_lock(&m->lock);
-    if (rc) {
-        /* Put them back in front; the loop retries after a pause. */
-        jm__outcome *tail = list;
-        while (tail->next)
-            tail = tail->next;
-        tail->next = p->done;
-        p->done = list;
-        p->ndone += n;
-        p->commit_retry_mono = jm__mono_ms() + JM_COMMIT_RETRY_MS;
-        return;
-    }
-    if (due < p->next_poll_mono)
-        p->next_poll_mono = due;
-    /* A worker is free again: if the last claim was full, more may wait. */
-    if (p->maybe_more)
-        p->claim_now = 1;
-}
-
-static void claim_for_idle(jm_manager *m, int want)
-{
-    jm__pool *p = &m->pool;
-    p->claim_now = 0;
-    p->next_poll_mono = jm__mono_ms() + m->cfg.poll_interval_ms;
-    pthread_mutex_unlock(&m->lock);
-    jm_job **jobs = NULL;
-    size_t n = 0;
-    int rc = jm__claim(m, (size_t)want, &jobs, &n);
-    if (rc)
-        jm__log(m, JM_LOG_WARN, NULL, "claiming jobs failed, will try again: %s",
-                jm_last_error());
-    pthread_mutex_lock(&m->lock);
-    for (size_t i = 0; i < n; i++)
-        p->pending[p->npending++] = jobs[i];
-    jm__free(jobs);
-    p->maybe_more = rc == JM_OK && n == (size_t)want;
-    if (n)
-        pthread_cond_broadcast(&p->work_cv);
-}
-
-static void release_pending(jm_manager *m)
-{
-    jm__pool *p = &m->pool;
-    size_t n = p->npending;
-    jm_job **jobs = jm__calloc(n ? n : 1, sizeof *jobs);
-    if (!jobs)
-        return; /* workers will run them instead; nothing is lost */
-    memcpy(jobs, p->pending, n * sizeof *jobs);
-    p->npending = 0;
-    pthread_mutex_unlock(&m->lock);
-    for (size_t i = 0; i < n; i++)
-        jm__release_job(m, jobs[i]);
-    jm__free(jobs);
-    pthread_mutex_lock(&m->lock);
-}
-
-static void signal_shutdown(jm_manager *m)
-{
-    m->pool.shutdown_signalled = 1;
-    for (jm_ctx *c = m->active; c; c = c->next)
-        if (!c->inline_mode)
-            jm__ctx_signal(c, 1);
-}
-
-static void loop_run(jm_manager *m)
-{
-    jm__pool *p = &m->pool;
-    int64_t hb_every = jm__heartbeat_interval_ms(m);
-    int64_t next_hb = jm__mono_ms() + hb_every;
-    pthread_mutex_lock(&m->lock);
-    for (;;) {
-        int64_t mono = jm__mono_ms();
-        if (p->done && mono >= p->commit_retry_mono) {
-            commit_done(m);
-            continue;
-        }
-        int stopping = p->state == JM__POOL_STOPPING;
-        if (stopping) {
-            if (!p->drain_started) {
-                p->drain_started = 1;
-                p->drain_deadline_mono = mono + p->drain_ms;
-                release_pending(m);
-                continue;
-            }
-            if (p->executing == 0 && p->npending == 0 && (!p->done || p->give_up_commit))
-                break;
-            if (!p->shutdown_signalled && mono >= p->drain_deadline_mono)
-                signal_shutdown(m);
-        }
-        if (mono >= next_hb) {
-            next_hb = mono + hb_every;
-            if (p->executing || p->npending || m->active) {
-                pthread_mutex_unlock(&m->lock);
-                jm__heartbeat(m);
-                pthread_mutex_lock(&m->lock);
-                continue;
-            }
-        }
-        int want = p->nworkers - (int)p->npending - p->executing;
-        if (!stopping) {
-            if (mono >= atomic_load(&m->next_recovery_mono)) {
-                pthread_mutex_unlock(&m->lock);
-                jm__recover_if_due(m);
-                pthread_mutex_lock(&m->lock);
-                continue;
-            }
-            if (want > 0 && (p->claim_now || mono >= p->next_poll_mono)) {
-                claim_for_idle(m, want);
-                continue;
-            }
-        }
-        int64_t until = next_hb;
-        if (p->done && p->commit_retry_mono < until)
-            until = p->commit_retry_mono;
-        if (!stopping) {
-            int64_t rec = atomic_load(&m->next_recovery_mono);
-            if (rec < until)
-                until = rec;
-            if (want > 0 && p->next_poll_mono < until)
-                until = p->next_poll_mono;
-        } else if (!p->shutdown_signalled && p->drain_deadline_mono < until) {
-            until = p->drain_deadline_mono;
-        }
-        if (stopping && p->shutdown_signalled && p->done && p->executing == 0 &&
-            p->npending == 0) {
-            /* Outcomes that still cannot be recorded after every job ended:
-             * give up after one more try; recovery requeues those jobs. */
-            p->give_up_commit = 1;
-        }
-        timed_wait(m, until);
-    }
-    /* Stop the workers (all idle now) and wait for them. */
-    p->workers_exit = 1;
-    pthread_cond_broadcast(&p->work_cv);
-    int n = p->nworkers;
-    pthread_mutex_unlock(&m->lock);
-    for (int i = 0; i < n; i++)
-        pthread_join(p->workers[i], NULL);
-    pthread_mutex_lock(&m->lock);
-    if (p->done) {
-        jm__log(m, JM_LOG_ERROR, NULL,
-                "%zu outcome(s) could not be recorded; recovery will requeue those jobs",
-                p->ndone);
-        jm__outcome_free_list(p->done);
-        p->done = NULL;
-        p->ndone = 0;
-    }
-    p->state = JM__POOL_IDLE;
-    pthread_cond_broadcast(&p->stopped_cv);
-    pthread_mutex_unlock(&m->lock);
-}
-
 static void *loop_main(void *arg)
 {
-    loop_run(arg);
+    jm__loop_run(arg);
     return NULL;
 }
 
@@ -370,12 +177,17 @@ static int pool_begin(jm_manager *m, int n)
         return jm__seterr(JM_ESTOPPED, "the manager is stopping");
     jm__free(p->pending);
     jm__free(p->workers);
-    p->pending = jm__calloc((size_t)n, sizeof *p->pending);
+    p->pending_cap = jm__prefetch_capacity(n);
+    p->pending = jm__calloc(p->pending_cap, sizeof *p->pending);
     p->workers = jm__calloc((size_t)n, sizeof *p->workers);
     if (!p->pending || !p->workers)
         return jm__seterr(JM_ENOMEM, "out of memory starting workers");
     p->nworkers = 0;
     p->npending = 0;
+    p->pending_head = 0;
+    /* Start as if jobs were slow: claim only for idle workers until run
+     * times show that claiming ahead pays. */
+    p->avg_run_us = 2 * JM_FAST_JOB_US;
     p->executing = 0;
     p->claim_now = 1;
     p->maybe_more = 0;
@@ -427,7 +239,7 @@ int jm_start(jm_manager *m, int max_concurrent)
         /* Run the stop sequence with no loop: only idle workers exist. */
         m->pool.state = JM__POOL_STOPPING;
         pthread_mutex_unlock(&m->lock);
-        loop_run(m);
+        jm__loop_run(m);
         return jm__seterr(JM_ENOMEM, "cannot start the run loop thread");
     }
     m->pool.loop_thread_started = 1;
@@ -447,7 +259,7 @@ int jm_run(jm_manager *m, int max_concurrent)
     if (rc)
         return rc;
     jm__log(m, JM_LOG_INFO, NULL, "running with %d worker(s)", max_concurrent);
-    loop_run(m);
+    jm__loop_run(m);
     return JM_OK;
 }
 

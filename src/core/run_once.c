@@ -9,12 +9,19 @@
 
 #define JM_RUN_ONCE_MAX 100000
 
+void jm__claim_req_init(jm_manager *m, jm__claim_req *req, char *types, size_t max)
+{
+    jm__registry_types(&m->registry, types);
+    int64_t now = jm__now(m);
+    jm__claim_req r = {&m->owner, types, now, now + m->cfg.lease_ms, max};
+    *req = r;
+}
+
 int jm__claim(jm_manager *m, size_t max, jm_job ***jobs, size_t *n)
 {
     char types[JM_TYPE_SLOTS * 3 + 1];
-    jm__registry_types(&m->registry, types);
-    int64_t now = jm__now(m);
-    jm__claim_req req = {&m->owner, types, now, now + m->cfg.lease_ms, max};
+    jm__claim_req req;
+    jm__claim_req_init(m, &req, types, max);
     jm__db_lock(m);
     int rc = m->ops->claim(m->store, &req, jobs, n);
     jm__db_unlock(m);

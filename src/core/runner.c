@@ -10,6 +10,7 @@
 
 #include "core/alloc.h"
 #include "core/backoff.h"
+#include "core/claim.h"
 #include "core/ctx.h"
 #include "core/error.h"
 #include "core/job.h"
@@ -130,6 +131,7 @@ void jm__release_job(jm_manager *m, jm_job *job)
 
 jm__outcome *jm__run_job(jm_manager *m, jm_job *job, int inline_mode)
 {
+    int64_t started_mono = jm__mono_ms();
     jm__outcome *o = jm__calloc(1, sizeof *o);
     if (!o) {
         jm__log(m, JM_LOG_ERROR, job->id, "out of memory before running; putting it back");
@@ -167,6 +169,8 @@ jm__outcome *jm__run_job(jm_manager *m, jm_job *job, int inline_mode)
         d = entry.ex.execute(entry.self, &ctx);
         jm__ctx_deactivate(&ctx);
     }
+    o->duration_ms = jm__mono_ms() - started_mono;
+    o->retry_decision = d.kind == JM_DECISION_RETRY;
     decide(m, &ctx, d, o);
     jm__ctx_release(&ctx);
     cJSON_Delete(params);
@@ -202,10 +206,11 @@ static void log_outcome(jm_manager *m, const jm__outcome *o)
     }
 }
 
-int jm__commit_outcomes(jm_manager *m, jm__outcome *list, size_t n)
+int jm__commit_cycle(jm_manager *m, jm__outcome *list, size_t n, size_t claim_max,
+                     jm_job ***claimed, size_t *nclaimed)
 {
     if (!list)
-        return JM_OK;
+        n = 0;
     jm__finish stack_items[64];
     jm__finish *items = n <= 64 ? stack_items : jm__calloc(n, sizeof *items);
     if (!items)
@@ -213,13 +218,19 @@ int jm__commit_outcomes(jm_manager *m, jm__outcome *list, size_t n)
     size_t i = 0;
     for (jm__outcome *o = list; o && i < n; o = o->next)
         items[i++] = o->f;
+    char types[JM_TYPE_SLOTS * 3 + 1];
+    jm__claim_req req;
+    if (claim_max)
+        jm__claim_req_init(m, &req, types, claim_max);
     jm__db_lock(m);
-    int rc = m->ops->finish(m->store, items, i);
+    int rc = m->ops->cycle(m->store, items, i, claim_max ? &req : NULL, claimed, nclaimed);
     jm__db_unlock(m);
-    if (rc == JM_OK) {
+    if (rc == JM_OK && list) {
         i = 0;
         for (jm__outcome *o = list; o && i < n; o = o->next) {
             o->f.final_status = items[i++].final_status;
+            jm__stats_record(m, o->job->type, o->f.final_status, o->retry_decision,
+                             o->duration_ms);
             log_outcome(m, o);
         }
         jm__outcome_free_list(list);
@@ -227,6 +238,11 @@ int jm__commit_outcomes(jm_manager *m, jm__outcome *list, size_t n)
     if (items != stack_items)
         jm__free(items);
     return rc;
+}
+
+int jm__commit_outcomes(jm_manager *m, jm__outcome *list, size_t n)
+{
+    return list ? jm__commit_cycle(m, list, n, 0, NULL, NULL) : JM_OK;
 }
 
 void jm__outcome_free_list(jm__outcome *o)

@@ -11,6 +11,8 @@ struct jm__outcome {
     char *result;
     jm_job *job;
     jm__outcome *next;
+    int64_t duration_ms; /* the run, from jm__run_job to execute()'s return */
+    int retry_decision;  /* the executor asked for a retry */
 };
 
 /* Runs `job` (taking ownership) on the calling thread and returns how it
@@ -21,6 +23,10 @@ jm__outcome *jm__run_job(jm_manager *m, jm_job *job, int inline_mode);
 /* Records the outcomes in one transaction and logs them. On JM_OK the list
  * is freed; on error it is left to the caller to try again or drop. */
 int jm__commit_outcomes(jm_manager *m, jm__outcome *list, size_t n);
+/* The same, claiming up to claim_max more jobs in the same transaction (the
+ * run loop's group commit); *claimed gets *nclaimed owned jobs. */
+int jm__commit_cycle(jm_manager *m, jm__outcome *list, size_t n, size_t claim_max,
+                     jm_job ***claimed, size_t *nclaimed);
 void jm__outcome_free_list(jm__outcome *list);
 
 /* Puts a claimed job that never ran back (running -> retrying, no retry

@@ -34,6 +34,11 @@ typedef enum {
     Q_RECOVER_OWNER,
     Q_RECOVER_EXPIRED,
     Q_RELEASE,
+    Q_SYNC_FULL,
+    Q_SYNC_NORMAL,
+    Q_BEGIN_READ,
+    Q_STATS_COUNTS,
+    Q_STATS_QUEUE,
     Q_COUNT_
 } jm__query;
 
@@ -95,5 +100,8 @@ int jm__sqlite_recover(jm__store *s, const char *node_id, const jm__owner_ref *o
                        int64_t now, jm_recovery_policy policy, const char *fail_message,
                        int *recovered);
 int jm__sqlite_release(jm__store *s, int64_t seq, int64_t attempt, int64_t now);
+int jm__sqlite_cycle(jm__store *s, jm__finish *items, size_t n, const jm__claim_req *req,
+                     jm_job ***out, size_t *nout);
+int jm__sqlite_stats(jm__store *s, int64_t now, jm__store_stats *out);
 
 #endif

@@ -34,26 +34,50 @@ static int promote(jm__store *s, int64_t now)
     return src == SQLITE_DONE ? JM_OK : jm__sqlite_err(s, src, "promoting scheduled jobs");
 }
 
-int jm__sqlite_claim(jm__store *s, const jm__claim_req *req, jm_job ***out, size_t *n)
+static int exec_pragma(jm__store *s, jm__query q)
 {
-    *out = NULL;
-    *n = 0;
-    if (req->max == 0)
-        return JM_OK;
-    jm_job **jobs = jm__calloc(req->max, sizeof *jobs);
-    if (!jobs)
-        return jm__seterr(JM_ENOMEM, "out of memory claiming jobs");
     sqlite3_stmt *st = NULL;
-    size_t got = 0;
-    int rc = jm__sqlite_stmt(s, Q_CLAIM, &st);
-    if (rc == JM_OK)
-        rc = jm__sqlite_begin(s);
-    if (rc) {
-        jm__free(jobs);
+    int rc = jm__sqlite_stmt(s, q, &st);
+    if (rc)
         return rc;
+    int src = sqlite3_step(st);
+    sqlite3_reset(st);
+    return src == SQLITE_DONE || src == SQLITE_ROW ? JM_OK
+                                                   : jm__sqlite_err(s, src, "setting durability");
+}
+
+/* Records one outcome inside the open transaction. */
+static int finish_one(jm__store *s, sqlite3_stmt *st, jm__finish *f)
+{
+    sqlite3_bind_int(st, 1, f->cancel_overrides ? 1 : 0);
+    sqlite3_bind_int(st, 2, (int)f->status);
+    sqlite3_bind_int(st, 3, f->keep_message ? 1 : 0);
+    jm__bind_text(st, 4, f->message);
+    jm__bind_text(st, 5, f->trace);
+    jm__bind_text(st, 6, f->result);
+    sqlite3_bind_int(st, 7, f->retry_count);
+    sqlite3_bind_int64(st, 8, f->run_at);
+    sqlite3_bind_double(st, 9, f->progress);
+    sqlite3_bind_int64(st, 10, f->now);
+    sqlite3_bind_int64(st, 11, f->seq);
+    sqlite3_bind_int64(st, 12, f->attempt);
+    int src = sqlite3_step(st);
+    f->final_status = -1;
+    if (src == SQLITE_ROW) {
+        f->final_status = sqlite3_column_int(st, 0);
+        src = sqlite3_step(st);
     }
-    if ((rc = promote(s, req->now)))
-        goto fail;
+    sqlite3_reset(st);
+    return src == SQLITE_DONE ? JM_OK : jm__sqlite_err(s, src, "recording a job's outcome");
+}
+
+/* Claims inside the open transaction, appending to jobs[*got]. */
+static int claim_rows(jm__store *s, const jm__claim_req *req, jm_job **jobs, size_t *got)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_CLAIM, &st);
+    if (rc || (rc = promote(s, req->now)))
+        return rc;
     jm__bind_text(st, 1, req->owner->node_id);
     sqlite3_bind_int64(st, 2, req->owner->pid);
     sqlite3_bind_int64(st, 3, req->owner->instance);
@@ -62,70 +86,86 @@ int jm__sqlite_claim(jm__store *s, const jm__claim_req *req, jm_job ***out, size
     jm__bind_text(st, 6, req->types);
     sqlite3_bind_int64(st, 7, (sqlite3_int64)req->max);
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW && got < req->max) {
-        if ((rc = jm__row_to_job(st, 0, &jobs[got])))
+    while ((src = sqlite3_step(st)) == SQLITE_ROW && *got < req->max) {
+        if ((rc = jm__row_to_job(st, 0, &jobs[*got])))
             break;
-        got++;
+        (*got)++;
     }
     if (rc == JM_OK && src != SQLITE_DONE)
         rc = jm__sqlite_err(s, src, "claiming jobs");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    if (rc)
-        goto fail;
-    if ((rc = jm__sqlite_commit(s)))
-        goto fail_freed;
-    qsort(jobs, got, sizeof *jobs, claim_order);
-    *out = jobs;
-    *n = got;
-    return JM_OK;
-fail:
-    jm__sqlite_rollback(s);
-fail_freed:
-    for (size_t i = 0; i < got; i++)
-        jm_job_free(jobs[i]);
-    jm__free(jobs);
     return rc;
+}
+
+int jm__sqlite_cycle(jm__store *s, jm__finish *items, size_t n, const jm__claim_req *req,
+                     jm_job ***out, size_t *nout)
+{
+    if (out)
+        *out = NULL;
+    if (nout)
+        *nout = 0;
+    size_t max = req ? req->max : 0;
+    if (n == 0 && max == 0)
+        return JM_OK;
+    jm_job **jobs = NULL;
+    size_t got = 0;
+    if (max && !(jobs = jm__calloc(max, sizeof *jobs)))
+        return jm__seterr(JM_ENOMEM, "out of memory claiming jobs");
+    sqlite3_stmt *fin = NULL;
+    int rc = n ? jm__sqlite_stmt(s, Q_FINISH, &fin) : JM_OK;
+    /* A claim alone need not reach the disk before the job starts: after a
+     * power loss a lost claim only leaves the job queued (it runs again, as
+     * a crash would make it anyway). Skipping that fsync is what lets a
+     * newly created job start within a fraction of a millisecond. */
+    int relaxed = n == 0;
+    if (rc == JM_OK && relaxed)
+        rc = exec_pragma(s, Q_SYNC_NORMAL);
+    if (rc == JM_OK)
+        rc = jm__sqlite_begin(s);
+    if (rc)
+        goto out;
+    for (size_t i = 0; i < n && rc == JM_OK; i++)
+        rc = finish_one(s, fin, &items[i]);
+    if (fin)
+        sqlite3_clear_bindings(fin);
+    if (rc == JM_OK && max)
+        rc = claim_rows(s, req, jobs, &got);
+    if (rc == JM_OK)
+        rc = jm__sqlite_commit(s);
+    else
+        jm__sqlite_rollback(s);
+out:
+    if (relaxed) {
+        int prc = exec_pragma(s, Q_SYNC_FULL);
+        if (rc == JM_OK)
+            rc = prc;
+    }
+    if (rc) {
+        for (size_t i = 0; i < got; i++)
+            jm_job_free(jobs[i]);
+        jm__free(jobs);
+        return rc;
+    }
+    if (got > 1)
+        qsort(jobs, got, sizeof *jobs, claim_order);
+    if (out)
+        *out = jobs;
+    else
+        jm__free(jobs);
+    if (nout)
+        *nout = got;
+    return JM_OK;
+}
+
+int jm__sqlite_claim(jm__store *s, const jm__claim_req *req, jm_job ***out, size_t *n)
+{
+    return jm__sqlite_cycle(s, NULL, 0, req, out, n);
 }
 
 int jm__sqlite_finish(jm__store *s, jm__finish *items, size_t n)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = jm__sqlite_stmt(s, Q_FINISH, &st);
-    if (rc)
-        return rc;
-    if ((rc = jm__sqlite_begin(s)))
-        return rc;
-    for (size_t i = 0; i < n; i++) {
-        jm__finish *f = &items[i];
-        sqlite3_bind_int(st, 1, f->cancel_overrides ? 1 : 0);
-        sqlite3_bind_int(st, 2, (int)f->status);
-        sqlite3_bind_int(st, 3, f->keep_message ? 1 : 0);
-        jm__bind_text(st, 4, f->message);
-        jm__bind_text(st, 5, f->trace);
-        jm__bind_text(st, 6, f->result);
-        sqlite3_bind_int(st, 7, f->retry_count);
-        sqlite3_bind_int64(st, 8, f->run_at);
-        sqlite3_bind_double(st, 9, f->progress);
-        sqlite3_bind_int64(st, 10, f->now);
-        sqlite3_bind_int64(st, 11, f->seq);
-        sqlite3_bind_int64(st, 12, f->attempt);
-        int src = sqlite3_step(st);
-        f->final_status = -1;
-        if (src == SQLITE_ROW) {
-            f->final_status = sqlite3_column_int(st, 0);
-            src = sqlite3_step(st);
-        }
-        sqlite3_reset(st);
-        if (src != SQLITE_DONE) {
-            rc = jm__sqlite_err(s, src, "recording a job's outcome");
-            sqlite3_clear_bindings(st);
-            jm__sqlite_rollback(s);
-            return rc;
-        }
-    }
-    sqlite3_clear_bindings(st);
-    return jm__sqlite_commit(s);
+    return jm__sqlite_cycle(s, items, n, NULL, NULL, NULL);
 }
 
 static int guarded_update(jm__store *s, jm__query q, int64_t seq, int64_t attempt,

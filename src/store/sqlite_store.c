@@ -105,6 +105,29 @@ static const char *const sql_text[Q_COUNT_] = {
                   "run_at = ?1, updated_at = ?1, "
                   "lease_until = NULL, owner_pid = NULL, owner_instance = NULL "
                   "WHERE seq = ?2 AND status = 2 AND attempts = ?3",
+    /* Durability per transaction: see jm__sqlite_cycle. */
+    [Q_SYNC_FULL] = "PRAGMA synchronous=FULL",
+    [Q_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
+    /* Metrics read in one snapshot: a deferred transaction takes no write
+     * lock, so it never holds up claims or outcomes. */
+    [Q_BEGIN_READ] = "BEGIN DEFERRED",
+    /* No INDEXED BY: the planner scans jm_jobs_type (smaller than the
+     * table) and would take a covering (type, status) index if a later
+     * schema adds one. */
+    [Q_STATS_COUNTS] = "SELECT type, status, count(*) FROM jm_jobs GROUP BY type, status",
+    /* ?1 now, ?2 the start of the failure window. Due jobs come from the
+     * two partial indexes of active jobs, never from the finished ones. */
+    [Q_STATS_QUEUE] =
+        "SELECT due.n, due.oldest, "
+        "(SELECT count(*) FROM jm_jobs INDEXED BY jm_jobs_running WHERE status = 2), "
+        "(SELECT count(*) FROM jm_jobs INDEXED BY jm_jobs_finished "
+        "  WHERE status IN (4, 5, 6) AND status = 5 AND finished_at >= ?2) "
+        "FROM (SELECT count(*) AS n, min(run_at) AS oldest FROM ("
+        "  SELECT run_at FROM jm_jobs INDEXED BY jm_jobs_due "
+        "    WHERE status IN (1, 3) AND run_at <= ?1 "
+        "  UNION ALL "
+        "  SELECT run_at FROM jm_jobs INDEXED BY jm_jobs_scheduled "
+        "    WHERE status = 0 AND run_at <= ?1)) AS due",
 };
 
 int jm__sqlite_err(jm__store *s, int rc, const char *what)
@@ -194,6 +217,11 @@ int jm__bind_text(sqlite3_stmt *st, int i, const char *v)
     return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
 }
 
+/* SQLite's default page cache (2 MiB) is smaller than the hot part of a
+ * busy jobs table, and refilling evicted pages dominated the cost of a
+ * batch. A fixed bound keeps memory flat however many jobs the table holds. */
+#define JM_PAGE_CACHE_PRAGMA "PRAGMA cache_size=-8192"
+
 static int pragma(jm__store *s, const char *sql)
 {
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
@@ -233,10 +261,14 @@ static int sqlite_open(const jm__store_config *cfg, jm__store **out)
     sqlite3_busy_timeout(s->db, cfg->busy_timeout_ms > INT32_MAX ? INT32_MAX
                                                                  : (int)cfg->busy_timeout_ms);
     /* WAL lets readers (listing, inspection) run beside the one writer;
-     * FULL sync makes every acknowledged create and completion durable. */
-    if ((rc = pragma(s, "PRAGMA journal_mode=WAL")) ||
-        (rc = pragma(s, "PRAGMA synchronous=FULL")) ||
-        (rc = pragma(s, "PRAGMA foreign_keys=ON")) || (rc = jm__sqlite_schema(s))) {
+     * FULL sync makes every acknowledged create and completion durable.
+     * journal_mode=WAL is written into the file's header for good, so it
+     * comes after the schema check: a file that is not a jobs database
+     * (or has a newer schema) is refused without being touched. */
+    if ((rc = pragma(s, "PRAGMA synchronous=FULL")) ||
+        (rc = pragma(s, JM_PAGE_CACHE_PRAGMA)) ||
+        (rc = pragma(s, "PRAGMA foreign_keys=ON")) || (rc = jm__sqlite_schema(s)) ||
+        (rc = pragma(s, "PRAGMA journal_mode=WAL"))) {
         sqlite_close(s);
         return rc;
     }
@@ -254,6 +286,7 @@ const jm__store_ops jm__sqlite_store = {
     .count = jm__sqlite_count,
     .claim = jm__sqlite_claim,
     .finish = jm__sqlite_finish,
+    .cycle = jm__sqlite_cycle,
     .checkpoint = jm__sqlite_checkpoint,
     .progress = jm__sqlite_progress,
     .renew = jm__sqlite_renew,
@@ -264,4 +297,5 @@ const jm__store_ops jm__sqlite_store = {
     .running_owners = jm__sqlite_running_owners,
     .recover = jm__sqlite_recover,
     .release = jm__sqlite_release,
+    .stats = jm__sqlite_stats,
 };

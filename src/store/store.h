@@ -94,6 +94,26 @@ typedef enum {
     JM__CANCEL_REQUESTED  /* it was running: the request is stored */
 } jm__cancel_outcome;
 
+/* How far back "failed in the last hour" looks. */
+#define JM__STATS_FAILED_WINDOW_MS 3600000
+
+/* Jobs of one type in one status, for jm_stats(). */
+typedef struct jm__type_status_count {
+    char type[3]; /* "" for a stored type that is not two bytes (a damaged row) */
+    jm_status status;
+    int64_t count;
+} jm__type_status_count;
+
+/* The table-side numbers of jm_stats(), read in one snapshot. */
+typedef struct jm__store_stats {
+    jm__type_status_count *rows; /* nrows entries; the caller frees it with jm__free */
+    size_t nrows;
+    int64_t queue_depth;       /* new, queued or retrying with run_at <= now */
+    int64_t oldest_due_run_at; /* the smallest run_at among those; 0 if none */
+    int64_t running;
+    int64_t failed_last_hour; /* failed, finished_at >= now - JM__STATS_FAILED_WINDOW_MS */
+} jm__store_stats;
+
 typedef struct jm__store_ops {
     const char *name;
     int (*open)(const jm__store_config *cfg, jm__store **out);
@@ -114,6 +134,13 @@ typedef struct jm__store_ops {
     int (*claim)(jm__store *s, const jm__claim_req *req, jm_job ***out, size_t *n);
     /* Applies the outcomes in one transaction (group commit). */
     int (*finish)(jm__store *s, jm__finish *items, size_t n);
+    /* The run loop's one write per wake-up: applies `n` outcomes and, if
+     * `req` is not NULL, claims up to req->max due jobs, in one transaction
+     * (group commit). It is synced when it records outcomes; a claim alone
+     * is not, since after a power loss a lost claim only leaves the job
+     * queued, and its next synced commit persists it anyway. */
+    int (*cycle)(jm__store *s, jm__finish *items, size_t n, const jm__claim_req *req,
+                 jm_job ***out, size_t *nout);
     /* Saves a running job's checkpoint / progress, guarded by its claim. */
     int (*checkpoint)(jm__store *s, int64_t seq, int64_t attempt, const char *json,
                       int64_t now);
@@ -149,6 +176,10 @@ typedef struct jm__store_ops {
     /* Puts claimed-but-never-started jobs back (running -> retrying, no retry
      * spent). */
     int (*release)(jm__store *s, int64_t seq, int64_t attempt, int64_t now);
+
+    /* Metrics: counts by (type, status), the due queue and recent failures,
+     * all from one read snapshot. */
+    int (*stats)(jm__store *s, int64_t now, jm__store_stats *out);
 } jm__store_ops;
 
 /* The built-in SQLite store. */

@@ -1,0 +1,266 @@
+/*
+ * The run loop. One thread claims due jobs ahead of the workers and records
+ * finished runs, both in one transaction per wake-up: while that
+ * transaction commits, workers run the jobs already claimed and more
+ * outcomes pile up for the next one (group commit). It also renews leases,
+ * runs periodic recovery and drives shutdown. It never runs executors.
+ *
+ * How far ahead it claims adapts to the jobs: while they are fast (an
+ * average run under JM_FAST_JOB_US) it keeps up to JM_PREFETCH_PER_WORKER
+ * jobs per worker claimed, so a transaction carries many jobs; when they
+ * are slow it claims only for idle workers, so one process does not hoard
+ * long jobs other processes could run.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/ctx.h"
+#include "core/error.h"
+#include "core/job.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/runner.h"
+
+/* How long to wait before trying again to record outcomes that failed to
+ * commit (e.g. the database was busy past its timeout). */
+#define JM_COMMIT_RETRY_MS 100
+
+size_t jm__prefetch_capacity(int nworkers)
+{
+    size_t n = (size_t)nworkers * JM_PREFETCH_PER_WORKER;
+    if (n > JM_PREFETCH_MAX)
+        n = JM_PREFETCH_MAX;
+    return n < (size_t)nworkers ? (size_t)nworkers : n;
+}
+
+/* How many jobs to hold claimed (pending + running) right now. */
+static size_t prefetch_target(const jm__pool *p)
+{
+    if (p->avg_run_us >= JM_FAST_JOB_US)
+        return (size_t)p->nworkers;
+    return p->pending_cap;
+}
+
+void jm__pool_push_pending(jm__pool *p, jm_job *job)
+{
+    p->pending[(p->pending_head + p->npending) % p->pending_cap] = job;
+    p->npending++;
+}
+
+jm_job *jm__pool_pop_pending(jm__pool *p)
+{
+    jm_job *job = p->pending[p->pending_head];
+    p->pending_head = (p->pending_head + 1) % p->pending_cap;
+    p->npending--;
+    return job;
+}
+
+static void timed_wait(jm_manager *m, int64_t until_mono)
+{
+    struct timespec ts;
+    if (until_mono < 0)
+        until_mono = 0;
+    ts.tv_sec = (time_t)(until_mono / 1000);
+    ts.tv_nsec = (long)(until_mono % 1000) * 1000000L;
+    pthread_cond_timedwait(&m->pool.loop_cv, &m->lock, &ts);
+}
+
+/* Earliest moment a retried or continued job may be due again. */
+static int64_t next_due_mono(jm_manager *m, const jm__outcome *list)
+{
+    int64_t best = INT64_MAX, now = jm__now(m), mono = jm__mono_ms();
+    for (const jm__outcome *o = list; o; o = o->next) {
+        if (o->f.status != JM_STATUS_RETRYING && o->f.status != JM_STATUS_QUEUED)
+            continue;
+        int64_t at = mono + (o->f.run_at > now ? o->f.run_at - now : 0);
+        if (at < best)
+            best = at;
+    }
+    return best;
+}
+
+/* One transaction: the finished runs so far, and up to `want` new jobs. */
+static void cycle(jm_manager *m, size_t want)
+{
+    jm__pool *p = &m->pool;
+    jm__outcome *list = p->done;
+    size_t n = p->ndone;
+    p->done = NULL;
+    p->ndone = 0;
+    if (want) {
+        p->claim_now = 0;
+        p->next_poll_mono = jm__mono_ms() + m->cfg.poll_interval_ms;
+    }
+    pthread_mutex_unlock(&m->lock);
+    int64_t due = next_due_mono(m, list);
+    jm_job **jobs = NULL;
+    size_t got = 0;
+    int rc = jm__commit_cycle(m, list, n, want, &jobs, &got);
+    if (rc)
+        jm__log(m, list ? JM_LOG_ERROR : JM_LOG_WARN, NULL,
+                "recording %zu outcome(s) and claiming failed, will try again: %s", n,
+                jm_last_error());
+    pthread_mutex_lock(&m->lock);
+    if (rc) {
+        if (list) {
+            /* Put them back in front; the loop tries again after a pause. */
+            jm__outcome *tail = list;
+            while (tail->next)
+                tail = tail->next;
+            tail->next = p->done;
+            p->done = list;
+            p->ndone += n;
+            p->commit_retry_mono = jm__mono_ms() + JM_COMMIT_RETRY_MS;
+        }
+        return;
+    }
+    for (size_t i = 0; i < got; i++)
+        jm__pool_push_pending(p, jobs[i]);
+    jm__free(jobs);
+    if (got)
+        pthread_cond_broadcast(&p->work_cv);
+    if (want)
+        p->maybe_more = got == want;
+    if (due < p->next_poll_mono)
+        p->next_poll_mono = due;
+}
+
+/* Puts claimed jobs that never started back, in one transaction: running ->
+ * retrying without spending a retry (a standing cancel still wins). */
+static void release_pending(jm_manager *m)
+{
+    jm__pool *p = &m->pool;
+    jm__outcome *list = NULL;
+    size_t n = 0;
+    int64_t now = jm__now(m);
+    while (p->npending) {
+        jm_job *job = jm__pool_pop_pending(p);
+        jm__outcome *o = jm__calloc(1, sizeof *o);
+        if (!o) {
+            /* Out of memory: leave the rest to recovery (their lease ends
+             * with this manager); nothing is lost. */
+            jm_job_free(job);
+            continue;
+        }
+        o->job = job;
+        o->f.seq = job->seq;
+        o->f.attempt = job->attempts;
+        o->f.status = JM_STATUS_RETRYING;
+        o->f.cancel_overrides = 1;
+        o->f.keep_message = 1;
+        o->f.retry_count = job->retry_count;
+        o->f.run_at = now;
+        o->f.progress = job->progress;
+        o->f.now = now;
+        o->next = list;
+        list = o;
+        n++;
+    }
+    if (!list)
+        return;
+    pthread_mutex_unlock(&m->lock);
+    if (jm__commit_outcomes(m, list, n) != JM_OK) {
+        jm__log(m, JM_LOG_WARN, NULL, "could not put %zu claimed job(s) back (recovery will): %s",
+                n, jm_last_error());
+        jm__outcome_free_list(list);
+    }
+    pthread_mutex_lock(&m->lock);
+}
+
+static void signal_shutdown(jm_manager *m)
+{
+    m->pool.shutdown_signalled = 1;
+    for (jm_ctx *c = m->active; c; c = c->next)
+        if (!c->inline_mode)
+            jm__ctx_signal(c, 1);
+}
+
+void jm__loop_run(jm_manager *m)
+{
+    jm__pool *p = &m->pool;
+    int64_t hb_every = jm__heartbeat_interval_ms(m);
+    int64_t next_hb = jm__mono_ms() + hb_every;
+    pthread_mutex_lock(&m->lock);
+    for (;;) {
+        int64_t mono = jm__mono_ms();
+        int stopping = p->state == JM__POOL_STOPPING;
+        if (stopping) {
+            if (!p->drain_started) {
+                p->drain_started = 1;
+                p->drain_deadline_mono = mono + p->drain_ms;
+                release_pending(m);
+                continue;
+            }
+            if (p->executing == 0 && p->npending == 0 && (!p->done || p->give_up_commit))
+                break;
+            if (!p->shutdown_signalled && mono >= p->drain_deadline_mono)
+                signal_shutdown(m);
+        }
+        if (mono >= next_hb) {
+            next_hb = mono + hb_every;
+            if (p->executing || p->npending || m->active) {
+                pthread_mutex_unlock(&m->lock);
+                jm__heartbeat(m);
+                pthread_mutex_lock(&m->lock);
+                continue;
+            }
+        }
+        if (!stopping && mono >= atomic_load(&m->next_recovery_mono)) {
+            pthread_mutex_unlock(&m->lock);
+            jm__recover_if_due(m);
+            pthread_mutex_lock(&m->lock);
+            continue;
+        }
+        size_t have = p->npending + (size_t)p->executing;
+        size_t target = stopping ? 0 : prefetch_target(p);
+        size_t want = target > have ? target - have : 0;
+        /* Claim when told to (a local create), when the poll is due, or when
+         * the queue runs low and the last claim suggests more are waiting. */
+        int claim = want > 0 && (p->claim_now || mono >= p->next_poll_mono ||
+                                 (p->maybe_more && p->npending < (size_t)p->nworkers));
+        int commit = p->done && mono >= p->commit_retry_mono;
+        if (claim || commit) {
+            cycle(m, claim ? want : 0);
+            continue;
+        }
+        int64_t until = next_hb;
+        if (p->done && p->commit_retry_mono < until)
+            until = p->commit_retry_mono;
+        if (!stopping) {
+            int64_t rec = atomic_load(&m->next_recovery_mono);
+            if (rec < until)
+                until = rec;
+            if (want > 0 && p->next_poll_mono < until)
+                until = p->next_poll_mono;
+        } else if (!p->shutdown_signalled && p->drain_deadline_mono < until) {
+            until = p->drain_deadline_mono;
+        }
+        if (stopping && p->shutdown_signalled && p->done && p->executing == 0 &&
+            p->npending == 0) {
+            /* Outcomes that still cannot be recorded after every job ended:
+             * give up after one more try; recovery requeues those jobs. */
+            p->give_up_commit = 1;
+        }
+        timed_wait(m, until);
+    }
+    /* Stop the workers (all idle now) and wait for them. */
+    p->workers_exit = 1;
+    pthread_cond_broadcast(&p->work_cv);
+    int n = p->nworkers;
+    pthread_mutex_unlock(&m->lock);
+    for (int i = 0; i < n; i++)
+        pthread_join(p->workers[i], NULL);
+    pthread_mutex_lock(&m->lock);
+    if (p->done) {
+        jm__log(m, JM_LOG_ERROR, NULL,
+                "%zu outcome(s) could not be recorded; recovery will requeue those jobs",
+                p->ndone);
+        jm__outcome_free_list(p->done);
+        p->done = NULL;
+        p->ndone = 0;
+    }
+    p->state = JM__POOL_IDLE;
+    pthread_cond_broadcast(&p->stopped_cv);
+    pthread_mutex_unlock(&m->lock);
+}
