@@ -103,8 +103,10 @@ int jm__recover_all(jm_manager *m, int *recovered)
                     (long long)owners[i].pid);
     }
     jm__free(owners);
-    if (rc)
+    if (rc) {
+        jm__stats_recovered(m, *recovered);
         return rc;
+    }
     int k = 0;
     jm__db_lock(m);
     rc = m->ops->recover(m->store, m->node_id, NULL, now, m->cfg.recovery, FAIL_MESSAGE, &k);
@@ -112,6 +114,7 @@ int jm__recover_all(jm_manager *m, int *recovered)
     *recovered += k;
     if (k)
         jm__log(m, JM_LOG_WARN, NULL, "recovered %d job(s) whose lease expired", k);
+    jm__stats_recovered(m, *recovered);
     atomic_store(&m->next_recovery_mono, jm__mono_ms() + jm__recovery_interval_ms(m));
     return rc;
 }

@@ -1,0 +1,101 @@
+/*
+ * The jobs table's side of jm_stats(): counts by type and status, the due
+ * queue, running jobs and recent failures, read in one snapshot. It only
+ * reads; the counters of runs, retries and durations live in the core
+ * (src/core/stats.c), since the table does not remember past runs.
+ */
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "store/sqlite_internal.h"
+
+/* Grows the rows array by doubling; the library's allocator has no realloc. */
+static int push_row(jm__store_stats *out, size_t *cap, const jm__type_status_count *row)
+{
+    if (out->nrows == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        jm__type_status_count *nv = jm__calloc(ncap, sizeof *nv);
+        if (!nv)
+            return jm__seterr(JM_ENOMEM, "out of memory reading job counts");
+        if (out->rows)
+            memcpy(nv, out->rows, out->nrows * sizeof *nv);
+        jm__free(out->rows);
+        out->rows = nv;
+        *cap = ncap;
+    }
+    out->rows[out->nrows++] = *row;
+    return JM_OK;
+}
+
+static int read_counts(jm__store *s, jm__store_stats *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_STATS_COUNTS, &st);
+    if (rc)
+        return rc;
+    size_t cap = 0;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        int status = sqlite3_column_int(st, 1);
+        if (status < JM_STATUS_NEW || status > JM_STATUS_CANCELLED)
+            continue; /* the schema's CHECK forbids it; never index out of range */
+        jm__type_status_count row = {{0}, (jm_status)status, sqlite3_column_int64(st, 2)};
+        const unsigned char *type = sqlite3_column_text(st, 0);
+        if (type && sqlite3_column_bytes(st, 0) == 2)
+            memcpy(row.type, type, 2);
+        if ((rc = push_row(out, &cap, &row)))
+            break;
+    }
+    if (rc == JM_OK && src != SQLITE_DONE)
+        rc = jm__sqlite_err(s, src, "counting jobs by type and status");
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int read_queue(jm__store *s, int64_t now, jm__store_stats *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_STATS_QUEUE, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, now - JM__STATS_FAILED_WINDOW_MS);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        out->queue_depth = sqlite3_column_int64(st, 0);
+        out->oldest_due_run_at = sqlite3_column_int64(st, 1); /* NULL reads as 0 */
+        out->running = sqlite3_column_int64(st, 2);
+        out->failed_last_hour = sqlite3_column_int64(st, 3);
+        src = sqlite3_step(st);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return src == SQLITE_DONE ? JM_OK : jm__sqlite_err(s, src, "reading the job queue");
+}
+
+int jm__sqlite_stats(jm__store *s, int64_t now, jm__store_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *begin = NULL;
+    int rc = jm__sqlite_stmt(s, Q_BEGIN_READ, &begin);
+    if (rc)
+        return rc;
+    int src = sqlite3_step(begin);
+    sqlite3_reset(begin);
+    if (src != SQLITE_DONE)
+        return jm__sqlite_err(s, src, "beginning a read transaction");
+    if ((rc = read_counts(s, out)) || (rc = read_queue(s, now, out))) {
+        jm__sqlite_rollback(s);
+        jm__free(out->rows);
+        memset(out, 0, sizeof *out);
+        return rc;
+    }
+    /* A read transaction that fails to end is rolled back by the commit
+     * helper; its numbers are dropped with it. */
+    if ((rc = jm__sqlite_commit(s))) {
+        jm__free(out->rows);
+        memset(out, 0, sizeof *out);
+    }
+    return rc;
+}
