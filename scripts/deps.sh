@@ -13,6 +13,9 @@ packages=(
     uuid-dev          # job ids
     libzstd-dev       # compressed backups
     libcmocka-dev     # the tests
+    valgrind          # scripts/checks/valgrind.sh: memcheck over the examples
+    python3           # the CLI test parses --json output
+    tmux              # the CLI test drives `jobmgr watch` on a terminal
 )
 
 missing=()

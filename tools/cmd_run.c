@@ -1,0 +1,156 @@
+/*
+ * cmd_run.c: `jobmgr run`: runs the built-in executors against the
+ * reference engine in a directory until SIGINT or SIGTERM, then stops
+ * gracefully (running jobs get a drain period, then are asked to stop and
+ * go back to retrying without spending a retry).
+ *
+ * Signals are blocked in every thread before the workers start and taken
+ * with sigwait() on the main thread, so no work happens in a signal handler.
+ * It runs only the built-in types; a host with its own executors embeds the
+ * library instead.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jobmgr/engine.h>
+
+#include "cli.h"
+
+/* How long running jobs may go on after Ctrl-C before they are asked to stop. */
+#define RUN_DEFAULT_DRAIN_MS 10000
+#define RUN_DEFAULT_WORKERS 4
+/* The jobs database inside the engine directory when --db is not given. */
+#define RUN_DEFAULT_DB_NAME "jobs.db"
+
+enum { OPT_WORKERS = CLI_OPT_FIRST_FREE, OPT_ENGINE, OPT_DRAIN, OPT_VERBOSE };
+
+/* The manager's log lines go to stderr, one whole line per call. */
+static void log_line(void *user, jm_log_level level, const char *line)
+{
+    (void)user;
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    fprintf(stderr, "jobmgr: %s: %s\n", level <= JM_LOG_ERROR ? names[level] : "log", line);
+}
+
+int cli_cmd_run(cli_global *g, int argc, char **argv)
+{
+    static const struct option opts[] = {CLI_GLOBAL_LONG_OPTIONS,
+                                         {"workers", 1, NULL, OPT_WORKERS},
+                                         {"engine", 1, NULL, OPT_ENGINE},
+                                         {"drain", 1, NULL, OPT_DRAIN},
+                                         {"verbose", 0, NULL, OPT_VERBOSE},
+                                         {NULL, 0, NULL, 0}};
+    long workers = RUN_DEFAULT_WORKERS, drain_ms = RUN_DEFAULT_DRAIN_MS;
+    const char *dir = NULL;
+    int verbose = 0;
+    int c, code = -1;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (cli_global_option(g, "run", c, optarg, argv, &code)) {
+            if (code >= 0)
+                return code;
+            continue;
+        }
+        switch (c) {
+        case OPT_WORKERS:
+            if (cli_parse_int(optarg, 1, JM_MAX_WORKERS, &workers))
+                return cli_usage_error("run", "bad --workers '%s' (1..%d)", optarg,
+                                       JM_MAX_WORKERS);
+            break;
+        case OPT_ENGINE:
+            dir = optarg;
+            break;
+        case OPT_DRAIN: {
+            int64_t span;
+            if (cli_parse_span(optarg, &span) || span > 24LL * 3600 * 1000)
+                return cli_usage_error("run", "bad --drain '%s' (30s, 2m)", optarg);
+            drain_ms = (long)span;
+            break;
+        }
+        case OPT_VERBOSE:
+            verbose = 1;
+            break;
+        default:
+            return cli_usage_error("run", "unexpected option");
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
+    if (!dir)
+        return cli_usage_error("run", "--engine DIR is required");
+
+    char db_path[4096];
+    if (!g->db || !*g->db) {
+        int n = snprintf(db_path, sizeof db_path, "%s/%s", dir, RUN_DEFAULT_DB_NAME);
+        if (n < 0 || (size_t)n >= sizeof db_path)
+            return cli_usage_error("run", "engine directory name too long");
+        g->db = db_path;
+    }
+
+    /* Block the stop signals before any thread exists, so every worker
+     * inherits the mask and only sigwait() below receives them. A shell
+     * starts background commands with SIGINT ignored, and an ignored signal
+     * is discarded even while blocked: restore the default action first
+     * (once blocked, it cannot end the process). */
+    sigset_t stop_set;
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGINT);
+    sigaddset(&stop_set, SIGTERM);
+    if (pthread_sigmask(SIG_BLOCK, &stop_set, NULL) != 0) {
+        fprintf(stderr, "jobmgr: run: cannot block signals\n");
+        return CLI_EXIT_FAILURE;
+    }
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+
+    jm_engine *e = NULL;
+    jm_manager *m = NULL;
+    int rc = jm_engine_open(dir, &e);
+    if (rc != JM_OK) {
+        char what[4200];
+        snprintf(what, sizeof what, "opening engine %s", dir);
+        return cli_lib_error(rc, what);
+    }
+    jm_config cfg = JM_CONFIG_INIT;
+    cfg.db_path = g->db;
+    cfg.host = jm_engine_host(e);
+    cfg.log_fn = log_line;
+    cfg.log_level = verbose ? JM_LOG_INFO : JM_LOG_WARN;
+    rc = jm_open(&cfg, &m);
+    if (rc != JM_OK) {
+        char what[4200];
+        snprintf(what, sizeof what, "opening %s", g->db);
+        code = cli_lib_error(rc, what);
+        goto done;
+    }
+    if ((rc = jm_register_builtin(m)) != JM_OK) {
+        code = cli_lib_error(rc, "registering the built-in executors");
+        goto done;
+    }
+    if ((rc = jm_start(m, (int)workers)) != JM_OK) {
+        code = cli_lib_error(rc, "starting the workers");
+        goto done;
+    }
+    fprintf(stderr, "jobmgr: running %ld worker%s on engine %s, jobs in %s (Ctrl-C stops)\n",
+            workers, workers == 1 ? "" : "s", dir, g->db);
+
+    int sig = 0;
+    while (sigwait(&stop_set, &sig) != 0)
+        ;
+    fprintf(stderr, "jobmgr: %s: stopping (running jobs get %ld ms to finish)\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM", drain_ms);
+    if ((rc = jm_stop(m, drain_ms)) != JM_OK) {
+        code = cli_lib_error(rc, "stopping");
+        goto done;
+    }
+    fprintf(stderr, "jobmgr: stopped\n");
+    code = CLI_EXIT_OK;
+done:
+    jm_close(m);
+    jm_engine_close(e);
+    return code;
+}

@@ -1,0 +1,158 @@
+/*
+ * json_out.c: JSON for scripts (--json) and pretty-printed JSON values in
+ * human output, built with cJSON.
+ *
+ * Jobs are written with every field. Times appear twice: as ms since the
+ * epoch ("created_at_ms", for arithmetic) and as local ISO 8601 text
+ * ("created_at", for people); both are null when unset. The pretty printer
+ * indents by two spaces; cJSON_Print's tabs would not line up with the
+ * surrounding text.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Embeds `text` as a JSON value, or as a string if it does not parse, or
+ * null if unset. */
+static cJSON *embedded(const char *text)
+{
+    if (!text)
+        return cJSON_CreateNull();
+    cJSON *v = cJSON_Parse(text);
+    return v ? v : cJSON_CreateString(text);
+}
+
+static cJSON *text_or_null(const char *s)
+{
+    return s ? cJSON_CreateString(s) : cJSON_CreateNull();
+}
+
+static int add_time(cJSON *o, const char *name, int64_t ms)
+{
+    char key[64], buf[CLI_TIME_BUF];
+    snprintf(key, sizeof key, "%s_ms", name);
+    cJSON *num = ms > 0 ? cJSON_CreateNumber((double)ms) : cJSON_CreateNull();
+    cJSON *iso = ms > 0 ? cJSON_CreateString(cli_format_time(ms, buf, sizeof buf))
+                        : cJSON_CreateNull();
+    int ok = num && iso && cJSON_AddItemToObject(o, name, iso) &&
+             cJSON_AddItemToObject(o, key, num);
+    if (!ok) {
+        /* cJSON_AddItemToObject does not take the item on failure. */
+        if (!cJSON_GetObjectItemCaseSensitive(o, name))
+            cJSON_Delete(iso);
+        cJSON_Delete(num);
+    }
+    return ok ? 0 : -1;
+}
+
+static int add_item(cJSON *o, const char *name, cJSON *v)
+{
+    if (!v)
+        return -1;
+    if (!cJSON_AddItemToObject(o, name, v)) {
+        cJSON_Delete(v);
+        return -1;
+    }
+    return 0;
+}
+
+cJSON *cli_job_json(const jm_job *j)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    int bad = 0;
+    bad |= add_item(o, "id", text_or_null(jm_job_id(j)));
+    bad |= add_item(o, "type", text_or_null(jm_job_type(j)));
+    bad |= add_item(o, "status", cJSON_CreateString(jm_status_name(jm_job_status(j))));
+    bad |= add_item(o, "namespace", text_or_null(jm_job_namespace(j)));
+    bad |= add_item(o, "idempotency_key", text_or_null(jm_job_idempotency_key(j)));
+    bad |= add_item(o, "priority", cJSON_CreateNumber(jm_job_priority(j)));
+    bad |= add_item(o, "params", embedded(jm_job_params(j)));
+    bad |= add_item(o, "message", text_or_null(jm_job_message(j)));
+    bad |= add_item(o, "exception_trace", text_or_null(jm_job_exception_trace(j)));
+    bad |= add_item(o, "result", embedded(jm_job_result(j)));
+    bad |= add_item(o, "checkpoint", embedded(jm_job_checkpoint(j)));
+    bad |= add_item(o, "progress", cJSON_CreateNumber(jm_job_progress(j)));
+    bad |= add_item(o, "retry_count", cJSON_CreateNumber(jm_job_retry_count(j)));
+    bad |= add_item(o, "max_retries", cJSON_CreateNumber(jm_job_max_retries(j)));
+    bad |= add_item(o, "attempts", cJSON_CreateNumber(jm_job_attempts(j)));
+    bad |= add_item(o, "cancel_requested", cJSON_CreateBool(jm_job_cancel_requested(j)));
+    bad |= add_item(o, "node_id", text_or_null(jm_job_node_id(j)));
+    bad |= add_time(o, "created_at", jm_job_created_at(j));
+    bad |= add_time(o, "updated_at", jm_job_updated_at(j));
+    bad |= add_time(o, "run_at", jm_job_run_at(j));
+    bad |= add_time(o, "started_at", jm_job_started_at(j));
+    bad |= add_time(o, "finished_at", jm_job_finished_at(j));
+    if (bad) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+static void put_indent(FILE *out, int level)
+{
+    fprintf(out, "%*s", level * 2, "");
+}
+
+/* Prints `v` without a trailing newline; the first line is not indented
+ * (the caller is mid-line), the following ones are indented from `level`. */
+static void print_value(FILE *out, const cJSON *v, int level)
+{
+    int is_obj = cJSON_IsObject(v);
+    if ((is_obj || cJSON_IsArray(v)) && v->child) {
+        fputc(is_obj ? '{' : '[', out);
+        for (const cJSON *c = v->child; c; c = c->next) {
+            fputc('\n', out);
+            put_indent(out, level + 1);
+            if (is_obj) {
+                cJSON *key = cJSON_CreateString(c->string ? c->string : "");
+                char *k = key ? cJSON_PrintUnformatted(key) : NULL;
+                fprintf(out, "%s: ", k ? k : "\"\"");
+                cJSON_free(k);
+                cJSON_Delete(key);
+            }
+            print_value(out, c, level + 1);
+            if (c->next)
+                fputc(',', out);
+        }
+        fputc('\n', out);
+        put_indent(out, level);
+        fputc(is_obj ? '}' : ']', out);
+        return;
+    }
+    char *s = cJSON_PrintUnformatted(v);
+    fputs(s ? s : "null", out);
+    cJSON_free(s);
+}
+
+void cli_json_print(FILE *out, const cJSON *v, int indent)
+{
+    print_value(out, v, indent);
+    fputc('\n', out);
+}
+
+void cli_json_print_text(FILE *out, const char *text, int indent)
+{
+    cJSON *v = cJSON_Parse(text);
+    if (!v) {
+        fprintf(out, "%s\n", text);
+        return;
+    }
+    cli_json_print(out, v, indent);
+    cJSON_Delete(v);
+}
+
+int cli_json_emit(cJSON *v)
+{
+    if (!v) {
+        fprintf(stderr, "jobmgr: out of memory building JSON output\n");
+        return CLI_EXIT_FAILURE;
+    }
+    cli_json_print(stdout, v, 0);
+    cJSON_Delete(v);
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,180 @@
+/*
+ * main.c: the `jobmgr` command-line tool's entry point: global options,
+ * the command table with each command's usage, and dispatch.
+ *
+ * Commands live in cmd_*.c, one file per group; this file only decides
+ * which one runs. It never touches a database itself.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+enum { OPT_VERSION = CLI_OPT_FIRST_FREE };
+
+static const char usage_list[] =
+    "Usage: jobmgr list [--status S[,S...]] [--type T] [--namespace N] [--key K]\n"
+    "                   [--since TIME] [--until TIME] [--limit N] [--cursor ID]\n"
+    "                   [--newest] [--json]\n"
+    "\n"
+    "Lists jobs, oldest first (--newest: newest first), one page at a time.\n"
+    "  --status S[,S]  only these statuses: new, queued, running, retrying,\n"
+    "                  completed, failed, cancelled\n"
+    "  --type T        only this type (FL, CL, RT, SE, UC, CO, BK, RS, ...)\n"
+    "  --namespace N   only this namespace\n"
+    "  --key K         only this idempotency key\n"
+    "  --since TIME    created at or after TIME (2h: two hours ago; ISO 8601)\n"
+    "  --until TIME    created before TIME\n"
+    "  --limit N       page size, 1..10000 (default 100)\n"
+    "  --cursor ID     start after this job: the id the previous page's\n"
+    "                  \"more jobs\" line (or JSON next_cursor) gave\n"
+    "  --json          {\"jobs\": [...], \"next_cursor\": ID or null}\n";
+
+static const char usage_show[] =
+    "Usage: jobmgr show ID [--json]\n"
+    "\n"
+    "Shows every field of one job; params, result (metrics) and checkpoint are\n"
+    "pretty-printed JSON. Exit 3 if there is no such job.\n";
+
+static const char usage_create[] =
+    "Usage: jobmgr create TYPE --params JSON [--key K] [--namespace N]\n"
+    "                     [--run-at TIME] [--max-retries N] [--priority P] [--json]\n"
+    "\n"
+    "Creates a job of a built-in TYPE (FL, CL, RT, SE, UC, CO, BK, RS) and\n"
+    "prints its id. The executor checks the parameters (exit 1 if it refuses).\n"
+    "  --params JSON     the job's parameters, a JSON object (required)\n"
+    "  --key K           idempotency key: while an active job holds K, prints\n"
+    "                    that job's id and exits 4\n"
+    "  --namespace N     the job's namespace, for filtering\n"
+    "  --run-at TIME     when it is due: ISO 8601, or 10m, 2h (from now)\n"
+    "  --max-retries N   retries allowed, 0..1000 (default: the manager's, 3)\n"
+    "  --priority P      higher runs first among due jobs (default 0)\n"
+    "  --json            {\"id\": ID, \"created\": true|false}\n";
+
+static const char usage_cancel[] =
+    "Usage: jobmgr cancel ID [--json]\n"
+    "\n"
+    "Cancels a new, queued or retrying job at once; asks a running job to stop\n"
+    "(its status shows once its executor has stopped). Exit 5 if the job has\n"
+    "finished or its running type cannot be cancelled, 3 if there is no such job.\n";
+
+static const char usage_retry[] =
+    "Usage: jobmgr retry ID [--json]\n"
+    "\n"
+    "Requeues a failed or cancelled job: retry count reset, due now. Exit 5 if\n"
+    "the job is in another status, 4 if its key is held by another active job.\n";
+
+static const char usage_prune[] =
+    "Usage: jobmgr prune --older-than TIME [--json]\n"
+    "\n"
+    "Deletes completed, failed and cancelled jobs that finished before TIME\n"
+    "(7d: seven days ago; or ISO 8601) and prints how many.\n";
+
+static const char usage_stats[] =
+    "Usage: jobmgr stats [--json]\n"
+    "\n"
+    "Prints job counts by type and status, the queue depth (jobs due and\n"
+    "waiting), the oldest due job's age, running jobs and the jobs that failed\n"
+    "in the last hour.\n";
+
+static const char usage_run[] =
+    "Usage: jobmgr run --engine DIR [--workers N] [--drain SPAN] [--verbose]\n"
+    "\n"
+    "Runs the built-in executors against the reference engine in DIR, with N\n"
+    "worker threads (default 4), until SIGINT (Ctrl-C) or SIGTERM. Then it stops\n"
+    "claiming jobs, gives running ones SPAN to finish (default 10s), asks the\n"
+    "rest to stop (they go back to retrying, no retry spent) and exits 0.\n"
+    "The jobs database is --db, else $JOBMGR_DB, else DIR/jobs.db.\n"
+    "  --verbose   log the manager's info lines too (to stderr)\n";
+
+static const char usage_watch[] =
+    "Usage: jobmgr watch [--interval MS] [--once] [--type T] [--json]\n"
+    "\n"
+    "A live view of the running jobs with a progress bar each. On a terminal\n"
+    "the view refreshes in place every MS milliseconds (default 1000); q or\n"
+    "Ctrl-C quits. Otherwise it prints one line per running job every interval.\n"
+    "  --once      one snapshot, then exit\n"
+    "  --type T    only jobs of this type\n"
+    "  --json      one JSON object per snapshot and line\n";
+
+const cli_command cli_commands[] = {
+    {"list", "list jobs, filtered, one page at a time", usage_list, cli_cmd_list},
+    {"show", "show every field of one job", usage_show, cli_cmd_show},
+    {"create", "create a job and print its id", usage_create, cli_cmd_create},
+    {"cancel", "cancel a job, or ask a running one to stop", usage_cancel, cli_cmd_cancel},
+    {"retry", "requeue a failed or cancelled job", usage_retry, cli_cmd_retry},
+    {"prune", "delete finished jobs older than a time", usage_prune, cli_cmd_prune},
+    {"stats", "counts by type and status, queue depth, failures", usage_stats, cli_cmd_stats},
+    {"run", "run the built-in executors on a reference engine", usage_run, cli_cmd_run},
+    {"watch", "live view of running jobs with progress bars", usage_watch, cli_cmd_watch},
+};
+const size_t cli_ncommands = sizeof cli_commands / sizeof cli_commands[0];
+
+static const cli_command *find_command(const char *name)
+{
+    for (size_t i = 0; i < cli_ncommands; i++)
+        if (strcmp(cli_commands[i].name, name) == 0)
+            return &cli_commands[i];
+    return NULL;
+}
+
+/* `jobmgr help [COMMAND]`. */
+static int run_help(int argc, char **argv)
+{
+    if (argc < 2) {
+        cli_print_help(stdout, NULL);
+        return CLI_EXIT_OK;
+    }
+    if (argc > 2)
+        return cli_usage_error("help", "takes at most one command name");
+    if (strcmp(argv[1], "help") == 0) {
+        printf("Usage: jobmgr help [COMMAND]\n\nPrints the usage of COMMAND, or the "
+               "manual page.\n");
+        return CLI_EXIT_OK;
+    }
+    if (!find_command(argv[1]))
+        return cli_usage_error(NULL, "unknown command '%s'", argv[1]);
+    cli_print_help(stdout, argv[1]);
+    return CLI_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        CLI_GLOBAL_LONG_OPTIONS, {"version", 0, NULL, OPT_VERSION}, {NULL, 0, NULL, 0}};
+    cli_global g = {getenv(CLI_ENV_DB), 0, 0};
+    int c, code = -1;
+
+    /* "+": stop at the command name; its options are its own. */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
+        if (c == OPT_VERSION) {
+            printf("jobmgr %s\n", JM_VERSION_STRING);
+            return CLI_EXIT_OK;
+        }
+        if (cli_global_option(&g, NULL, c, optarg, argv, &code)) {
+            if (code >= 0)
+                return code;
+            continue;
+        }
+        return cli_usage_error(NULL, "unexpected option");
+    }
+    if (optind >= argc)
+        return cli_usage_error(NULL, "no command given");
+
+    const char *name = argv[optind];
+    if (strcmp(name, "help") == 0)
+        return run_help(argc - optind, argv + optind);
+    const cli_command *cmd = find_command(name);
+    if (!cmd)
+        return cli_usage_error(NULL, "unknown command '%s'", name);
+    int rc = cmd->run(&g, argc - optind, argv + optind);
+    if (fflush(stdout) != 0 && rc == CLI_EXIT_OK) {
+        fprintf(stderr, "jobmgr: writing the output failed\n");
+        return CLI_EXIT_FAILURE;
+    }
+    return rc;
+}
