@@ -50,6 +50,8 @@ struct jm__store {
     sqlite3 *db;
     sqlite3_stmt *q[Q_COUNT_];
     sqlite3_stmt *shape[JM_FILTER_SHAPES];
+    int64_t busy_timeout_us; /* how long one wait for the lock may last */
+    int64_t busy_since_us;   /* when the current wait began */
 };
 
 /* The columns every job query selects, in the order jm__row_to_job reads. */

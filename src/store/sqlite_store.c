@@ -5,8 +5,10 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/alloc.h"
+#include "core/backoff.h"
 #include "core/error.h"
 #include "store/sqlite_internal.h"
 
@@ -222,6 +224,35 @@ int jm__bind_text(sqlite3_stmt *st, int i, const char *v)
  * batch. A fixed bound keeps memory flat however many jobs the table holds. */
 #define JM_PAGE_CACHE_PRAGMA "PRAGMA cache_size=-8192"
 
+/* Waiting for another writer. SQLite's built-in handler backs off to
+ * 100 ms sleeps, so under contention a waiting connection keeps losing the
+ * lock to busier ones and can wait out the whole timeout. Short sleeps of
+ * random length (0.2 to 2 ms) keep the waiters in the race; the wait gives
+ * up only when busy_timeout_ms has passed since it began. */
+#define JM_BUSY_SLEEP_MIN_US 200
+#define JM_BUSY_SLEEP_SPAN_US 1800
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int busy_wait(void *arg, int count)
+{
+    jm__store *s = arg;
+    int64_t now = mono_us();
+    if (count == 0)
+        s->busy_since_us = now;
+    if (now - s->busy_since_us >= s->busy_timeout_us)
+        return 0;
+    int64_t nap = JM_BUSY_SLEEP_MIN_US + (int64_t)(jm__random_unit() * JM_BUSY_SLEEP_SPAN_US);
+    struct timespec ts = {0, (long)nap * 1000};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
 static int pragma(jm__store *s, const char *sql)
 {
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
@@ -258,8 +289,9 @@ static int sqlite_open(const jm__store_config *cfg, jm__store **out)
         return code;
     }
     sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, cfg->busy_timeout_ms > INT32_MAX ? INT32_MAX
-                                                                 : (int)cfg->busy_timeout_ms);
+    s->busy_timeout_us = cfg->busy_timeout_ms > INT64_MAX / 1000 ? INT64_MAX
+                                                                 : cfg->busy_timeout_ms * 1000;
+    sqlite3_busy_handler(s->db, busy_wait, s);
     /* WAL lets readers (listing, inspection) run beside the one writer;
      * FULL sync makes every acknowledged create and completion durable.
      * journal_mode=WAL is written into the file's header for good, so it
