@@ -13,9 +13,12 @@ packages=(
     uuid-dev          # job ids
     libzstd-dev       # compressed backups
     libcmocka-dev     # the tests
+    clang             # the fuzz targets (scripts/checks/fuzz.sh): libFuzzer
+    libclang-rt-14-dev # libFuzzer and the sanitizer runtimes of clang 14 (Debian 12)
     valgrind          # scripts/checks/valgrind.sh: memcheck over the examples
     python3           # the CLI test parses --json output
     tmux              # the CLI test drives `jobmgr watch` on a terminal
+    doxygen           # scripts/checks/docs.sh: the API reference, warnings as errors
 )
 
 missing=()
