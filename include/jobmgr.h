@@ -1,12 +1,14 @@
-/*
- * jobmgr: an embeddable, persistent job manager.
+/**
+ * @file jobmgr.h
+ * @brief jobmgr: an embeddable, persistent job manager.
  *
  * Jobs live in a SQLite table and survive crashes and restarts. A host
  * creates, cancels, lists and inspects jobs; a run loop with a worker pool
  * claims due jobs and hands each to the executor registered for the job's
  * two-letter type prefix.
  *
- * Conventions (the whole API follows them):
+ * @par Conventions (the whole API follows them)
+ *
  *  - Every fallible function returns int: JM_OK (0) or a negative JM_E* code.
  *    jm_strerror() names a code; jm_last_error() gives the detailed message
  *    of the last failure on the calling thread.
@@ -31,30 +33,64 @@
 extern "C" {
 #endif
 
+/**
+ * @def JM_EXTERN
+ * @brief Marks a declaration of the public API: exported from the shared
+ * library (default visibility) while the library is built, where everything
+ * else is hidden; empty for the library's users.
+ */
 #if defined(JM_BUILDING_LIBRARY) && defined(__GNUC__)
 #define JM_EXTERN __attribute__((visibility("default")))
 #else
 #define JM_EXTERN
 #endif
 
+/**
+ * @def JM_PRINTF
+ * @brief Lets GCC and Clang check a printf-style format: argument @p fmt is
+ * the format, arguments from @p args on are its values. Empty elsewhere.
+ */
 #if defined(__GNUC__)
 #define JM_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 #else
 #define JM_PRINTF(fmt, args)
 #endif
 
+/** The library's major version: raised on incompatible changes. */
 #define JM_VERSION_MAJOR 0
+/** The library's minor version: raised when the API grows. */
 #define JM_VERSION_MINOR 1
+/** The library's patch version: raised for fixes. */
 #define JM_VERSION_PATCH 0
+/** The library's version as a string. */
 #define JM_VERSION_STRING "0.1.0"
 
 /* ------------------------------------------------------------------------
  * Errors
  * ------------------------------------------------------------------------ */
 
-/*
+/**
+ * @brief The table of error codes: XX(name, value, description) per code.
+ *
  * One table generates the codes, jm_strerror() and jm_err_name(), so they
  * never drift apart. Codes are added at the end and never removed.
+ *
+ * | code | value | description |
+ * | --- | --- | --- |
+ * | JM_OK | 0 | success |
+ * | JM_EINVAL | -1 | invalid argument |
+ * | JM_ENOTFOUND | -2 | not found |
+ * | JM_ECONFLICT | -3 | idempotency key held by an active job |
+ * | JM_ESTATE | -4 | transition not allowed from the current status |
+ * | JM_ENOTCANCELLABLE | -5 | job type cannot be cancelled while running |
+ * | JM_ENOEXEC | -6 | no executor registered for that type |
+ * | JM_EJSON | -7 | not valid JSON or not a JSON object |
+ * | JM_ETOOBIG | -8 | value too large |
+ * | JM_EDB | -9 | database error |
+ * | JM_EBUSY | -10 | busy |
+ * | JM_ENOMEM | -11 | out of memory |
+ * | JM_EIO | -12 | input/output error |
+ * | JM_ESTOPPED | -13 | manager is stopped |
  */
 #define JM_ERRNO_MAP(XX)                                                       \
     XX(OK, 0, "success")                                                       \
@@ -72,49 +108,75 @@ extern "C" {
     XX(EIO, -12, "input/output error")                                         \
     XX(ESTOPPED, -13, "manager is stopped")
 
+/** The error codes, JM_OK and JM_E*, generated from JM_ERRNO_MAP. */
 typedef enum {
 #define JM__ERR_ENUM(name, value, text) JM_##name = (value),
     JM_ERRNO_MAP(JM__ERR_ENUM)
 #undef JM__ERR_ENUM
 } jm_error;
 
-/* A static description of `code` ("not found"); unknown codes give
- * "unknown error". Never NULL. */
+/**
+ * @brief A static description of @p code ("not found").
+ * @param code  a JM_OK or JM_E* code
+ * @return the description; unknown codes give "unknown error". Never NULL.
+ */
 JM_EXTERN const char *jm_strerror(int code);
 
-/* The code's name without prefix ("ENOTFOUND"); never NULL. */
+/**
+ * @brief The code's name without prefix ("ENOTFOUND").
+ * @param code  a JM_OK or JM_E* code
+ * @return the name, static; never NULL.
+ */
 JM_EXTERN const char *jm_err_name(int code);
 
-/* The detailed message of the last failure on this thread ("job FL-… not
- * found"). Never NULL; owned by the library and valid until the next call
- * into the library on this thread. Successful calls do not clear it. */
+/**
+ * @brief The detailed message of the last failure on this thread ("job FL-…
+ * not found").
+ * @return the message: never NULL; owned by the library and valid until the
+ *         next call into the library on this thread. Successful calls do not
+ *         clear it.
+ */
 JM_EXTERN const char *jm_last_error(void);
 
 /* ------------------------------------------------------------------------
  * Memory
  * ------------------------------------------------------------------------ */
 
+/** The version of jm_allocator this header describes. */
 #define JM_ALLOCATOR_VERSION 1u
 
-/* Routes every allocation the library makes (and cJSON's, through
+/**
+ * @brief An allocator for jm_set_allocator().
+ *
+ * Routes every allocation the library makes (and cJSON's, through
  * cJSON_InitHooks). The library never reallocates, so two functions do.
  * SQLite's own allocations are configured apart, with
- * sqlite3_config(SQLITE_CONFIG_MALLOC). */
+ * sqlite3_config(SQLITE_CONFIG_MALLOC).
+ */
 typedef struct jm_allocator {
-    unsigned int version; /* JM_ALLOCATOR_VERSION */
-    void *(*malloc_fn)(void *user, size_t size); /* NULL when out of memory */
-    void (*free_fn)(void *user, void *ptr);
-    void *user;
+    unsigned int version; /**< JM_ALLOCATOR_VERSION */
+    void *(*malloc_fn)(void *user, size_t size); /**< allocates; NULL when out of memory */
+    void (*free_fn)(void *user, void *ptr);      /**< frees what malloc_fn allocated */
+    void *user;           /**< handed to both functions */
 } jm_allocator;
 
-/* Installs `a` process-wide (NULL restores the C library's allocator).
+/**
+ * @brief Installs @p a process-wide.
+ *
  * Call it before any other jm_ function and while no manager is open:
  * memory must be freed by the allocator that made it. It also replaces
- * cJSON's global hooks. Returns JM_EINVAL for an unknown version or a
- * missing malloc_fn/free_fn. */
+ * cJSON's global hooks.
+ * @param a  the allocator (copied), or NULL to restore the C library's
+ *           allocator
+ * @return JM_OK, or JM_EINVAL for an unknown version or a missing
+ *         malloc_fn/free_fn.
+ */
 JM_EXTERN int jm_set_allocator(const jm_allocator *a);
 
-/* Frees a string or buffer the library handed out (NULL is fine). */
+/**
+ * @brief Frees a string or buffer the library handed out.
+ * @param p  what the library handed out; NULL is fine
+ */
 JM_EXTERN void jm_free(void *p);
 
 /* ------------------------------------------------------------------------
@@ -122,110 +184,159 @@ JM_EXTERN void jm_free(void *p);
  * ------------------------------------------------------------------------ */
 
 /* The built-in job types: a type is its two-letter uppercase prefix. */
+/** Built-in job type: flush a table's write buffer into a segment. */
 #define JM_FLUSH "FL"
+/** Built-in job type: clean up (drop) a table. */
 #define JM_CLEANUP "CL"
+/** Built-in job type: delete soft-deleted rows past their retention. */
 #define JM_RETENTION "RT"
+/** Built-in job type: evict stream rows past their TTL. */
 #define JM_STREAM_EVICTION "SE"
+/** Built-in job type: remove a soft-deleted user and what it owns. */
 #define JM_USER_CLEANUP "UC"
+/** Built-in job type: merge a table's small segments. */
 #define JM_COMPACT "CO"
+/** Built-in job type: back a table up. */
 #define JM_BACKUP "BK"
+/** Built-in job type: restore a table from a backup. */
 #define JM_RESTORE "RS"
 
-/* A job id is "<type>-<uuid>", lower-case hex: 39 characters and a NUL. */
+/** A job id is "<type>-<uuid>", lower-case hex: 39 characters and a NUL. */
 #define JM_JOB_ID_SIZE 40
 
-/* Checks that `id` is a well-formed job id and, if `type_out` is not NULL,
- * writes its type ("FL") there. Returns JM_EINVAL for anything else. */
+/**
+ * @brief Checks that @p id is a well-formed job id.
+ * @param id        the id to check
+ * @param type_out  if not NULL, receives its type ("FL")
+ * @return JM_OK, or JM_EINVAL for anything else.
+ */
 JM_EXTERN int jm_job_id_parse(const char *id, char type_out[3]);
 
+/** A job's status; the README's status machine shows the transitions. */
 typedef enum {
-    JM_STATUS_NEW,       /* created with a run_at still in the future */
-    JM_STATUS_QUEUED,    /* due, waiting for a worker */
-    JM_STATUS_RUNNING,   /* claimed by a worker */
-    JM_STATUS_RETRYING,  /* failed, due again after its backoff */
-    JM_STATUS_COMPLETED, /* finished well */
-    JM_STATUS_FAILED,    /* finished badly; jm_retry() can requeue it */
-    JM_STATUS_CANCELLED  /* cancelled; jm_retry() can requeue it */
+    JM_STATUS_NEW,       /**< created with a run_at still in the future */
+    JM_STATUS_QUEUED,    /**< due, waiting for a worker */
+    JM_STATUS_RUNNING,   /**< claimed by a worker */
+    JM_STATUS_RETRYING,  /**< failed, due again after its backoff */
+    JM_STATUS_COMPLETED, /**< finished well */
+    JM_STATUS_FAILED,    /**< finished badly; jm_retry() can requeue it */
+    JM_STATUS_CANCELLED  /**< cancelled; jm_retry() can requeue it */
 } jm_status;
 
+/** The number of statuses in jm_status. */
 #define JM_STATUS_COUNT 7
 
-/* Bit of `status` in a jm_filter.statuses mask. */
+/** Bit of @p status in a jm_filter.statuses mask. */
 #define JM_STATUS_BIT(status) (1u << (unsigned)(status))
 
-/* "new", "queued", "running", "retrying", "completed", "failed",
- * "cancelled"; "unknown" for anything else. Never NULL. */
+/**
+ * @brief A status's name.
+ * @param status  a status
+ * @return "new", "queued", "running", "retrying", "completed", "failed",
+ *         "cancelled"; "unknown" for anything else. Never NULL.
+ */
 JM_EXTERN const char *jm_status_name(jm_status status);
 
-/* Parses a status name as jm_status_name() spells it. JM_EINVAL if none. */
+/**
+ * @brief Parses a status name as jm_status_name() spells it.
+ * @param name  the name
+ * @param out   receives the status
+ * @return JM_OK, or JM_EINVAL if none.
+ */
 JM_EXTERN int jm_status_parse(const char *name, jm_status *out);
 
 /* ------------------------------------------------------------------------
  * Manager
  * ------------------------------------------------------------------------ */
 
+/** A manager: one open jobs database, its executors and its workers. */
 typedef struct jm_manager jm_manager;
+/** A snapshot of one job, read with jm_get() or found in a jm_job_list. */
 typedef struct jm_job jm_job;
+/** One page of jobs from jm_list(). */
 typedef struct jm_job_list jm_job_list;
+/** The context of one run of a job, handed to its executor. */
 typedef struct jm_ctx jm_ctx;
 struct jm_host; /* include/jobmgr/host.h */
 
+/** The level of a log line. */
 typedef enum {
-    JM_LOG_DEBUG,
-    JM_LOG_INFO,
-    JM_LOG_WARN,
-    JM_LOG_ERROR,
-    JM_LOG_OFF /* as log_level: log nothing */
+    JM_LOG_DEBUG, /**< details for debugging */
+    JM_LOG_INFO,  /**< normal events (started, stopped) */
+    JM_LOG_WARN,  /**< something went wrong but was handled */
+    JM_LOG_ERROR, /**< something failed */
+    JM_LOG_OFF    /**< as log_level: log nothing */
 } jm_log_level;
 
-/* Receives one finished line; lines about a job begin "[FL-…] ". Called
- * from whichever thread logged, so it must be thread-safe. */
+/**
+ * @brief Receives one finished line; lines about a job begin "[FL-…] ".
+ *
+ * Called from whichever thread logged, so it must be thread-safe.
+ * @param user   cfg.log_user
+ * @param level  the line's level
+ * @param line   the line, valid during the call
+ */
 typedef void (*jm_log_fn)(void *user, jm_log_level level, const char *line);
 
-/* A clock: milliseconds since the Unix epoch. Tests pass a fake one. */
+/**
+ * @brief A clock: milliseconds since the Unix epoch. Tests pass a fake one.
+ * @param user  cfg.now_user
+ * @return now, in milliseconds since the Unix epoch.
+ */
 typedef int64_t (*jm_clock_fn)(void *user);
 
+/** What recovery does with a running job whose worker was lost. */
 typedef enum {
-    JM_RECOVER_RETRY, /* a lost running job is requeued as retrying (at-least-once) */
-    JM_RECOVER_FAIL   /* a lost running job fails with "Server restarted" */
+    JM_RECOVER_RETRY, /**< a lost running job is requeued as retrying (at-least-once) */
+    JM_RECOVER_FAIL   /**< a lost running job fails with "Server restarted" */
 } jm_recovery_policy;
 
+/** The version of jm_config this header describes. */
 #define JM_CONFIG_VERSION 1u
 
 /* Defaults; the README's configuration table lists them too. */
+/** Default of jm_config.max_retries. */
 #define JM_DEFAULT_MAX_RETRIES 3
+/** Default of jm_config.backoff_base_ms. */
 #define JM_DEFAULT_BACKOFF_BASE_MS 1000
+/** Default of jm_config.backoff_max_ms. */
 #define JM_DEFAULT_BACKOFF_MAX_MS 300000
+/** Default of jm_config.backoff_jitter. */
 #define JM_DEFAULT_BACKOFF_JITTER 0.2
+/** Default of jm_config.lease_ms. */
 #define JM_DEFAULT_LEASE_MS 30000
+/** Default of jm_config.poll_interval_ms. */
 #define JM_DEFAULT_POLL_INTERVAL_MS 1000
+/** Default of jm_config.busy_timeout_ms. */
 #define JM_DEFAULT_BUSY_TIMEOUT_MS 5000
 
+/** A manager's configuration for jm_open(); start from JM_CONFIG_INIT. */
 typedef struct jm_config {
-    unsigned int version;      /* JM_CONFIG_VERSION */
-    const char *db_path;       /* the jobs database file; required */
-    const char *node_id;       /* this host's name; NULL: gethostname(). All
-                                  processes of one host must share it, so a
-                                  dead process's jobs are recovered at once */
-    int max_retries;           /* default per job; 0..1000 */
-    int64_t backoff_base_ms;   /* first retry delay */
-    int64_t backoff_max_ms;    /* cap of the exponential delay */
-    double backoff_jitter;     /* 0..1: a delay is cut by up to this fraction */
-    int64_t lease_ms;          /* a running job's lease; renewed every lease/3 */
-    int64_t poll_interval_ms;  /* how often idle workers look for jobs created
-                                  by other processes */
-    jm_recovery_policy recovery;
-    jm_log_fn log_fn;          /* NULL: stderr */
-    void *log_user;
-    jm_log_level log_level;    /* lines below it are dropped */
-    const struct jm_host *host; /* handed to executors by jm_ctx_host() */
-    jm_clock_fn now_ms;        /* NULL: the system clock */
-    void *now_user;
-    int64_t busy_timeout_ms;   /* how long to wait for another writer before
-                                  JM_EBUSY */
-    const char *sqlite_vfs;    /* NULL: SQLite's default VFS */
+    unsigned int version;      /**< JM_CONFIG_VERSION */
+    const char *db_path;       /**< the jobs database file; required */
+    const char *node_id;       /**< this host's name; NULL: gethostname(). All
+                                    processes of one host must share it, so a
+                                    dead process's jobs are recovered at once */
+    int max_retries;           /**< default per job; 0..1000 */
+    int64_t backoff_base_ms;   /**< first retry delay */
+    int64_t backoff_max_ms;    /**< cap of the exponential delay */
+    double backoff_jitter;     /**< 0..1: a delay is cut by up to this fraction */
+    int64_t lease_ms;          /**< a running job's lease; renewed every lease/3 */
+    int64_t poll_interval_ms;  /**< how often idle workers look for jobs created
+                                    by other processes */
+    jm_recovery_policy recovery; /**< what recovery does with a lost running job */
+    jm_log_fn log_fn;          /**< NULL: stderr */
+    void *log_user;            /**< handed to log_fn */
+    jm_log_level log_level;    /**< lines below it are dropped */
+    const struct jm_host *host; /**< handed to executors by jm_ctx_host() */
+    jm_clock_fn now_ms;        /**< NULL: the system clock */
+    void *now_user;            /**< handed to now_ms */
+    int64_t busy_timeout_ms;   /**< how long to wait for another writer before
+                                    JM_EBUSY */
+    const char *sqlite_vfs;    /**< NULL: SQLite's default VFS */
 } jm_config;
 
+/** Initialiser of jm_config: every default, no database path. */
 #define JM_CONFIG_INIT                                                         \
     {                                                                          \
         JM_CONFIG_VERSION, NULL, NULL, JM_DEFAULT_MAX_RETRIES,                 \
@@ -235,77 +346,121 @@ typedef struct jm_config {
             JM_LOG_WARN, NULL, NULL, NULL, JM_DEFAULT_BUSY_TIMEOUT_MS, NULL    \
     }
 
-/* Opens (creating if needed) the jobs database at cfg->db_path, creates or
- * migrates its schema in one transaction, and recovers jobs left running by
- * dead processes. `cfg` is copied (its strings too). On success *out is a
- * manager to close with jm_close().
- * Errors: JM_EINVAL (bad config), JM_EDB (not a jobs database, newer schema),
- * JM_EIO, JM_EBUSY, JM_ENOMEM. */
+/**
+ * @brief Opens (creating if needed) the jobs database at cfg->db_path.
+ *
+ * Creates or migrates its schema in one transaction, and recovers jobs left
+ * running by dead processes.
+ * @param cfg  the configuration; copied (its strings too)
+ * @param out  on success, a manager to close with jm_close()
+ * @return JM_OK, or JM_EINVAL (bad config), JM_EDB (not a jobs database,
+ *         newer schema), JM_EIO, JM_EBUSY, JM_ENOMEM.
+ */
 JM_EXTERN int jm_open(const jm_config *cfg, jm_manager **out);
 
-/* Stops the workers (as jm_stop(m, 0): running jobs are asked to stop and
- * go back to retrying without spending a retry), then frees everything.
- * Must not be called from an executor. NULL is fine. */
+/**
+ * @brief Stops the workers, then frees everything.
+ *
+ * Stops as jm_stop(m, 0): running jobs are asked to stop and go back to
+ * retrying without spending a retry. Must not be called from an executor.
+ * @param m  the manager; NULL is fine
+ */
 JM_EXTERN void jm_close(jm_manager *m);
 
 /* ------------------------------------------------------------------------
  * Executors
  * ------------------------------------------------------------------------ */
 
+/** What an executor's run ended in; see the jm_decision_*() functions. */
 typedef enum {
-    JM_DECISION_COMPLETED,
-    JM_DECISION_RETRY,
-    JM_DECISION_FAILED,
-    JM_DECISION_CANCELLED,
-    JM_DECISION_CONTINUE
+    JM_DECISION_COMPLETED, /**< done: jm_decision_completed() */
+    JM_DECISION_RETRY,     /**< failed this time, try again: jm_decision_retry() */
+    JM_DECISION_FAILED,    /**< failed for good: jm_decision_failed() */
+    JM_DECISION_CANCELLED, /**< stopped on a cancel: jm_decision_cancelled() */
+    JM_DECISION_CONTINUE   /**< one batch done, more remains: jm_decision_continue() */
 } jm_decision_kind;
 
-/* What an executor's run ended in. Build it with the jm_decision_*()
- * functions. Strings are borrowed: the manager copies them when execute()
- * returns, so literals and jm_ctx_strf() results are fine. */
+/**
+ * @brief What an executor's run ended in.
+ *
+ * Build it with the jm_decision_*() functions. Strings are borrowed: the
+ * manager copies them when execute() returns, so literals and jm_ctx_strf()
+ * results are fine.
+ */
 typedef struct jm_decision {
-    jm_decision_kind kind;
-    const char *message;      /* ≤ 1000 bytes kept (truncated, marked) */
-    const char *trace;        /* ≤ 10000 bytes kept (truncated, marked) */
-    const char *metrics_json; /* a JSON object stored as the job's result;
-                                 may be set on any decision */
-    int64_t delay_ms;         /* retry: backoff, < 0 = the manager's policy;
-                                 continue: delay before the next run */
+    jm_decision_kind kind;    /**< what the run ended in */
+    const char *message;      /**< ≤ 1000 bytes kept (truncated, marked) */
+    const char *trace;        /**< ≤ 10000 bytes kept (truncated, marked) */
+    const char *metrics_json; /**< a JSON object stored as the job's result;
+                                   may be set on any decision */
+    int64_t delay_ms;         /**< retry: backoff, < 0 = the manager's policy;
+                                   continue: delay before the next run */
 } jm_decision;
 
-/* Done; `metrics_json` (may be NULL) becomes the job's result. */
+/**
+ * @brief Done.
+ * @param message       the job's message; may be NULL
+ * @param metrics_json  may be NULL; becomes the job's result
+ * @return the decision, for execute() to return.
+ */
 JM_EXTERN jm_decision jm_decision_completed(const char *message, const char *metrics_json);
-/* Failed this time, try again: after `backoff_ms`, or by the manager's
- * exponential policy if negative. Spends a retry; after max_retries the job
- * fails with "Max retries exceeded". */
+/**
+ * @brief Failed this time, try again.
+ *
+ * Spends a retry; after max_retries the job fails with "Max retries
+ * exceeded".
+ * @param message     the job's message; may be NULL
+ * @param trace       the exception trace; may be NULL
+ * @param backoff_ms  try again after this long, or by the manager's
+ *                    exponential policy if negative
+ * @return the decision, for execute() to return.
+ */
 JM_EXTERN jm_decision jm_decision_retry(const char *message, const char *trace,
                                         int64_t backoff_ms);
-/* Failed for good. */
+/**
+ * @brief Failed for good.
+ * @param message  the job's message; may be NULL
+ * @param trace    the exception trace; may be NULL
+ * @return the decision, for execute() to return.
+ */
 JM_EXTERN jm_decision jm_decision_failed(const char *message, const char *trace);
-/* Stopped because jm_ctx_is_cancelled() turned true. */
+/**
+ * @brief Stopped because jm_ctx_is_cancelled() turned true.
+ * @param message  the job's message; may be NULL
+ * @return the decision, for execute() to return.
+ */
 JM_EXTERN jm_decision jm_decision_cancelled(const char *message);
-/* One batch done, more remains: back to queued, due after `delay_ms`,
- * keeping checkpoint and message. Spends no retry. */
+/**
+ * @brief One batch done, more remains: back to queued, due after
+ * @p delay_ms, keeping checkpoint and message. Spends no retry.
+ * @param message   the job's message; may be NULL
+ * @param delay_ms  delay before the next run
+ * @return the decision, for execute() to return.
+ */
 JM_EXTERN jm_decision jm_decision_continue(const char *message, int64_t delay_ms);
 
+/** The version of jm_executor this header describes. */
 #define JM_EXECUTOR_VERSION 1u
 
-/* An executor: the code behind one job type. The manager never calls one
- * executor's functions for the same job concurrently, but runs different
- * jobs of a type on several threads at once: execute() must be
- * thread-safe with respect to `self`. */
+/**
+ * @brief An executor: the code behind one job type.
+ *
+ * The manager never calls one executor's functions for the same job
+ * concurrently, but runs different jobs of a type on several threads at
+ * once: execute() must be thread-safe with respect to `self`.
+ */
 typedef struct jm_executor {
-    unsigned int version; /* JM_EXECUTOR_VERSION */
-    const char *type;     /* two uppercase letters: "FL" */
-    const char *name;     /* "flush": for logs and listings */
-    int cancellable;      /* 0: jm_cancel() of a running job is refused */
-    /* Checks parameters at jm_create(). Return 0 to accept; non-zero to
+    unsigned int version; /**< JM_EXECUTOR_VERSION */
+    const char *type;     /**< two uppercase letters: "FL" */
+    const char *name;     /**< "flush": for logs and listings */
+    int cancellable;      /**< 0: jm_cancel() of a running job is refused */
+    /** Checks parameters at jm_create(). Return 0 to accept; non-zero to
      * refuse, with a message written to err (NUL-terminated, errlen bytes).
      * May be NULL (anything that is a JSON object is accepted). */
     int (*validate)(void *self, const cJSON *params, char *err, size_t errlen);
-    /* Runs the job once. Required. */
+    /** Runs the job once. Required. */
     jm_decision (*execute)(void *self, jm_ctx *ctx);
-    /* Optional: called from another thread when the running job is
+    /** Optional: called from another thread when the running job is
      * cancelled or the manager stops, to nudge a blocked execute() (signal
      * a condition, close a socket). It runs under the manager's internal
      * lock: it must return quickly and must not call jm_ functions other
@@ -313,282 +468,606 @@ typedef struct jm_executor {
     void (*cancel)(void *self, jm_ctx *ctx);
 } jm_executor;
 
-/* Registers `ex` (copied; its strings must outlive the manager) for its
- * type, with `self` handed back to its functions. May be called while the
- * manager runs. Errors: JM_EINVAL (NULL, wrong version, malformed type,
- * missing execute), JM_ECONFLICT (type already registered). */
+/**
+ * @brief Registers @p ex for its type, with @p self handed back to its
+ * functions.
+ *
+ * May be called while the manager runs.
+ * @param m     the manager
+ * @param ex    the executor; copied (its strings must outlive the manager)
+ * @param self  handed back to the executor's functions
+ * @return JM_OK, or JM_EINVAL (NULL, wrong version, malformed type, missing
+ *         execute), JM_ECONFLICT (type already registered).
+ */
 JM_EXTERN int jm_register(jm_manager *m, const jm_executor *ex, void *self);
 
-/* 1 if an executor is registered for `type` in this manager, else 0. */
+/**
+ * @brief Whether an executor is registered for @p type in this manager.
+ * @param m     the manager
+ * @param type  a job type ("FL")
+ * @return 1 if an executor is registered for @p type, else 0.
+ */
 JM_EXTERN int jm_is_registered(jm_manager *m, const char *type);
 
-/* Registers the eight built-in executors: flush (FL), cleanup (CL),
- * retention (RT), stream eviction (SE), user cleanup (UC), compact (CO),
- * backup (BK) and restore (RS). They reach the engine's storage through
- * cfg.host (include/jobmgr/host.h); their jobs fail with a clear message if
- * the manager has no host. Errors as jm_register(): JM_ECONFLICT if one of
- * the types is already registered (then none is). */
+/**
+ * @brief Registers the eight built-in executors.
+ *
+ * They are flush (FL), cleanup (CL), retention (RT), stream eviction (SE),
+ * user cleanup (UC), compact (CO), backup (BK) and restore (RS). They reach
+ * the engine's storage through cfg.host (include/jobmgr/host.h); their jobs
+ * fail with a clear message if the manager has no host.
+ * @param m  the manager
+ * @return JM_OK, or errors as jm_register(): JM_ECONFLICT if one of the
+ *         types is already registered (then none is).
+ */
 JM_EXTERN int jm_register_builtin(jm_manager *m);
 
 /* ------------------------------------------------------------------------
  * Jobs
  * ------------------------------------------------------------------------ */
 
+/** The version of jm_create_opts this header describes. */
 #define JM_CREATE_OPTS_VERSION 1u
 
 /* Limits. */
+/** The largest job parameters, in bytes of JSON. */
 #define JM_MAX_PARAMS_BYTES (512 * 1024)
+/** The longest job message kept, in bytes (longer ones are truncated). */
 #define JM_MAX_MESSAGE_BYTES 1000
+/** The longest exception trace kept, in bytes (longer ones are truncated). */
 #define JM_MAX_TRACE_BYTES 10000
-#define JM_MAX_KEY_BYTES 255        /* idempotency keys and namespace ids */
+/** The longest idempotency key or namespace id, in bytes. */
+#define JM_MAX_KEY_BYTES 255
+/** The largest max_retries, of a job or of the manager. */
 #define JM_MAX_RETRIES_LIMIT 1000
-#define JM_MAX_CREATE_MANY 100000   /* jobs in one jm_create_many() */
+/** The most jobs in one jm_create_many(). */
+#define JM_MAX_CREATE_MANY 100000
 
+/** Options of jm_create(); start from JM_CREATE_OPTS_INIT. */
 typedef struct jm_create_opts {
-    unsigned int version;        /* JM_CREATE_OPTS_VERSION */
-    const char *namespace_id;    /* NULL: none */
-    const char *idempotency_key; /* NULL: none; case-sensitive */
-    int max_retries;             /* < 0: the manager's default */
-    int64_t run_at_ms;           /* 0: now; later: the job stays new until then */
-    int priority;                /* higher runs first among due jobs */
+    unsigned int version;        /**< JM_CREATE_OPTS_VERSION */
+    const char *namespace_id;    /**< NULL: none */
+    const char *idempotency_key; /**< NULL: none; case-sensitive */
+    int max_retries;             /**< < 0: the manager's default */
+    int64_t run_at_ms;           /**< 0: now; later: the job stays new until then */
+    int priority;                /**< higher runs first among due jobs */
 } jm_create_opts;
 
+/** Initialiser of jm_create_opts: no namespace or key, the manager's
+ *  max_retries, due now, priority 0. */
 #define JM_CREATE_OPTS_INIT { JM_CREATE_OPTS_VERSION, NULL, NULL, -1, 0, 0 }
 
-/* Creates a job of `type` with `params_json` (a JSON object, NULL = "{}").
- * `o` may be NULL for defaults. On success the new id is written to id_out
- * (required). Errors: JM_EINVAL (bad arguments, or the executor's validate() refused:
- * its message is in jm_last_error()), JM_ENOEXEC (type not registered),
- * JM_EJSON, JM_ETOOBIG (params over JM_MAX_PARAMS_BYTES), JM_ECONFLICT (the
- * key is held by an active job, whose id is written to id_out), JM_EDB,
- * JM_EBUSY, JM_ENOMEM. */
+/**
+ * @brief Creates a job of @p type with @p params_json.
+ *
+ * @param m            the manager
+ * @param type         a registered job type ("FL")
+ * @param params_json  a JSON object, NULL = "{}"
+ * @param o            may be NULL for defaults
+ * @param id_out       required; on success the new id is written to it
+ * @return JM_OK, or JM_EINVAL (bad arguments, or the executor's validate()
+ *         refused: its message is in jm_last_error()), JM_ENOEXEC (type not
+ *         registered), JM_EJSON, JM_ETOOBIG (params over
+ *         JM_MAX_PARAMS_BYTES), JM_ECONFLICT (the key is held by an active
+ *         job, whose id is written to id_out), JM_EDB, JM_EBUSY, JM_ENOMEM.
+ */
 JM_EXTERN int jm_create(jm_manager *m, const char *type, const char *params_json,
                         const jm_create_opts *o, char id_out[JM_JOB_ID_SIZE]);
 
+/** One job of a jm_create_many() batch: the arguments of one jm_create(). */
 typedef struct jm_new_job {
-    const char *type;
-    const char *params_json;
-    jm_create_opts opts;
+    const char *type;        /**< a registered job type */
+    const char *params_json; /**< a JSON object, NULL = "{}" */
+    jm_create_opts opts;     /**< start from JM_CREATE_OPTS_INIT */
 } jm_new_job;
 
-/* Creates `n` jobs (1..JM_MAX_CREATE_MANY) in one transaction: all or
- * nothing. ids_out (n entries) receives the ids. Errors as jm_create(); on
- * JM_ECONFLICT nothing is created and ids_out[i] of the conflicting job
- * holds the active job's id (jm_last_error() names i). Two jobs of one batch
- * with the same key conflict too. */
+/**
+ * @brief Creates @p n jobs in one transaction: all or nothing.
+ *
+ * Two jobs of one batch with the same key conflict too.
+ * @param m        the manager
+ * @param jobs     the jobs to create, @p n entries
+ * @param n        1..JM_MAX_CREATE_MANY
+ * @param ids_out  n entries; receives the ids
+ * @return JM_OK, or errors as jm_create(); on JM_ECONFLICT nothing is
+ *         created and ids_out[i] of the conflicting job holds the active
+ *         job's id (jm_last_error() names i).
+ */
 JM_EXTERN int jm_create_many(jm_manager *m, const jm_new_job *jobs, size_t n,
                              char (*ids_out)[JM_JOB_ID_SIZE]);
 
-/* Reads one job. *out is the caller's: free with jm_job_free().
- * Errors: JM_EINVAL (malformed id), JM_ENOTFOUND, JM_EDB, JM_ENOMEM. */
+/**
+ * @brief Reads one job.
+ * @param m    the manager
+ * @param id   the job's id
+ * @param out  receives the job; *out is the caller's: free with jm_job_free()
+ * @return JM_OK, or JM_EINVAL (malformed id), JM_ENOTFOUND, JM_EDB, JM_ENOMEM.
+ */
 JM_EXTERN int jm_get(jm_manager *m, const char *id, jm_job **out);
 
+/** The version of jm_filter this header describes. */
 #define JM_FILTER_VERSION 1u
+/** The page size of jm_list() when jm_filter.limit is 0. */
 #define JM_LIST_DEFAULT_LIMIT 100
+/** The largest page of jm_list(). */
 #define JM_LIST_MAX_LIMIT 10000
 
+/** Which jobs jm_list() and jm_count() see; start from JM_FILTER_INIT. */
 typedef struct jm_filter {
-    unsigned int version;         /* JM_FILTER_VERSION */
-    unsigned int statuses;        /* JM_STATUS_BIT() mask; 0 = all */
-    const char *type;             /* "FL"; NULL = all */
-    const char *namespace_id;     /* NULL = all */
-    const char *idempotency_key;  /* NULL = all */
-    int64_t created_after_ms;     /* created_at >  this; 0 = unbounded */
-    int64_t created_before_ms;    /* created_at <  this; 0 = unbounded */
-    const char *after_id;         /* keyset cursor: the last id of the previous
-                                     page; NULL = from the start */
-    int limit;                    /* 0: JM_LIST_DEFAULT_LIMIT; max JM_LIST_MAX_LIMIT */
-    int newest_first;             /* non-zero: newest first */
+    unsigned int version;         /**< JM_FILTER_VERSION */
+    unsigned int statuses;        /**< JM_STATUS_BIT() mask; 0 = all */
+    const char *type;             /**< "FL"; NULL = all */
+    const char *namespace_id;     /**< NULL = all */
+    const char *idempotency_key;  /**< NULL = all */
+    int64_t created_after_ms;     /**< created_at >  this; 0 = unbounded */
+    int64_t created_before_ms;    /**< created_at <  this; 0 = unbounded */
+    const char *after_id;         /**< keyset cursor: the last id of the previous
+                                       page; NULL = from the start */
+    int limit;                    /**< 0: JM_LIST_DEFAULT_LIMIT; max JM_LIST_MAX_LIMIT */
+    int newest_first;             /**< non-zero: newest first */
 } jm_filter;
 
+/** Initialiser of jm_filter: every job, first page, default page size. */
 #define JM_FILTER_INIT { JM_FILTER_VERSION, 0, NULL, NULL, NULL, 0, 0, NULL, 0, 0 }
 
-/* Lists jobs matching `f` (NULL: all), in creation order (newest first if
- * asked), one page at a time: pass the last id of a page as after_id to get
- * the next. *out is the caller's: free with jm_job_list_free().
- * Errors: JM_EINVAL (bad filter), JM_ENOTFOUND (after_id names no job),
- * JM_EDB, JM_ENOMEM. */
+/**
+ * @brief Lists jobs matching @p f, one page at a time.
+ *
+ * Jobs come in creation order (newest first if asked); pass the last id of
+ * a page as after_id to get the next.
+ * @param m    the manager
+ * @param f    the filter; NULL: all
+ * @param out  receives the page; *out is the caller's: free with
+ *             jm_job_list_free()
+ * @return JM_OK, or JM_EINVAL (bad filter), JM_ENOTFOUND (after_id names no
+ *         job), JM_EDB, JM_ENOMEM.
+ */
 JM_EXTERN int jm_list(jm_manager *m, const jm_filter *f, jm_job_list **out);
 
-/* Counts jobs matching `f` (after_id and limit are ignored). */
+/**
+ * @brief Counts jobs matching @p f (after_id and limit are ignored).
+ * @param m    the manager
+ * @param f    the filter; NULL: all
+ * @param out  receives the count
+ * @return JM_OK, or JM_EINVAL (bad filter), JM_EDB.
+ */
 JM_EXTERN int jm_count(jm_manager *m, const jm_filter *f, int64_t *out);
 
-/* Cancels a job. A new, queued or retrying job is cancelled at once. A
- * running job gets a durable cancel request: jm_ctx_is_cancelled() turns
- * true for its executor (in this process at once, in another within one
- * heartbeat), and if its worker dies, recovery ends it cancelled. Asking
- * again while the request stands returns JM_OK.
- * Errors: JM_EINVAL, JM_ENOTFOUND, JM_ESTATE (already finished),
- * JM_ENOTCANCELLABLE (running, and its executor is not cancellable),
- * JM_ENOEXEC (running, and its type is not registered here), JM_EDB. */
+/**
+ * @brief Cancels a job.
+ *
+ * A new, queued or retrying job is cancelled at once. A running job gets a
+ * durable cancel request: jm_ctx_is_cancelled() turns true for its executor
+ * (in this process at once, in another within one heartbeat), and if its
+ * worker dies, recovery ends it cancelled. Asking again while the request
+ * stands returns JM_OK.
+ * @param m   the manager
+ * @param id  the job's id
+ * @return JM_OK, or JM_EINVAL, JM_ENOTFOUND, JM_ESTATE (already finished),
+ *         JM_ENOTCANCELLABLE (running, and its executor is not
+ *         cancellable), JM_ENOEXEC (running, and its type is not registered
+ *         here), JM_EDB.
+ */
 JM_EXTERN int jm_cancel(jm_manager *m, const char *id);
 
-/* Requeues a failed or cancelled job by hand: retry count reset to 0,
- * message cleared, due now. Errors: JM_EINVAL, JM_ENOTFOUND, JM_ESTATE,
- * JM_ECONFLICT (its idempotency key is now held by another active job). */
+/**
+ * @brief Requeues a failed or cancelled job by hand: retry count reset to 0,
+ * message cleared, due now.
+ * @param m   the manager
+ * @param id  the job's id
+ * @return JM_OK, or JM_EINVAL, JM_ENOTFOUND, JM_ESTATE, JM_ECONFLICT (its
+ *         idempotency key is now held by another active job).
+ */
 JM_EXTERN int jm_retry(jm_manager *m, const char *id);
 
-/* Deletes completed, failed and cancelled jobs that finished before
- * `finished_before_ms`, in small transactions so writers are not held up.
- * `deleted` (may be NULL) receives the count. */
+/**
+ * @brief Deletes completed, failed and cancelled jobs that finished before
+ * @p finished_before_ms, in small transactions so writers are not held up.
+ * @param m                   the manager
+ * @param finished_before_ms  the cut-off time (not negative)
+ * @param deleted             may be NULL; receives the count
+ * @return JM_OK, or JM_EINVAL, JM_EDB, JM_EBUSY.
+ */
 JM_EXTERN int jm_prune(jm_manager *m, int64_t finished_before_ms, int64_t *deleted);
 
+/**
+ * @brief Frees a job jm_get() handed out.
+ * @param job  the job; NULL is fine
+ */
 JM_EXTERN void jm_job_free(jm_job *job);
+/**
+ * @brief Frees a page jm_list() handed out, and the jobs in it.
+ * @param list  the page; NULL is fine
+ */
 JM_EXTERN void jm_job_list_free(jm_job_list *list);
+/**
+ * @brief The number of jobs in a page.
+ * @param l  the page
+ * @return how many jobs it holds.
+ */
 JM_EXTERN size_t jm_job_list_count(const jm_job_list *l);
-/* Borrowed; NULL if i is out of range. */
+/**
+ * @brief The job at position @p i of a page.
+ * @param l  the page
+ * @param i  0..jm_job_list_count() - 1
+ * @return the job, borrowed from the page; NULL if i is out of range.
+ */
 JM_EXTERN const jm_job *jm_job_list_at(const jm_job_list *l, size_t i);
-/* Non-zero if more jobs match after this page. */
+/**
+ * @brief Whether more jobs match after this page.
+ * @param l  the page
+ * @return non-zero if more jobs match after this page.
+ */
 JM_EXTERN int jm_job_list_has_more(const jm_job_list *l);
 
 /* Job accessors. Strings are borrowed from the job and NULL when unset. */
+/**
+ * @brief The job's id.
+ * @param j  the job
+ * @return the id; borrowed from the job.
+ */
 JM_EXTERN const char *jm_job_id(const jm_job *j);
+/**
+ * @brief The job's type ("FL").
+ * @param j  the job
+ * @return the type; borrowed from the job.
+ */
 JM_EXTERN const char *jm_job_type(const jm_job *j);
+/**
+ * @brief The job's status.
+ * @param j  the job
+ * @return the status.
+ */
 JM_EXTERN jm_status jm_job_status(const jm_job *j);
+/**
+ * @brief The job's namespace.
+ * @param j  the job
+ * @return the namespace id, or NULL when unset; borrowed from the job.
+ */
 JM_EXTERN const char *jm_job_namespace(const jm_job *j);
+/**
+ * @brief The job's parameters (a JSON object).
+ * @param j  the job
+ * @return the parameters as JSON text; borrowed from the job.
+ */
 JM_EXTERN const char *jm_job_params(const jm_job *j);
+/**
+ * @brief The job's idempotency key.
+ * @param j  the job
+ * @return the key, or NULL when unset; borrowed from the job.
+ */
 JM_EXTERN const char *jm_job_idempotency_key(const jm_job *j);
+/**
+ * @brief The job's message.
+ * @param j  the job
+ * @return the message, or NULL when unset; borrowed from the job.
+ */
 JM_EXTERN const char *jm_job_message(const jm_job *j);
+/**
+ * @brief The job's exception trace.
+ * @param j  the job
+ * @return the trace, or NULL when unset; borrowed from the job.
+ */
 JM_EXTERN const char *jm_job_exception_trace(const jm_job *j);
-JM_EXTERN const char *jm_job_result(const jm_job *j);     /* metrics JSON */
-JM_EXTERN const char *jm_job_checkpoint(const jm_job *j); /* last saved JSON */
-JM_EXTERN double jm_job_progress(const jm_job *j);        /* 0..1 */
+/**
+ * @brief The job's result: metrics JSON.
+ * @param j  the job
+ * @return the metrics JSON, or NULL when unset; borrowed from the job.
+ */
+JM_EXTERN const char *jm_job_result(const jm_job *j);
+/**
+ * @brief The job's checkpoint: the last saved JSON.
+ * @param j  the job
+ * @return the last saved JSON, or NULL when unset; borrowed from the job.
+ */
+JM_EXTERN const char *jm_job_checkpoint(const jm_job *j);
+/**
+ * @brief The job's progress.
+ * @param j  the job
+ * @return 0..1.
+ */
+JM_EXTERN double jm_job_progress(const jm_job *j);
+/**
+ * @brief How many retries the job has spent.
+ * @param j  the job
+ * @return the retry count.
+ */
 JM_EXTERN int jm_job_retry_count(const jm_job *j);
+/**
+ * @brief How many retries the job may spend.
+ * @param j  the job
+ * @return its max_retries.
+ */
 JM_EXTERN int jm_job_max_retries(const jm_job *j);
+/**
+ * @brief The job's priority (higher runs first among due jobs).
+ * @param j  the job
+ * @return the priority.
+ */
 JM_EXTERN int jm_job_priority(const jm_job *j);
+/**
+ * @brief When the job was created.
+ * @param j  the job
+ * @return ms since the Unix epoch.
+ */
 JM_EXTERN int64_t jm_job_created_at(const jm_job *j);
+/**
+ * @brief When the job's row last changed.
+ * @param j  the job
+ * @return ms since the Unix epoch.
+ */
 JM_EXTERN int64_t jm_job_updated_at(const jm_job *j);
-JM_EXTERN int64_t jm_job_started_at(const jm_job *j);  /* 0: never started */
-JM_EXTERN int64_t jm_job_finished_at(const jm_job *j); /* 0: not finished */
+/**
+ * @brief When the job last started running.
+ * @param j  the job
+ * @return ms since the Unix epoch; 0: never started.
+ */
+JM_EXTERN int64_t jm_job_started_at(const jm_job *j);
+/**
+ * @brief When the job finished.
+ * @param j  the job
+ * @return ms since the Unix epoch; 0: not finished.
+ */
+JM_EXTERN int64_t jm_job_finished_at(const jm_job *j);
+/**
+ * @brief When the job is (or was) due.
+ * @param j  the job
+ * @return ms since the Unix epoch.
+ */
 JM_EXTERN int64_t jm_job_run_at(const jm_job *j);
-JM_EXTERN const char *jm_job_node_id(const jm_job *j); /* node that last ran it */
-JM_EXTERN int jm_job_attempts(const jm_job *j);        /* times it was claimed */
+/**
+ * @brief The node that last ran the job.
+ * @param j  the job
+ * @return the node id, or NULL when unset; borrowed from the job.
+ */
+JM_EXTERN const char *jm_job_node_id(const jm_job *j);
+/**
+ * @brief How many times the job was claimed.
+ * @param j  the job
+ * @return times it was claimed.
+ */
+JM_EXTERN int jm_job_attempts(const jm_job *j);
+/**
+ * @brief Whether a cancel request stands for the job.
+ * @param j  the job
+ * @return non-zero if a cancel was requested.
+ */
 JM_EXTERN int jm_job_cancel_requested(const jm_job *j);
 
 /* ------------------------------------------------------------------------
  * Inside an executor: the job context
  * ------------------------------------------------------------------------ */
 
-/* The job being run (borrowed, as it was when claimed). */
+/**
+ * @brief The job being run.
+ * @param ctx  the run's context
+ * @return the job (borrowed, as it was when claimed).
+ */
 JM_EXTERN const jm_job *jm_ctx_job(const jm_ctx *ctx);
-/* Its parameters, parsed (borrowed). */
+/**
+ * @brief Its parameters, parsed.
+ * @param ctx  the run's context
+ * @return the parameters (borrowed).
+ */
 JM_EXTERN const cJSON *jm_ctx_params(const jm_ctx *ctx);
-/* cfg.host of the manager (may be NULL). */
+/**
+ * @brief cfg.host of the manager.
+ * @param ctx  the run's context
+ * @return the host (may be NULL).
+ */
 JM_EXTERN const struct jm_host *jm_ctx_host(const jm_ctx *ctx);
-/* Non-zero once the job is cancelled or the manager is stopping. Cheap:
- * check it between batches. */
+/**
+ * @brief Whether the job is cancelled or the manager is stopping.
+ *
+ * Cheap: check it between batches.
+ * @param ctx  the run's context
+ * @return non-zero once the job is cancelled or the manager is stopping.
+ */
 JM_EXTERN int jm_ctx_is_cancelled(jm_ctx *ctx);
-/* Saves `json` (a JSON value) as the job's checkpoint, durably, now. The
- * next run of the job, after a continue, a retry or a crash, reads it with
- * jm_job_checkpoint(jm_ctx_job(ctx)). Errors: JM_EJSON, JM_ETOOBIG,
- * JM_ESTATE (the job is no longer this worker's), JM_EDB. */
+/**
+ * @brief Saves @p json as the job's checkpoint, durably, now.
+ *
+ * The next run of the job, after a continue, a retry or a crash, reads it
+ * with jm_job_checkpoint(jm_ctx_job(ctx)).
+ * @param ctx   the run's context
+ * @param json  a JSON value
+ * @return JM_OK, or JM_EJSON, JM_ETOOBIG, JM_ESTATE (the job is no longer
+ *         this worker's), JM_EDB.
+ */
 JM_EXTERN int jm_ctx_checkpoint(jm_ctx *ctx, const char *json);
-/* Reports progress 0..1 (clamped). Persisted at most every 500 ms and at
- * the end of the run. */
+/**
+ * @brief Reports progress.
+ *
+ * Persisted at most every 500 ms and at the end of the run.
+ * @param ctx       the run's context
+ * @param fraction  0..1 (clamped)
+ */
 JM_EXTERN void jm_ctx_progress(jm_ctx *ctx, double fraction);
-/* Logs a line prefixed "[<job id>] ". */
+/**
+ * @brief Logs a line prefixed "[<job id>] ".
+ * @param ctx    the run's context
+ * @param level  the line's level
+ * @param fmt    a printf format, followed by its arguments
+ */
 JM_EXTERN void jm_ctx_log(jm_ctx *ctx, jm_log_level level, const char *fmt, ...)
     JM_PRINTF(3, 4);
-/* Formats a string that lives until the job's run ends (for decisions).
- * Returns "" if out of memory. */
+/**
+ * @brief Formats a string that lives until the job's run ends (for
+ * decisions).
+ * @param ctx  the run's context
+ * @param fmt  a printf format, followed by its arguments
+ * @return the string, owned by the run; "" if out of memory.
+ */
 JM_EXTERN const char *jm_ctx_strf(jm_ctx *ctx, const char *fmt, ...) JM_PRINTF(2, 3);
-/* Creates a follow-up job, as jm_create(). */
+/**
+ * @brief Creates a follow-up job, as jm_create().
+ * @param ctx          the run's context
+ * @param type         a registered job type
+ * @param params_json  a JSON object, NULL = "{}"
+ * @param o            may be NULL for defaults
+ * @param id_out       required; receives the new id (or, on JM_ECONFLICT,
+ *                     the active job's)
+ * @return JM_OK, or errors as jm_create().
+ */
 JM_EXTERN int jm_ctx_create_job(jm_ctx *ctx, const char *type, const char *params_json,
                                 const jm_create_opts *o, char id_out[JM_JOB_ID_SIZE]);
-/* The manager running the job. */
+/**
+ * @brief The manager running the job.
+ * @param ctx  the run's context
+ * @return the manager (borrowed).
+ */
 JM_EXTERN jm_manager *jm_ctx_manager(const jm_ctx *ctx);
-/* Now, by the manager's clock (cfg.now_ms): executors compute cut-offs
- * with it so tests can drive time. */
+/**
+ * @brief Now, by the manager's clock (cfg.now_ms).
+ *
+ * Executors compute cut-offs with it so tests can drive time.
+ * @param ctx  the run's context
+ * @return now, in ms since the Unix epoch.
+ */
 JM_EXTERN int64_t jm_ctx_now(const jm_ctx *ctx);
 
 /* ------------------------------------------------------------------------
  * Running
  * ------------------------------------------------------------------------ */
 
+/** The most worker threads jm_start() and jm_run() take. */
 #define JM_MAX_WORKERS 256
 
-/* Starts a run loop thread and `max_concurrent` worker threads
- * (1..JM_MAX_WORKERS) and returns. Errors: JM_EINVAL, JM_EBUSY (already
- * running), JM_ENOMEM. */
+/**
+ * @brief Starts a run loop thread and @p max_concurrent worker threads and
+ * returns.
+ * @param m               the manager
+ * @param max_concurrent  worker threads, 1..JM_MAX_WORKERS
+ * @return JM_OK, or JM_EINVAL, JM_EBUSY (already running), JM_ENOMEM.
+ */
 JM_EXTERN int jm_start(jm_manager *m, int max_concurrent);
 
-/* As jm_start(), but runs the loop on the calling thread until jm_stop()
- * is called from another thread (or from an executor); returns JM_OK then. */
+/**
+ * @brief As jm_start(), but runs the loop on the calling thread until
+ * jm_stop() is called from another thread (or from an executor).
+ * @param m               the manager
+ * @param max_concurrent  worker threads, 1..JM_MAX_WORKERS
+ * @return JM_OK once stopped; errors as jm_start().
+ */
 JM_EXTERN int jm_run(jm_manager *m, int max_concurrent);
 
-/* Stops claiming jobs, waits up to `drain_ms` for running jobs to end, then
- * tells the rest to stop (jm_ctx_is_cancelled() turns true) and waits for
- * them. A job that returns "cancelled" because of the shutdown goes back to
+/**
+ * @brief Stops claiming jobs, waits up to @p drain_ms for running jobs to
+ * end, then tells the rest to stop (jm_ctx_is_cancelled() turns true) and
+ * waits for them.
+ *
+ * A job that returns "cancelled" because of the shutdown goes back to
  * retrying without spending a retry. Thread-safe; from an executor it only
- * asks for the stop and returns. JM_OK also if the manager was not running. */
+ * asks for the stop and returns.
+ * @param m         the manager
+ * @param drain_ms  how long running jobs may take to end on their own
+ * @return JM_OK, also if the manager was not running; JM_EINVAL if @p m is
+ *         NULL.
+ */
 JM_EXTERN int jm_stop(jm_manager *m, int64_t drain_ms);
 
-/* Runs up to `max_jobs` due jobs one after another on the calling thread,
- * for hosts with their own event loop; *ran (may be NULL) gets how many
- * ran. Also does the periodic recovery. Returns JM_OK with *ran == 0 when
- * nothing is due. */
+/**
+ * @brief Runs up to @p max_jobs due jobs one after another on the calling
+ * thread, for hosts with their own event loop.
+ *
+ * Also does the periodic recovery.
+ * @param m         the manager
+ * @param max_jobs  the most jobs to run (1..100000)
+ * @param ran       may be NULL; gets how many ran
+ * @return JM_OK (with *ran == 0 when nothing is due), or JM_EINVAL, JM_EDB,
+ *         JM_EBUSY.
+ */
 JM_EXTERN int jm_run_once(jm_manager *m, int max_jobs, int *ran);
 
-/* Runs crash recovery now (it also runs at open and periodically while the
- * manager runs): jobs whose lease expired or whose owner process on this
- * host is gone are requeued or failed by the recovery policy, or ended
- * cancelled if a cancel was accepted. `recovered` (may be NULL) gets the
- * count. */
+/**
+ * @brief Runs crash recovery now (it also runs at open and periodically
+ * while the manager runs).
+ *
+ * Jobs whose lease expired or whose owner process on this host is gone are
+ * requeued or failed by the recovery policy, or ended cancelled if a cancel
+ * was accepted.
+ * @param m          the manager
+ * @param recovered  may be NULL; gets the count
+ * @return JM_OK, or JM_EINVAL, JM_EDB, JM_EBUSY.
+ */
 JM_EXTERN int jm_recover(jm_manager *m, int *recovered);
 
 /* ------------------------------------------------------------------------
  * Metrics
  * ------------------------------------------------------------------------ */
 
-/* Upper bounds (ms) of the run-duration histogram's buckets; the last bucket
- * is +Inf. Prometheus "le" labels use the same bounds. */
+/** The number of buckets of the run-duration histogram, +Inf included. */
 #define JM_STATS_BUCKETS 12
+/** Upper bounds (ms) of the run-duration histogram's buckets; the last
+ *  bucket is +Inf. Prometheus "le" labels use the same bounds. */
 #define JM_STATS_BUCKET_BOUNDS_MS                                              \
     { 1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 30000 }
 
+/** The metrics of one job type in a jm_stats_report. */
 typedef struct jm_type_stats {
-    char type[3];
-    int64_t by_status[JM_STATUS_COUNT]; /* jobs of this type in the table now */
+    char type[3];                       /**< the job type ("FL") */
+    int64_t by_status[JM_STATUS_COUNT]; /**< jobs of this type in the table now */
     /* Since this manager opened, runs it finished (any outcome): */
-    int64_t runs;
-    int64_t completed;
-    int64_t retries;  /* retry decisions (retrying or max retries reached) */
-    int64_t failures; /* runs that ended the job failed */
-    int64_t cancelled;
-    double duration_sum_ms;
-    int64_t duration_max_ms;
-    /* Runs whose duration was ≤ bound i (cumulative, as Prometheus wants);
+    int64_t runs;      /**< since this manager opened, runs it finished (any outcome) */
+    int64_t completed; /**< of those, runs that completed the job */
+    int64_t retries;   /**< retry decisions (retrying or max retries reached) */
+    int64_t failures;  /**< runs that ended the job failed */
+    int64_t cancelled; /**< runs that ended the job cancelled */
+    double duration_sum_ms;  /**< the runs' total duration */
+    int64_t duration_max_ms; /**< the longest run */
+    /** Runs whose duration was ≤ bound i (cumulative, as Prometheus wants);
      * the last entry counts every run. */
     int64_t duration_le[JM_STATS_BUCKETS];
 } jm_type_stats;
 
+/** A snapshot of a manager's metrics, from jm_stats(). */
 typedef struct jm_stats_report {
-    int64_t taken_at_ms;                /* by the manager's clock */
-    int64_t by_status[JM_STATUS_COUNT]; /* all jobs in the table now */
-    int64_t queue_depth;       /* jobs due now and waiting (new, queued, retrying) */
-    int64_t oldest_due_age_ms; /* how long the oldest due job has waited; 0 if none */
-    int64_t running;           /* running jobs in the table (any process) */
-    int64_t running_here;      /* running in this manager right now */
-    int64_t failed_last_hour;  /* jobs that ended failed in the last hour */
+    int64_t taken_at_ms;                /**< by the manager's clock */
+    int64_t by_status[JM_STATUS_COUNT]; /**< all jobs in the table now */
+    int64_t queue_depth;       /**< jobs due now and waiting (new, queued, retrying) */
+    int64_t oldest_due_age_ms; /**< how long the oldest due job has waited; 0 if none */
+    int64_t running;           /**< running jobs in the table (any process) */
+    int64_t running_here;      /**< running in this manager right now */
+    int64_t failed_last_hour;  /**< jobs that ended failed in the last hour */
     /* Since this manager opened, over all types: */
-    int64_t runs, completed, retries, failures, cancelled, recovered;
-    size_t ntypes;             /* types seen in the table or run here */
-    jm_type_stats *types;      /* ntypes entries, sorted by type */
+    int64_t runs,      /**< since this manager opened, over all types: runs finished */
+        completed,     /**< runs that completed their job */
+        retries,       /**< retry decisions */
+        failures,      /**< runs that ended their job failed */
+        cancelled,     /**< runs that ended their job cancelled */
+        recovered;     /**< jobs this manager recovered from lost workers */
+    size_t ntypes;             /**< types seen in the table or run here */
+    jm_type_stats *types;      /**< ntypes entries, sorted by type */
 } jm_stats_report;
 
-/* Takes a snapshot of the manager's metrics: counts from the jobs table
- * (all processes) and counters of this manager. *out is the caller's: free
- * it with jm_stats_free(). Errors: JM_EINVAL, JM_EDB, JM_ENOMEM. */
+/**
+ * @brief Takes a snapshot of the manager's metrics: counts from the jobs
+ * table (all processes) and counters of this manager.
+ * @param m    the manager
+ * @param out  receives the snapshot; *out is the caller's: free it with
+ *             jm_stats_free()
+ * @return JM_OK, or JM_EINVAL, JM_EDB, JM_ENOMEM.
+ */
 JM_EXTERN int jm_stats(jm_manager *m, jm_stats_report **out);
+/**
+ * @brief Frees a snapshot jm_stats() handed out.
+ * @param r  the snapshot; NULL is fine
+ */
 JM_EXTERN void jm_stats_free(jm_stats_report *r);
 
-/* Renders a fresh snapshot in the Prometheus text exposition format (0.0.4)
- * into buf (len bytes, always NUL-terminated when len > 0): counters,
- * gauges and a run-duration histogram per type, names starting "jobmgr_".
- * *needed (may be NULL) gets the size the text needs, NUL included, so a
- * caller can size its buffer with buf NULL and len 0.
- * Errors: JM_ETOOBIG (len too small; nothing useful in buf), JM_EINVAL,
- * JM_EDB, JM_ENOMEM. */
+/**
+ * @brief Renders a fresh snapshot in the Prometheus text exposition format
+ * (0.0.4): counters, gauges and a run-duration histogram per type, names
+ * starting "jobmgr_".
+ * @param m       the manager
+ * @param buf     receives the text (len bytes, always NUL-terminated when
+ *                len > 0); may be NULL when len is 0
+ * @param len     the size of buf
+ * @param needed  may be NULL; gets the size the text needs, NUL included, so
+ *                a caller can size its buffer with buf NULL and len 0
+ * @return JM_OK, or JM_ETOOBIG (len too small; nothing useful in buf),
+ *         JM_EINVAL, JM_EDB, JM_ENOMEM.
+ */
 JM_EXTERN int jm_metrics_prometheus(jm_manager *m, char *buf, size_t len, size_t *needed);
 
 #ifdef __cplusplus
