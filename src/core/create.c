@@ -30,6 +30,23 @@ static int check_key(const char *v, const char *what, size_t i, int many)
     return JM_OK;
 }
 
+/* Non-zero if the JSON text s[0..len) escapes a NUL character (\u0000).
+ * cJSON ends a string at a NUL, so an executor would see "a" where the
+ * stored parameters say "a\u0000b": a name could pass validation and act
+ * on another object than the one the job shows. The text is valid JSON,
+ * so every backslash starts an escape and the scan skips escaped pairs. */
+static int escapes_nul(const char *s, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (s[i] != '\\')
+            continue;
+        if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0)
+            return 1;
+        i++;
+    }
+    return 0;
+}
+
 /* Records an error; in a batch the message names the job's index. */
 static int fail(int code, size_t i, int many, const char *fmt, ...)
 {
@@ -76,6 +93,9 @@ static int prepare(jm_manager *m, const jm_new_job *j, size_t i, int many, int64
         FAIL(JM_EJSON, "%s", "parameters must be a JSON object");
     if (!jm__utf8_valid(params, len))
         FAIL(JM_EJSON, "%s", "parameters are not valid UTF-8");
+    if (escapes_nul(params, len))
+        FAIL(JM_EINVAL, "%s",
+             "parameters must not contain \\u0000: a NUL would cut a string short");
     /* The text is valid JSON, so a parse failure can only be memory. */
     cJSON *p = cJSON_ParseWithLengthOpts(params, len + 1, NULL, 1);
     if (!p)

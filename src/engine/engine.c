@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/alloc.h"
+#include "core/json_check.h"
 #include "engine/engine_internal.h"
 
 #define MS_PER_SEC 1000
@@ -209,6 +210,9 @@ int jm__eng_check_doc(const char *doc, size_t len)
                              JM_ENG_DOC_MAX);
     const char *end = NULL;
     cJSON *j = cJSON_ParseWithLengthOpts(doc, len, &end, 0);
+    /* cJSON's NULL is also its answer to a memory shortage. */
+    if (!j && jm__json_check(doc, len) != JM_JSON_INVALID)
+        return jm_host_error(JM_ENOMEM, "out of memory checking a document");
     if (!j)
         return jm_host_error(JM_EJSON, "document is not valid JSON");
     cJSON_Delete(j);

@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/alloc.h"
+#include "core/json_check.h"
 #include "engine/engine_internal.h"
 
 /* --- export --------------------------------------------------------------- */
@@ -197,6 +198,11 @@ static int parse_meta(const char *meta_json, eng_import *imp)
     cJSON *m = cJSON_Parse(meta_json);
     int64_t format = 0;
     int rc = JM_OK;
+    /* cJSON's NULL is also its answer to a memory shortage. */
+    if (!m && jm__json_check(meta_json, strlen(meta_json)) != JM_JSON_INVALID) {
+        rc = jm_host_error(JM_ENOMEM, "out of memory reading the import metadata");
+        goto done;
+    }
     if (!m || !cJSON_IsObject(m)) {
         rc = jm_host_error(JM_EINVAL, "import metadata is not a JSON object");
         goto done;

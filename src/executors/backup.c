@@ -356,8 +356,11 @@ static jm_decision backup_execute(void *self, jm_ctx *ctx)
         goto done;
     }
 
-    /* Where: the names were validated, so they are single path components. */
-    if ((locfd = jm__fs_mkdir_p(location)) < 0) {
+    /* Where: the names were validated, so they are single path components.
+     * jm_ctx_strf gives "" when memory is short: never a directory name. */
+    if (!*tmpname) {
+        b.fail = "out of memory";
+    } else if ((locfd = jm__fs_mkdir_p(location)) < 0) {
         b.fail = errno_text(&b, "creating", location, errno);
     } else if ((nsfd = jm__fs_subdir(locfd, ns, 1)) < 0 ||
                (tablefd = jm__fs_subdir(nsfd, table, 1)) < 0) {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/json_check.h"
 #include "executors/exec_util.h"
 
 static const char *const compression_names[] = {"none", "zstd"};
@@ -73,6 +74,15 @@ static int sha_hex_valid(const char *s)
 
 /* Parses exactly text[0..len) as one JSON value: trailing bytes (a second
  * value, a NUL) are refused. NULL if it is not JSON. */
+/* cJSON answers NULL both for text that is not JSON and for a memory
+ * shortage; the allocation-free syntax check tells the two apart, so a
+ * backup is never called corrupt because memory ran short. It is the one
+ * core helper the executors use: a pure function over a buffer. */
+static int parse_failed_for_memory(const char *text, size_t len)
+{
+    return text && jm__json_check(text, len) != JM_JSON_INVALID;
+}
+
 static cJSON *parse_exact(const char *text, size_t len)
 {
     const char *end = NULL;
@@ -262,6 +272,11 @@ int jm__manifest_parse(const char *json, size_t len, jm__manifest **out, char *e
         goto done;
     }
     root = parse_exact(json, len);
+    if (!root && parse_failed_for_memory(json, len)) {
+        snprintf(err, errlen, "out of memory reading the manifest");
+        rc = JM_ENOMEM;
+        goto done;
+    }
     if (!cJSON_IsObject(root)) {
         snprintf(err, errlen, "manifest is not a JSON object");
         rc = JM_EJSON;
@@ -339,6 +354,11 @@ int jm__backup_meta_check(const char *meta, size_t len, jm_table_type expect, ch
     }
     cJSON *root = parse_exact(meta, len);
     int rc = JM_OK;
+    if (!root && parse_failed_for_memory(meta, len)) {
+        snprintf(err, errlen, "out of memory reading meta.json");
+        rc = JM_ENOMEM;
+        goto done;
+    }
     if (!cJSON_IsObject(root)) {
         snprintf(err, errlen, "meta.json is not a JSON object");
         rc = JM_EJSON;
@@ -433,6 +453,11 @@ int jm__backup_row_parse(const char *line, size_t len, jm_host_row *row, char *d
 {
     int rc = JM_EINVAL;
     cJSON *root = parse_exact(line, len);
+    if (!root && parse_failed_for_memory(line, len)) {
+        snprintf(err, errlen, "out of memory reading a row");
+        rc = JM_ENOMEM;
+        goto done;
+    }
     if (!cJSON_IsObject(root)) {
         snprintf(err, errlen, "not a JSON object");
         goto done;

@@ -107,7 +107,7 @@ const jm__manifest_file *jm__manifest_find(const jm__manifest *m, const char *na
 
 /* Checks table metadata: at most JM_BACKUP_META_MAX_BYTES, one JSON object
  * whose "type" is the name of `expect` ("User"...). JM_OK, or JM_EINVAL /
- * JM_ETOOBIG / JM_EJSON with a message in err. */
+ * JM_ETOOBIG / JM_EJSON / JM_ENOMEM with a message in err. */
 int jm__backup_meta_check(const char *meta, size_t len, jm_table_type expect, char *err,
                           size_t errlen);
 
@@ -122,7 +122,8 @@ void jm__backup_row_encode(const jm_host_row *row, char *out);
 /* Parses one line (without its newline): a JSON object with exactly the
  * four fields of the right types. The document is copied to doc_buf, which
  * must hold at least len bytes (a decoded string is never longer than its
- * line); row->doc points there. JM_OK, or JM_EINVAL with err set. */
+ * line); row->doc points there. JM_OK, or JM_EINVAL (JM_ENOMEM if memory
+ * ran short) with err set. */
 int jm__backup_row_parse(const char *line, size_t len, jm_host_row *row, char *doc_buf,
                          char *err, size_t errlen);
 

@@ -72,9 +72,17 @@ static int spawn_one(void *arg, const char *ns, const char *table, jm_table_type
         s->what = jm_ctx_strf(s->ctx, "the user owns more than %d tables", UC_MAX_TABLES);
         return 1;
     }
+    /* jm_ctx_strf gives "" when memory is short: never a table id or key. */
+    const char *table_id = jm_ctx_strf(s->ctx, "%s:%s", ns, table);
+    const char *key = cleanup_key(s->ctx, s->user, ns, table);
+    if (!*table_id || !*key) {
+        s->rc = JM_ENOMEM;
+        s->what = "out of memory";
+        return 1;
+    }
     cJSON *p = cJSON_CreateObject();
     char *params = NULL;
-    if (p && cJSON_AddStringToObject(p, "table_id", jm_ctx_strf(s->ctx, "%s:%s", ns, table)) &&
+    if (p && cJSON_AddStringToObject(p, "table_id", table_id) &&
         cJSON_AddStringToObject(p, "table_type", jm_table_type_name(type)) &&
         cJSON_AddStringToObject(p, "operation", "drop_table"))
         params = cJSON_PrintUnformatted(p);
@@ -86,7 +94,7 @@ static int spawn_one(void *arg, const char *ns, const char *table, jm_table_type
     }
     jm_create_opts o = JM_CREATE_OPTS_INIT;
     o.namespace_id = ns;
-    o.idempotency_key = cleanup_key(s->ctx, s->user, ns, table);
+    o.idempotency_key = key;
     char id[JM_JOB_ID_SIZE] = "";
     int rc = jm_ctx_create_job(s->ctx, JM_CLEANUP, params, &o, id);
     cJSON_free(params);
@@ -254,12 +262,13 @@ static jm_decision uc_execute(void *self, jm_ctx *ctx)
                        u.username, username);
         cp = cJSON_CreateObject();
         ids = cJSON_CreateArray();
-        if (!cp || !ids) {
+        /* Adding to an object copies the key, which can fail too; then
+         * the array is not cp's and must be freed here. */
+        if (!cp || !ids || !cJSON_AddItemToObject(cp, "jobs", ids)) {
             cJSON_Delete(ids);
             d = jm_decision_retry("out of memory", NULL, -1);
             goto done;
         }
-        cJSON_AddItemToObject(cp, "jobs", ids);
         if (cascade) {
             spawn s = {ctx, user, ids, JM_OK, NULL};
             rc = h->user_tables(h->self, user, spawn_one, &s);
