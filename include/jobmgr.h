@@ -970,12 +970,15 @@ JM_EXTERN int jm_stop(jm_manager *m, int64_t drain_ms);
  * @brief Runs up to @p max_jobs due jobs one after another on the calling
  * thread, for hosts with their own event loop.
  *
- * Also does the periodic recovery.
+ * Also does the periodic recovery. If a job's outcome cannot be recorded
+ * (the database busy past its timeout, out of memory, an I/O error), the
+ * error is returned and the outcome is kept: the next call, or jm_close(),
+ * records it before anything else, so the job does not wait for its lease.
  * @param m         the manager
  * @param max_jobs  the most jobs to run (1..100000)
  * @param ran       may be NULL; gets how many ran
  * @return JM_OK (with *ran == 0 when nothing is due), or JM_EINVAL, JM_EDB,
- *         JM_EBUSY.
+ *         JM_EBUSY, JM_ENOMEM, JM_EIO.
  */
 JM_EXTERN int jm_run_once(jm_manager *m, int max_jobs, int *ran);
 

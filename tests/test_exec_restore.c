@@ -39,6 +39,7 @@
 static struct {
     const jm_host *inner;
     int busy_import_begin;
+    int busy_after_commit; /* > 0: commit, then report JM_EBUSY this often */
     int cancel_after_batches; /* > 0: cancel `job` after this many import_rows */
     int batches;
     int aborts;
@@ -61,6 +62,18 @@ static int w_import_rows(void *self, void *imp, const jm_host_row *rows, size_t 
     int rc = g.inner->import_rows(self, imp, rows, n);
     if (++g.batches == g.cancel_after_batches)
         assert_int_equal(jm_cancel(g.m, g.job), JM_OK);
+    return rc;
+}
+
+/* Commits for real, then claims a transient failure: as if the run died
+ * after the table became visible and before its outcome was recorded. */
+static int w_import_commit(void *self, void *imp)
+{
+    int rc = g.inner->import_commit(self, imp);
+    if (rc == JM_OK && g.busy_after_commit > 0) {
+        g.busy_after_commit--;
+        return jm_host_error(JM_EBUSY, "injected: busy after the commit");
+    }
     return rc;
 }
 
@@ -93,6 +106,7 @@ static int setup(void **state)
     f->host.import_begin = w_import_begin;
     f->host.import_rows = w_import_rows;
     f->host.import_abort = w_import_abort;
+    f->host.import_commit = w_import_commit;
     assert_int_equal(xh_open(&f->x, &f->host), JM_OK);
     g.m = f->x.m;
     assert_int_equal(jm_register(f->x.m, &jm__backup_executor, NULL), JM_OK);
@@ -698,6 +712,26 @@ static void busy_import_retries(void **state)
     assert_same_rows(f, TABLE, "copy");
 }
 
+/* A run whose import committed but whose outcome was lost runs again: the
+ * checkpoint taken before the commit makes the existing target count as
+ * done instead of a conflict. */
+static void rerun_after_commit_completes(void **state)
+{
+    fx *f = *state;
+    fill(f, TABLE, 50);
+    make_backup(f, "zstd");
+    g.busy_after_commit = 1;
+    char id[JM_JOB_ID_SIZE];
+    assert_int_equal(run_restore(f, f->backup, "copy", NULL, id), JM_STATUS_COMPLETED);
+    jm_job *j = NULL;
+    assert_int_equal(jm_get(f->x.m, id, &j), JM_OK);
+    assert_int_equal(jm_job_retry_count(j), 1);
+    assert_non_null(strstr(jm_job_message(j), "committed by an earlier run"));
+    assert_non_null(strstr(jm_job_result(j), "\"rows_restored\":50"));
+    jm_job_free(j);
+    assert_same_rows(f, TABLE, "copy");
+}
+
 static void cancel_between_batches(void **state)
 {
     fx *f = *state;
@@ -724,6 +758,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(hostile_manifests, setup, teardown),
         cmocka_unit_test_setup_teardown(links_and_special_files_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(busy_import_retries, setup, teardown),
+        cmocka_unit_test_setup_teardown(rerun_after_commit_completes, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_between_batches, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,6 +15,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/runner.h"
 #include "core/text.h"
 
 int64_t jm__mono_ms(void)
@@ -46,10 +47,18 @@ int64_t jm__now(const jm_manager *m)
 void jm__db_lock(jm_manager *m)
 {
     pthread_mutex_lock(&m->db_lock);
+    uint64_t ticket = m->db_next_ticket++;
+    while (ticket != m->db_serving)
+        pthread_cond_wait(&m->db_turn, &m->db_lock);
+    pthread_mutex_unlock(&m->db_lock);
 }
 
 void jm__db_unlock(jm_manager *m)
 {
+    pthread_mutex_lock(&m->db_lock);
+    m->db_serving++;
+    if (m->db_next_ticket != m->db_serving)
+        pthread_cond_broadcast(&m->db_turn);
     pthread_mutex_unlock(&m->db_lock);
 }
 
@@ -104,6 +113,7 @@ static void free_manager(jm_manager *m)
     jm__pool_destroy(m);
     jm__registry_destroy(&m->registry);
     pthread_mutex_destroy(&m->db_lock);
+    pthread_cond_destroy(&m->db_turn);
     pthread_mutex_destroy(&m->lock);
     jm__stats_destroy(&m->stats);
     jm__free(m->db_path);
@@ -133,6 +143,7 @@ int jm_open(const jm_config *cfg, jm_manager **out)
     m->node_id = jm__strdup(cfg->node_id ? cfg->node_id : host);
     m->vfs = cfg->sqlite_vfs ? jm__strdup(cfg->sqlite_vfs) : NULL;
     int locks = pthread_mutex_init(&m->db_lock, NULL) == 0;
+    locks &= pthread_cond_init(&m->db_turn, NULL) == 0;
     locks &= pthread_mutex_init(&m->lock, NULL) == 0;
     locks &= jm__stats_init(&m->stats) == 0;
     if (!m->db_path || !m->node_id || (cfg->sqlite_vfs && !m->vfs) || !locks) {
@@ -174,6 +185,13 @@ void jm_close(jm_manager *m)
     if (!m)
         return;
     jm_stop(m, 0);
+    if (jm__flush_unrecorded(m) != JM_OK) {
+        /* Their jobs stay running under an instance that is gone: the next
+         * recovery on this node requeues them at once. */
+        jm__log(m, JM_LOG_ERROR, NULL, "closing with unrecorded outcomes: %s", jm_last_error());
+        jm__outcome_free_list(m->unrecorded);
+        m->unrecorded = NULL;
+    }
     jm__instance_remove(m->owner.instance);
     free_manager(m);
 }

@@ -55,12 +55,20 @@ struct jm_manager {
     char *vfs;
     const jm__store_ops *ops;
     jm__store *store;
-    pthread_mutex_t db_lock; /* serialises the store connection */
+    /* The store connection is used by one thread at a time, in the order
+     * they asked (a ticket lock): a plain mutex let a thread that releases
+     * and retakes it at once (prune's batches, the run loop) starve the
+     * others. */
+    pthread_mutex_t db_lock;
+    pthread_cond_t db_turn;
+    uint64_t db_next_ticket;
+    uint64_t db_serving;
     jm__registry registry;
     jm__owner owner;
     pthread_mutex_t lock; /* pool state and the active contexts */
     jm__pool pool;
     jm_ctx *active; /* contexts of jobs running in this manager */
+    jm__outcome *unrecorded; /* jm_run_once outcomes not yet committed */
     uint64_t activations; /* counts jm__ctx_activate calls */
     _Atomic int64_t next_recovery_mono;
     jm__stats stats; /* counters for jm_stats() (stats.c) */
@@ -85,6 +93,9 @@ int64_t jm__heartbeat_interval_ms(const jm_manager *m);
 /* The process-wide set of live manager instances (for dead-owner checks). */
 void jm__instance_add(int64_t instance);
 void jm__instance_remove(int64_t instance);
+
+/* Commits outcomes jm_run_once could not record earlier (run_once.c). */
+int jm__flush_unrecorded(jm_manager *m);
 
 /* Pool hooks (pool.c). */
 int jm__pool_init(jm_manager *m);

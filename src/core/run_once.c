@@ -1,5 +1,7 @@
 /* Running due jobs on the caller's thread, for hosts with their own event
  * loop, and the claim both run modes share. */
+#include <pthread.h>
+
 #include "core/alloc.h"
 #include "core/claim.h"
 #include "core/error.h"
@@ -28,6 +30,33 @@ int jm__claim(jm_manager *m, size_t max, jm_job ***jobs, size_t *n)
     return rc;
 }
 
+/* Records outcomes an earlier call could not (the database was busy or out
+ * of memory then). Until they are recorded their jobs stay running under
+ * this manager's lease, so they are tried again before new work. */
+int jm__flush_unrecorded(jm_manager *m)
+{
+    pthread_mutex_lock(&m->lock);
+    jm__outcome *list = m->unrecorded;
+    m->unrecorded = NULL;
+    pthread_mutex_unlock(&m->lock);
+    if (!list)
+        return JM_OK;
+    size_t n = 0;
+    for (jm__outcome *o = list; o; o = o->next)
+        n++;
+    int rc = jm__commit_outcomes(m, list, n);
+    if (rc) {
+        pthread_mutex_lock(&m->lock);
+        jm__outcome *tail = list;
+        while (tail->next)
+            tail = tail->next;
+        tail->next = m->unrecorded;
+        m->unrecorded = list;
+        pthread_mutex_unlock(&m->lock);
+    }
+    return rc;
+}
+
 int jm_run_once(jm_manager *m, int max_jobs, int *ran)
 {
     if (ran)
@@ -38,8 +67,8 @@ int jm_run_once(jm_manager *m, int max_jobs, int *ran)
         return jm__seterr(JM_EINVAL, "jm_run_once: max_jobs must be 1..%d", JM_RUN_ONCE_MAX);
     jm__recover_if_due(m);
     int count = 0;
-    int rc = JM_OK;
-    while (count < max_jobs) {
+    int rc = jm__flush_unrecorded(m);
+    while (rc == JM_OK && count < max_jobs) {
         /* One at a time: a job that becomes due while another runs is
          * taken in its proper order, and no lease is held for jobs that
          * only wait on this thread. */
@@ -54,9 +83,13 @@ int jm_run_once(jm_manager *m, int max_jobs, int *ran)
         count++;
         jm__outcome *o = jm__run_job(m, job, 1);
         if (o && (rc = jm__commit_outcomes(m, o, 1))) {
-            jm__log(m, JM_LOG_ERROR, o->job->id,
-                    "outcome not recorded (recovery will requeue the job): %s", jm_last_error());
-            jm__outcome_free_list(o);
+            jm__log(m, JM_LOG_WARN, o->job->id,
+                    "outcome not recorded yet, will try again on the next call: %s",
+                    jm_last_error());
+            pthread_mutex_lock(&m->lock);
+            o->next = m->unrecorded;
+            m->unrecorded = o;
+            pthread_mutex_unlock(&m->lock);
             break;
         }
     }

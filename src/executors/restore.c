@@ -390,6 +390,27 @@ static jm_decision restore_execute(void *self, jm_ctx *ctx)
     const char *ns = jm__get_str(ctx, "target_namespace");
     const char *table = jm__get_str(ctx, "target_table_name");
     int overwrite = jm__get_bool(ctx, "overwrite", 0);
+    if (!overwrite) {
+        /* An earlier run may have died after its import committed and before
+         * its outcome was recorded: the checkpoint says so, and the target
+         * existing then means the restore is done, not a conflict. (With
+         * overwrite the run simply restores again, which is idempotent.) */
+        cJSON *cp = jm__checkpoint_load(ctx);
+        int committing = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cp, "committing"));
+        int64_t done_rows = jm__checkpoint_int(cp, "rows", 0);
+        cJSON_Delete(cp);
+        if (committing) {
+            jm_host_table info;
+            int trc = h->table_info(h->self, ns, table, &info);
+            if (trc == JM_OK)
+                return jm_decision_completed(
+                    jm_ctx_strf(ctx, "restored %lld rows into %s.%s (committed by an earlier run)",
+                                (long long)done_rows, ns, table),
+                    jm_ctx_strf(ctx, "{\"rows_restored\":%lld}", (long long)done_rows));
+            if (trc != JM_ENOTFOUND)
+                return jm__host_failure(ctx, trc, "table_info", -1);
+        }
+    }
     jm__manifest *m = NULL;
     char *meta = NULL;
     char *buf = NULL;
@@ -451,6 +472,16 @@ static jm_decision restore_execute(void *self, jm_ctx *ctx)
     }
     if (flush_batch(&r))
         goto done;
+    if (!overwrite) {
+        rc = jm_ctx_checkpoint(ctx, jm_ctx_strf(ctx, "{\"committing\":true,\"rows\":%lld}",
+                                                (long long)r.rows));
+        if (rc) {
+            r.d = jm_decision_retry(
+                jm_ctx_strf(ctx, "saving the restore's checkpoint failed: %s", jm_last_error()),
+                NULL, -1);
+            goto done;
+        }
+    }
     rc = h->import_commit(h->self, r.import);
     /* import_commit ends the import whatever it returns. */
     r.import = NULL;

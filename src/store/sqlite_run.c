@@ -119,8 +119,12 @@ int jm__sqlite_cycle(jm__store *s, jm__finish *items, size_t n, const jm__claim_
      * a crash would make it anyway). Skipping that fsync is what lets a
      * newly created job start within a fraction of a millisecond. */
     int relaxed = n == 0;
-    if (rc == JM_OK && relaxed)
+    if (rc == JM_OK && relaxed) {
+        s->relaxing = 1;
         rc = exec_pragma(s, Q_SYNC_NORMAL);
+        if (rc == JM_OK)
+            s->sync_relaxed = 1;
+    }
     if (rc == JM_OK)
         rc = jm__sqlite_begin(s);
     if (rc)
@@ -137,9 +141,10 @@ int jm__sqlite_cycle(jm__store *s, jm__finish *items, size_t n, const jm__claim_
         jm__sqlite_rollback(s);
 out:
     if (relaxed) {
-        int prc = exec_pragma(s, Q_SYNC_FULL);
-        if (rc == JM_OK)
-            rc = prc;
+        s->relaxing = 0;
+        /* If this fails, the next statement tries again (jm__sqlite_stmt). */
+        if (s->sync_relaxed && exec_pragma(s, Q_SYNC_FULL) == JM_OK)
+            s->sync_relaxed = 0;
     }
     if (rc) {
         for (size_t i = 0; i < got; i++)

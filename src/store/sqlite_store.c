@@ -163,6 +163,19 @@ int jm__sqlite_err(jm__store *s, int rc, const char *what)
 
 int jm__sqlite_stmt(jm__store *s, jm__query q, sqlite3_stmt **out)
 {
+    /* Durability is relaxed only for a claim-only cycle. Should restoring
+     * it have failed then, restore it before anything else is written. */
+    if (s->sync_relaxed && !s->relaxing && q != Q_SYNC_FULL && q != Q_SYNC_NORMAL) {
+        sqlite3_stmt *full = NULL;
+        int rc = jm__sqlite_stmt(s, Q_SYNC_FULL, &full);
+        if (rc)
+            return rc;
+        int src = sqlite3_step(full);
+        sqlite3_reset(full);
+        if (src != SQLITE_DONE && src != SQLITE_ROW)
+            return jm__sqlite_err(s, src, "restoring durability");
+        s->sync_relaxed = 0;
+    }
     if (!s->q[q]) {
         int rc = sqlite3_prepare_v3(s->db, sql_text[q], -1, SQLITE_PREPARE_PERSISTENT, &s->q[q],
                                     NULL);
