@@ -222,9 +222,12 @@ static void open_creates_schema(void **state)
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
                                     "AND name = 'jm_jobs'"),
                      1);
-    assert_int_equal(sql_int(f->db, "SELECT max(version) FROM jm_schema_version"), 1);
+    assert_int_equal(sql_int(f->db, "SELECT max(version) FROM jm_schema_version"), 2);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
                                     "AND name = 'jm_jobs_idempotency'"),
+                     1);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+                                    "AND name = 'jm_jobs_key'"),
                      1);
     assert_int_equal(count_all(f->s), 0);
 }
@@ -285,9 +288,31 @@ static void open_refuses_newer_schema(void **state)
     /* Refusing changed nothing: the version and the job are still there. */
     assert_int_equal(sql_int(f->db, "SELECT max(version) FROM jm_schema_version"), 99);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM jm_jobs"), 1);
-    /* Back to version 1 it opens again. */
+    /* Back to the current version it opens again. */
+    sql_exec(f->db, "UPDATE jm_schema_version SET version = 2");
+    f->s = open_store(f->db);
+}
+
+/* A version 1 database (before the key index) is migrated in place when it
+ * is opened: the index appears, the version says 2, the jobs stay. */
+static void open_migrates_version_1(void **state)
+{
+    fx *f = *state;
+    char id[JM_JOB_ID_SIZE];
+    add_job(f->s, "FL", id, T0);
+    OPS->close(f->s);
+    f->s = NULL;
+    sql_exec(f->db, "DROP INDEX jm_jobs_key");
     sql_exec(f->db, "UPDATE jm_schema_version SET version = 1");
     f->s = open_store(f->db);
+    assert_int_equal(sql_int(f->db, "SELECT max(version) FROM jm_schema_version"), 2);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM jm_schema_version"), 1);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+                                    "AND name = 'jm_jobs_key'"),
+                     1);
+    jm_job *j = get(f->s, id);
+    assert_string_equal(j->id, id);
+    jm_job_free(j);
 }
 
 /* ------------------------------------------------------------------------
@@ -1415,6 +1440,7 @@ int main(void)
         T(open_creates_schema),
         T(reopen_keeps_data),
         T(open_refuses_non_database),
+        T(open_migrates_version_1),
         T(open_refuses_newer_schema),
         T(insert_get_round_trip),
         T(idempotency_conflict_names_holder),

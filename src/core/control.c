@@ -5,8 +5,9 @@
 #include "core/manager.h"
 
 /* Rows deleted per prune transaction: small enough that a concurrent
- * create never waits long for the write lock. */
-#define JM_PRUNE_BATCH 2000
+ * create never waits long for the write lock (the store lock is taken in
+ * turn, so a create queued behind a batch runs right after it). */
+#define JM_PRUNE_BATCH 500
 
 int jm_cancel(jm_manager *m, const char *id)
 {

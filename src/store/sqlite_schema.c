@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "store/sqlite_internal.h"
 
-#define JM_SCHEMA_VERSION 1
+#define JM_SCHEMA_VERSION 2
 
 /* Version 1. Statuses are stored as integers (jm_status). The rowid `seq`
  * orders rows by creation, so inserts append to the table and to the hot
@@ -62,8 +62,16 @@ static const char *const schema_v1[] = {
     NULL,
 };
 
+/* Version 2: listing by idempotency key reached finished jobs only through
+ * a full scan (the unique index holds active jobs only). */
+static const char *const schema_v2[] = {
+    "CREATE INDEX IF NOT EXISTS jm_jobs_key ON jm_jobs(idempotency_key, seq) "
+    "WHERE idempotency_key IS NOT NULL",
+    NULL,
+};
+
 /* steps[v] brings a database from version v to v + 1. */
-static const char *const *const steps[JM_SCHEMA_VERSION] = {schema_v1};
+static const char *const *const steps[JM_SCHEMA_VERSION] = {schema_v1, schema_v2};
 
 static int exec_all(jm__store *s, const char *const *sql)
 {
