@@ -477,6 +477,10 @@ tmux_ran=0
 if command -v tmux >/dev/null 2>&1; then
     tmux_ran=1
     TM=(tmux -L "$tmux_socket" -f /dev/null)
+    # A session that lives until cleanup: when the watch session ends, the
+    # server must not exit (it would, with no session left) while the next
+    # new-session is connecting to it.
+    "${TM[@]}" new-session -d -s keep "sleep 3600"
     "${TM[@]}" new-session -d -s watch -x 100 -y 20 \
         "env -u NO_COLOR TZ=$TZ '$J' --db '$WATCH_DB' watch --interval 200; echo \$? >'$T/tmux.rc'"
     pane() { "${TM[@]}" capture-pane -p -t watch "$@" 2>/dev/null; }
