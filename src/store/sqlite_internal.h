@@ -21,6 +21,7 @@ typedef enum {
     Q_GET,
     Q_SEQ_OF,
     Q_STATUS_OF,
+    Q_STATUS_OF_SEQ,
     Q_PROMOTE,
     Q_CLAIM,
     Q_FINISH,

@@ -61,14 +61,32 @@ static int finish_one(jm__store *s, sqlite3_stmt *st, jm__finish *f)
     sqlite3_bind_int64(st, 10, f->now);
     sqlite3_bind_int64(st, 11, f->seq);
     sqlite3_bind_int64(st, 12, f->attempt);
+    /* No RETURNING: it makes SQLite build a temporary table per statement,
+     * which cost more than the update itself. The outcome's status is known
+     * unless a standing cancel could have overridden it; then one rowid
+     * lookup tells. */
     int src = sqlite3_step(st);
-    f->final_status = -1;
-    if (src == SQLITE_ROW) {
-        f->final_status = sqlite3_column_int(st, 0);
-        src = sqlite3_step(st);
-    }
+    int changed = src == SQLITE_DONE ? sqlite3_changes(s->db) : 0;
     sqlite3_reset(st);
-    return src == SQLITE_DONE ? JM_OK : jm__sqlite_err(s, src, "recording a job's outcome");
+    if (src != SQLITE_DONE)
+        return jm__sqlite_err(s, src, "recording a job's outcome");
+    f->final_status = -1;
+    if (!changed)
+        return JM_OK;
+    if (!f->cancel_overrides) {
+        f->final_status = (int)f->status;
+        return JM_OK;
+    }
+    sqlite3_stmt *q = NULL;
+    int rc = jm__sqlite_stmt(s, Q_STATUS_OF_SEQ, &q);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(q, 1, f->seq);
+    src = sqlite3_step(q);
+    if (src == SQLITE_ROW)
+        f->final_status = sqlite3_column_int(q, 0);
+    sqlite3_reset(q);
+    return src == SQLITE_ROW ? JM_OK : jm__sqlite_err(s, src, "reading a job's outcome");
 }
 
 /* Claims inside the open transaction, appending to jobs[*got]. */

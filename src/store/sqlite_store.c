@@ -45,6 +45,7 @@ static const char *const sql_text[Q_COUNT_] = {
     [Q_GET] = "SELECT " JM_JOB_COLUMNS " FROM jm_jobs WHERE id = ?1",
     [Q_SEQ_OF] = "SELECT seq FROM jm_jobs WHERE id = ?1",
     [Q_STATUS_OF] = "SELECT status FROM jm_jobs WHERE id = ?1",
+    [Q_STATUS_OF_SEQ] = "SELECT status FROM jm_jobs WHERE seq = ?1",
     [Q_PROMOTE] = "UPDATE jm_jobs INDEXED BY jm_jobs_scheduled SET status = 1, updated_at = ?1 "
                   "WHERE status = 0 AND run_at <= ?1",
     [Q_CLAIM] = "UPDATE jm_jobs SET status = 2, attempts = attempts + 1, node_id = ?1, "
@@ -69,7 +70,7 @@ static const char *const sql_text[Q_COUNT_] = {
                  "finished_at = CASE WHEN (?1 AND cancel_requested) OR ?2 IN (4, 5, 6) "
                  "  THEN ?10 ELSE NULL END, "
                  "lease_until = NULL, owner_pid = NULL, owner_instance = NULL "
-                 "WHERE seq = ?11 AND status = 2 AND attempts = ?12 RETURNING status",
+                 "WHERE seq = ?11 AND status = 2 AND attempts = ?12",
     [Q_CHECKPOINT] = "UPDATE jm_jobs SET checkpoint = ?1, updated_at = ?2 "
                      "WHERE seq = ?3 AND status = 2 AND attempts = ?4",
     [Q_PROGRESS] = "UPDATE jm_jobs SET progress = ?1, updated_at = ?2 "
