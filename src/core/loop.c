@@ -11,12 +11,10 @@
  * are slow it claims only for idle workers, so one process does not hoard
  * long jobs other processes could run.
  */
-#include <string.h>
 #include <time.h>
 
 #include "core/alloc.h"
 #include "core/ctx.h"
-#include "core/error.h"
 #include "core/job.h"
 #include "core/log.h"
 #include "core/loop.h"

@@ -6,12 +6,9 @@
  * running under this manager's lease, so a crash means a re-run, never a
  * lost job.
  */
-#include <errno.h>
-#include <string.h>
 #include <time.h>
 
 #include "core/alloc.h"
-#include "core/claim.h"
 #include "core/ctx.h"
 #include "core/error.h"
 #include "core/job.h"
