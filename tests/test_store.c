@@ -1,7 +1,7 @@
 /*
  * The SQLite store (src/store/), driven directly through the
- * jm__sqlite_store operations, without a manager: schema creation and
- * refusal, inserts and idempotency, claiming (order, type filter,
+ * jm__sqlite_store operations, without a manager: reopening and refusal,
+ * inserts and idempotency, claiming (order, type filter,
  * promotion, concurrency across connections), outcomes guarded by the
  * claim, checkpoints, leases, recovery, release, pruning, listing and
  * counting.
@@ -67,31 +67,6 @@ static int fx_teardown(void **state)
     tu_rmdir(f->dir);
     free(f);
     return 0;
-}
-
-/* Runs SQL on a separate plain connection. */
-static void sql_exec(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 20000);
-    char *err = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
-        fail_msg("%s: %s", sql, err ? err : "?");
-    sqlite3_close(db);
-}
-
-static int64_t sql_int(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
 }
 
 /* A queued job row due at `now`, with a fresh id written to `id`. */
@@ -216,22 +191,6 @@ static void finish1(jm__store *s, jm__finish *f)
  * Schema
  * ------------------------------------------------------------------------ */
 
-static void open_creates_schema(void **state)
-{
-    fx *f = *state;
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-                                    "AND name = 'jm_jobs'"),
-                     1);
-    assert_int_equal(sql_int(f->db, "SELECT max(version) FROM jm_schema_version"), 2);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
-                                    "AND name = 'jm_jobs_idempotency'"),
-                     1);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
-                                    "AND name = 'jm_jobs_key'"),
-                     1);
-    assert_int_equal(count_all(f->s), 0);
-}
-
 static void reopen_keeps_data(void **state)
 {
     fx *f = *state;
@@ -244,7 +203,7 @@ static void reopen_keeps_data(void **state)
     jm_job_free(j);
     assert_int_equal(count_all(f->s), 1);
     /* Reopening did not add a second version row or touch the schema. */
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM jm_schema_version"), 1);
+    assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM jm_schema_version"), 1);
 }
 
 static void open_refuses_non_database(void **state)
@@ -266,53 +225,6 @@ static void open_refuses_non_database(void **state)
     assert_int_equal(jm_open(&cfg, &m), JM_EDB);
     assert_null(m);
     free(bad);
-}
-
-static void open_refuses_newer_schema(void **state)
-{
-    fx *f = *state;
-    char id[JM_JOB_ID_SIZE];
-    add_job(f->s, "FL", id, T0);
-    OPS->close(f->s);
-    f->s = NULL;
-    sql_exec(f->db, "UPDATE jm_schema_version SET version = 99");
-    jm__store_config c = {f->db, NULL, 1000};
-    jm__store *s = (jm__store *)1;
-    assert_int_equal(OPS->open(&c, &s), JM_EDB);
-    assert_null(s);
-    assert_non_null(strstr(jm_last_error(), "99"));
-    jm_config cfg = tu_config(f->db);
-    jm_manager *m = NULL;
-    assert_int_equal(jm_open(&cfg, &m), JM_EDB);
-    assert_null(m);
-    /* Refusing changed nothing: the version and the job are still there. */
-    assert_int_equal(sql_int(f->db, "SELECT max(version) FROM jm_schema_version"), 99);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM jm_jobs"), 1);
-    /* Back to the current version it opens again. */
-    sql_exec(f->db, "UPDATE jm_schema_version SET version = 2");
-    f->s = open_store(f->db);
-}
-
-/* A version 1 database (before the key index) is migrated in place when it
- * is opened: the index appears, the version says 2, the jobs stay. */
-static void open_migrates_version_1(void **state)
-{
-    fx *f = *state;
-    char id[JM_JOB_ID_SIZE];
-    add_job(f->s, "FL", id, T0);
-    OPS->close(f->s);
-    f->s = NULL;
-    sql_exec(f->db, "DROP INDEX jm_jobs_key");
-    sql_exec(f->db, "UPDATE jm_schema_version SET version = 1");
-    f->s = open_store(f->db);
-    assert_int_equal(sql_int(f->db, "SELECT max(version) FROM jm_schema_version"), 2);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM jm_schema_version"), 1);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
-                                    "AND name = 'jm_jobs_key'"),
-                     1);
-    jm_job *j = get(f->s, id);
-    assert_string_equal(j->id, id);
-    jm_job_free(j);
 }
 
 /* ------------------------------------------------------------------------
@@ -653,7 +565,7 @@ static void concurrent_claims_never_share_a_job(void **state)
     for (int i = 0; i < RACE_JOBS; i++)
         rows[i] = row_of("FL", ids[i], T0);
     insert_ok(f->s, rows, RACE_JOBS);
-    int64_t min_seq = sql_int(f->db, "SELECT min(seq) FROM jm_jobs");
+    int64_t min_seq = tu_sql_int(f->db, "SELECT min(seq) FROM jm_jobs");
 
     racer r[2] = {{f->db, owner_a, NULL, 0, 0}, {f->db, owner_b, NULL, 0, 0}};
     pthread_t t[2];
@@ -676,9 +588,9 @@ static void concurrent_claims_never_share_a_job(void **state)
         if (seen[i] != 1)
             fail_msg("job seq %lld claimed %d times", (long long)(min_seq + i), seen[i]);
     /* Each claim recorded its owner: the database agrees with the threads. */
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM jm_jobs WHERE owner_pid = 111"),
+    assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM jm_jobs WHERE owner_pid = 111"),
                      (int64_t)r[0].n);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM jm_jobs WHERE attempts = 1"),
+    assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM jm_jobs WHERE attempts = 1"),
                      RACE_JOBS);
     free(seen);
     free(r[0].seqs);
@@ -1437,11 +1349,8 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
     const struct CMUnitTest tests[] = {
-        T(open_creates_schema),
         T(reopen_keeps_data),
         T(open_refuses_non_database),
-        T(open_migrates_version_1),
-        T(open_refuses_newer_schema),
         T(insert_get_round_trip),
         T(idempotency_conflict_names_holder),
         T(conflict_in_batch_inserts_nothing),

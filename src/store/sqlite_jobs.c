@@ -174,10 +174,12 @@ static void build_sql(unsigned sh, char *sql, size_t cap)
         ADD(" AND namespace_id = ?");
     if (sh & SHAPE_KEY)
         ADD(" AND idempotency_key = ?");
+    /* Creation times grow with seq, so each time bound comes with the seq
+     * bound it implies (see created_bound): the time terms only confirm. */
     if (sh & SHAPE_AFTER)
-        ADD(" AND created_at > ?");
+        ADD(" AND +created_at > ? AND seq >= ?");
     if (sh & SHAPE_BEFORE)
-        ADD(" AND created_at < ?");
+        ADD(" AND +created_at < ? AND seq <= ?");
     if (sh & SHAPE_CURSOR)
         ADD((sh & SHAPE_DESC) ? " AND seq < ?" : " AND seq > ?");
     if (!(sh & SHAPE_COUNT))
@@ -185,16 +187,47 @@ static void build_sql(unsigned sh, char *sql, size_t cap)
 #undef ADD
 }
 
+/* The first seq whose created_at is at least `at`, or INT64_MAX if none:
+ * one seek in jm_jobs_created, exact because created_at never decreases
+ * along seq (schema version 3). */
+static int created_from(jm__store *s, int64_t at, int64_t *seq)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_CREATED_FROM, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, at);
+    int src = sqlite3_step(st);
+    *seq = src == SQLITE_ROW ? sqlite3_column_int64(st, 0) : INT64_MAX;
+    sqlite3_reset(st);
+    return src == SQLITE_ROW || src == SQLITE_DONE
+               ? JM_OK
+               : jm__sqlite_err(s, src, "reading the creation-time index");
+}
+
 /* Prepares (once) and binds the statement for f's shape. */
 static int filter_stmt(jm__store *s, const jm_filter *f, int count, int64_t cursor_seq,
                        int64_t limit, sqlite3_stmt **out)
 {
+    int64_t after_lo = 0, before_hi = 0;
+    int rc;
+    if (f->created_after_ms) {
+        if (f->created_after_ms == INT64_MAX)
+            after_lo = INT64_MAX;
+        else if ((rc = created_from(s, f->created_after_ms + 1, &after_lo)))
+            return rc;
+    }
+    if (f->created_before_ms) {
+        if ((rc = created_from(s, f->created_before_ms, &before_hi)))
+            return rc;
+        if (before_hi != INT64_MAX)
+            before_hi--;
+    }
     unsigned sh = shape_of(f, count);
     if (!s->shape[sh]) {
         char sql[1024];
         build_sql(sh, sql, sizeof sql);
-        int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->shape[sh],
-                                    NULL);
+        rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->shape[sh], NULL);
         if (rc != SQLITE_OK)
             return jm__sqlite_err(s, rc, "preparing a job query");
     }
@@ -210,10 +243,14 @@ static int filter_stmt(jm__store *s, const jm_filter *f, int count, int64_t curs
         jm__bind_text(st, i++, f->namespace_id);
     if (f->idempotency_key)
         jm__bind_text(st, i++, f->idempotency_key);
-    if (f->created_after_ms)
+    if (f->created_after_ms) {
         sqlite3_bind_int64(st, i++, f->created_after_ms);
-    if (f->created_before_ms)
+        sqlite3_bind_int64(st, i++, after_lo);
+    }
+    if (f->created_before_ms) {
         sqlite3_bind_int64(st, i++, f->created_before_ms);
+        sqlite3_bind_int64(st, i++, before_hi);
+    }
     if (sh & SHAPE_CURSOR)
         sqlite3_bind_int64(st, i++, cursor_seq);
     if (!count)

@@ -47,18 +47,26 @@ static int exec_pragma(jm__store *s, jm__query q)
 }
 
 /* Records one outcome inside the open transaction. */
-static int finish_one(jm__store *s, sqlite3_stmt *st, jm__finish *f)
+static int finish_one(jm__store *s, jm__finish *f)
 {
-    sqlite3_bind_int(st, 1, f->cancel_overrides ? 1 : 0);
-    sqlite3_bind_int(st, 2, (int)f->status);
-    sqlite3_bind_int(st, 3, f->keep_message ? 1 : 0);
-    jm__bind_text(st, 4, f->message);
-    jm__bind_text(st, 5, f->trace);
-    jm__bind_text(st, 6, f->result);
-    sqlite3_bind_int(st, 7, f->retry_count);
-    sqlite3_bind_int64(st, 8, f->run_at);
-    sqlite3_bind_double(st, 9, f->progress);
-    sqlite3_bind_int64(st, 10, f->now);
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, f->cancel_overrides ? Q_FINISH_CANCELLABLE : Q_FINISH, &st);
+    if (rc)
+        return rc;
+    int final = f->status >= JM_STATUS_COMPLETED;
+    sqlite3_bind_int(st, 1, (int)f->status);
+    sqlite3_bind_int(st, 2, f->keep_message ? 1 : 0);
+    jm__bind_text(st, 3, f->message);
+    jm__bind_text(st, 4, f->trace);
+    jm__bind_text(st, 5, f->result);
+    sqlite3_bind_int(st, 6, f->retry_count);
+    sqlite3_bind_int64(st, 7, f->run_at);
+    sqlite3_bind_double(st, 8, f->progress);
+    sqlite3_bind_int64(st, 9, f->now);
+    if (final)
+        sqlite3_bind_int64(st, 10, f->now);
+    else
+        sqlite3_bind_null(st, 10);
     sqlite3_bind_int64(st, 11, f->seq);
     sqlite3_bind_int64(st, 12, f->attempt);
     /* No RETURNING: it makes SQLite build a temporary table per statement,
@@ -68,6 +76,8 @@ static int finish_one(jm__store *s, sqlite3_stmt *st, jm__finish *f)
     int src = sqlite3_step(st);
     int changed = src == SQLITE_DONE ? sqlite3_changes(s->db) : 0;
     sqlite3_reset(st);
+    /* The strings are the caller's; nothing may keep pointing at them. */
+    sqlite3_clear_bindings(st);
     if (src != SQLITE_DONE)
         return jm__sqlite_err(s, src, "recording a job's outcome");
     f->final_status = -1;
@@ -78,8 +88,7 @@ static int finish_one(jm__store *s, sqlite3_stmt *st, jm__finish *f)
         return JM_OK;
     }
     sqlite3_stmt *q = NULL;
-    int rc = jm__sqlite_stmt(s, Q_STATUS_OF_SEQ, &q);
-    if (rc)
+    if ((rc = jm__sqlite_stmt(s, Q_STATUS_OF_SEQ, &q)))
         return rc;
     sqlite3_bind_int64(q, 1, f->seq);
     src = sqlite3_step(q);
@@ -89,30 +98,73 @@ static int finish_one(jm__store *s, sqlite3_stmt *st, jm__finish *f)
     return src == SQLITE_ROW ? JM_OK : jm__sqlite_err(s, src, "reading a job's outcome");
 }
 
+/* Takes one due row read by claim_rows and makes `job` what the update
+ * wrote. Returns 0 if the row was no longer due (cannot happen inside the
+ * write transaction, but the guard costs nothing). */
+static int take_row(jm__store *s, sqlite3_stmt *take, const jm__claim_req *req, jm_job *job,
+                    int *taken)
+{
+    sqlite3_bind_int64(take, 6, job->seq);
+    int src = sqlite3_step(take);
+    *taken = src == SQLITE_DONE && sqlite3_changes(s->db) == 1;
+    sqlite3_reset(take);
+    if (src != SQLITE_DONE)
+        return jm__sqlite_err(s, src, "claiming a job");
+    if (!*taken)
+        return JM_OK;
+    if (job->status == JM_STATUS_RETRYING) {
+        jm__free(job->message);
+        job->message = NULL;
+    }
+    job->status = JM_STATUS_RUNNING;
+    job->attempts++;
+    job->lease_until = req->lease_until;
+    job->started_at = req->now;
+    job->updated_at = req->now;
+    return jm__job_set_str(&job->node_id, req->owner->node_id);
+}
+
 /* Claims inside the open transaction, appending to jobs[*got]. */
 static int claim_rows(jm__store *s, const jm__claim_req *req, jm_job **jobs, size_t *got)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = jm__sqlite_stmt(s, Q_CLAIM, &st);
-    if (rc || (rc = promote(s, req->now)))
+    sqlite3_stmt *due = NULL, *take = NULL;
+    int rc;
+    if ((rc = jm__sqlite_stmt(s, Q_DUE, &due)) || (rc = jm__sqlite_stmt(s, Q_TAKE, &take)) ||
+        (rc = promote(s, req->now)))
         return rc;
-    jm__bind_text(st, 1, req->owner->node_id);
-    sqlite3_bind_int64(st, 2, req->owner->pid);
-    sqlite3_bind_int64(st, 3, req->owner->instance);
-    sqlite3_bind_int64(st, 4, req->lease_until);
-    sqlite3_bind_int64(st, 5, req->now);
-    jm__bind_text(st, 6, req->types);
-    sqlite3_bind_int64(st, 7, (sqlite3_int64)req->max);
+    sqlite3_bind_int64(due, 1, req->now);
+    jm__bind_text(due, 2, req->types);
+    sqlite3_bind_int64(due, 3, (sqlite3_int64)req->max);
+    size_t first = *got;
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW && *got < req->max) {
-        if ((rc = jm__row_to_job(st, 0, &jobs[*got])))
+    while ((src = sqlite3_step(due)) == SQLITE_ROW && *got < req->max) {
+        if ((rc = jm__row_to_job(due, 0, &jobs[*got])))
             break;
         (*got)++;
     }
-    if (rc == JM_OK && src != SQLITE_DONE)
-        rc = jm__sqlite_err(s, src, "claiming jobs");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    if (rc == JM_OK && src != SQLITE_ROW && src != SQLITE_DONE)
+        rc = jm__sqlite_err(s, src, "reading due jobs");
+    sqlite3_reset(due);
+    sqlite3_clear_bindings(due);
+    if (rc)
+        return rc;
+    jm__bind_text(take, 1, req->owner->node_id);
+    sqlite3_bind_int64(take, 2, req->owner->pid);
+    sqlite3_bind_int64(take, 3, req->owner->instance);
+    sqlite3_bind_int64(take, 4, req->lease_until);
+    sqlite3_bind_int64(take, 5, req->now);
+    size_t kept = first;
+    for (size_t i = first; i < *got; i++) {
+        int taken = 0;
+        if (rc == JM_OK)
+            rc = take_row(s, take, req, jobs[i], &taken);
+        if (rc == JM_OK && taken)
+            jobs[kept++] = jobs[i];
+        else
+            jm_job_free(jobs[i]);
+    }
+    *got = kept;
+    sqlite3_clear_bindings(take);
     return rc;
 }
 
@@ -130,8 +182,7 @@ int jm__sqlite_cycle(jm__store *s, jm__finish *items, size_t n, const jm__claim_
     size_t got = 0;
     if (max && !(jobs = jm__calloc(max, sizeof *jobs)))
         return jm__seterr(JM_ENOMEM, "out of memory claiming jobs");
-    sqlite3_stmt *fin = NULL;
-    int rc = n ? jm__sqlite_stmt(s, Q_FINISH, &fin) : JM_OK;
+    int rc = JM_OK;
     /* A claim alone need not reach the disk before the job starts: after a
      * power loss a lost claim only leaves the job queued (it runs again, as
      * a crash would make it anyway). Skipping that fsync is what lets a
@@ -148,9 +199,7 @@ int jm__sqlite_cycle(jm__store *s, jm__finish *items, size_t n, const jm__claim_
     if (rc)
         goto out;
     for (size_t i = 0; i < n && rc == JM_OK; i++)
-        rc = finish_one(s, fin, &items[i]);
-    if (fin)
-        sqlite3_clear_bindings(fin);
+        rc = finish_one(s, &items[i]);
     if (rc == JM_OK && max)
         rc = claim_rows(s, req, jobs, &got);
     if (rc == JM_OK)

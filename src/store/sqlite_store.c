@@ -37,67 +37,82 @@ static const char *const sql_text[Q_COUNT_] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
+    /* created_at never goes below the newest row's (schema version 3), so
+     * creation-time filters can seek by seq. */
     [Q_INSERT] = "INSERT INTO jm_jobs (id, type, status, namespace_id, params, "
                  "idempotency_key, max_retries, priority, created_at, updated_at, run_at) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, max(?9, coalesce("
+                 "(SELECT created_at FROM jm_jobs ORDER BY seq DESC LIMIT 1), ?9)), ?9, ?10)",
+    [Q_CREATED_FROM] = "SELECT seq FROM jm_jobs INDEXED BY jm_jobs_created "
+                       "WHERE created_at >= ?1 ORDER BY created_at, seq LIMIT 1",
     [Q_ACTIVE_BY_KEY] = "SELECT id FROM jm_jobs WHERE idempotency_key = ?1 "
-                        "AND idempotency_key IS NOT NULL AND status IN (0, 1, 2, 3)",
+                        "AND idempotency_key IS NOT NULL AND status <= 3",
     [Q_GET] = "SELECT " JM_JOB_COLUMNS " FROM jm_jobs WHERE id = ?1",
     [Q_SEQ_OF] = "SELECT seq FROM jm_jobs WHERE id = ?1",
     [Q_STATUS_OF] = "SELECT status FROM jm_jobs WHERE id = ?1",
     [Q_STATUS_OF_SEQ] = "SELECT status FROM jm_jobs WHERE seq = ?1",
     [Q_PROMOTE] = "UPDATE jm_jobs INDEXED BY jm_jobs_scheduled SET status = 1, updated_at = ?1 "
                   "WHERE status = 0 AND run_at <= ?1",
-    [Q_CLAIM] = "UPDATE jm_jobs SET status = 2, attempts = attempts + 1, node_id = ?1, "
-                "owner_pid = ?2, owner_instance = ?3, lease_until = ?4, started_at = ?5, "
-                "updated_at = ?5, message = CASE WHEN status = 3 THEN NULL ELSE message END "
-                "WHERE seq IN (SELECT seq FROM jm_jobs INDEXED BY jm_jobs_due WHERE status IN (1, 3) "
-                "AND run_at <= ?5 AND instr(?6, type) > 0 "
-                "ORDER BY priority DESC, run_at, seq LIMIT ?7) "
-                "RETURNING " JM_JOB_COLUMNS,
-    /* ?1 cancel_overrides, ?2 status, ?3 keep_message, ?4 message, ?5 trace,
-     * ?6 result, ?7 retry_count, ?8 run_at, ?9 progress, ?10 now, ?11 seq,
-     * ?12 attempt. A standing cancel request turns an overridable outcome
-     * into cancelled, atomically with the write. */
-    [Q_FINISH] = "UPDATE jm_jobs SET "
-                 "status = CASE WHEN ?1 AND cancel_requested THEN 6 ELSE ?2 END, "
-                 "message = CASE WHEN ?1 AND cancel_requested THEN 'Cancelled' "
-                 "  WHEN ?3 THEN message ELSE ?4 END, "
-                 "exception_trace = coalesce(?5, exception_trace), "
-                 "result = coalesce(?6, result), "
-                 "retry_count = CASE WHEN ?1 AND cancel_requested THEN retry_count ELSE ?7 END, "
-                 "run_at = ?8, progress = ?9, updated_at = ?10, "
-                 "finished_at = CASE WHEN (?1 AND cancel_requested) OR ?2 IN (4, 5, 6) "
-                 "  THEN ?10 ELSE NULL END, "
+    /* Claiming reads the due rows, then takes each by rowid: an UPDATE with
+     * an IN subquery and RETURNING builds two temporary B-trees per run. */
+    [Q_DUE] = "SELECT " JM_JOB_COLUMNS " FROM jm_jobs INDEXED BY jm_jobs_due "
+              "WHERE status IN (1, 3) AND run_at <= ?1 AND instr(?2, type) > 0 "
+              "ORDER BY priority DESC, run_at, seq LIMIT ?3",
+    [Q_TAKE] = "UPDATE jm_jobs SET status = 2, attempts = attempts + 1, node_id = ?1, "
+               "owner_pid = ?2, owner_instance = ?3, lease_until = ?4, started_at = ?5, "
+               "updated_at = ?5, message = CASE WHEN status = 3 THEN NULL ELSE message END "
+               "WHERE seq = ?6 AND status IN (1, 3)",
+    /* ?1 status, ?2 keep_message, ?3 message, ?4 trace, ?5 result,
+     * ?6 retry_count, ?7 run_at, ?8 progress, ?9 now, ?10 finished_at,
+     * ?11 seq, ?12 attempt. An outcome a standing cancel cannot change. */
+    [Q_FINISH] = "UPDATE jm_jobs SET status = ?1, "
+                 "message = CASE WHEN ?2 THEN message ELSE ?3 END, "
+                 "exception_trace = coalesce(?4, exception_trace), "
+                 "result = coalesce(?5, result), retry_count = ?6, run_at = ?7, "
+                 "progress = ?8, updated_at = ?9, finished_at = ?10, "
                  "lease_until = NULL, owner_pid = NULL, owner_instance = NULL "
                  "WHERE seq = ?11 AND status = 2 AND attempts = ?12",
+    /* The same for an outcome a standing cancel request overrides: it
+     * becomes cancelled, atomically with the write. */
+    [Q_FINISH_CANCELLABLE] =
+        "UPDATE jm_jobs SET "
+        "status = CASE WHEN cancel_requested THEN 6 ELSE ?1 END, "
+        "message = CASE WHEN cancel_requested THEN 'Cancelled' "
+        "  WHEN ?2 THEN message ELSE ?3 END, "
+        "exception_trace = coalesce(?4, exception_trace), "
+        "result = coalesce(?5, result), "
+        "retry_count = CASE WHEN cancel_requested THEN retry_count ELSE ?6 END, "
+        "run_at = ?7, progress = ?8, updated_at = ?9, "
+        "finished_at = CASE WHEN cancel_requested THEN ?9 ELSE ?10 END, "
+        "lease_until = NULL, owner_pid = NULL, owner_instance = NULL "
+        "WHERE seq = ?11 AND status = 2 AND attempts = ?12",
     [Q_CHECKPOINT] = "UPDATE jm_jobs SET checkpoint = ?1, updated_at = ?2 "
                      "WHERE seq = ?3 AND status = 2 AND attempts = ?4",
     [Q_PROGRESS] = "UPDATE jm_jobs SET progress = ?1, updated_at = ?2 "
                    "WHERE seq = ?3 AND status = 2 AND attempts = ?4",
-    [Q_RENEW] = "UPDATE jm_jobs INDEXED BY jm_jobs_running SET lease_until = ?1 WHERE status = 2 AND node_id = ?2 "
+    [Q_RENEW] = "UPDATE jm_jobs INDEXED BY jm_jobs_status SET lease_until = ?1 WHERE status = 2 AND node_id = ?2 "
                 "AND owner_pid = ?3 AND owner_instance = ?4 RETURNING seq, cancel_requested",
     /* One statement: a cancel never reads and then writes. */
     [Q_CANCEL] = "UPDATE jm_jobs SET "
-                 "status = CASE WHEN status IN (0, 1, 3) THEN 6 ELSE status END, "
-                 "finished_at = CASE WHEN status IN (0, 1, 3) THEN ?2 ELSE finished_at END, "
-                 "message = CASE WHEN status IN (0, 1, 3) THEN 'Cancelled' ELSE message END, "
+                 "status = CASE WHEN status <> 2 THEN 6 ELSE status END, "
+                 "finished_at = CASE WHEN status <> 2 THEN ?2 ELSE finished_at END, "
+                 "message = CASE WHEN status <> 2 THEN 'Cancelled' ELSE message END, "
                  "cancel_requested = 1, updated_at = ?2 "
-                 "WHERE id = ?1 AND (status IN (0, 1, 3) OR (status = 2 AND ?3)) "
+                 "WHERE id = ?1 AND (status <= 1 OR status = 3 OR (status = 2 AND ?3)) "
                  "RETURNING status, seq",
     [Q_RETRY] = "UPDATE jm_jobs SET status = 1, retry_count = 0, run_at = ?2, message = NULL, "
                 "finished_at = NULL, cancel_requested = 0, progress = 0, updated_at = ?2 "
                 "WHERE id = ?1 AND status IN (5, 6)",
     [Q_PRUNE] = "DELETE FROM jm_jobs WHERE seq IN (SELECT seq FROM jm_jobs "
                 "INDEXED BY jm_jobs_finished "
-                "WHERE status IN (4, 5, 6) AND finished_at < ?1 LIMIT ?2)",
+                "WHERE status >= 4 AND finished_at < ?1 LIMIT ?2)",
     [Q_RUNNING_OWNERS] = "SELECT DISTINCT owner_pid, owner_instance FROM jm_jobs "
-                         "INDEXED BY jm_jobs_running "
+                         "INDEXED BY jm_jobs_status "
                          "WHERE status = 2 AND node_id = ?1 AND owner_pid IS NOT NULL",
-    [Q_RECOVER_OWNER] = "UPDATE jm_jobs INDEXED BY jm_jobs_running SET " RECOVER_SET
+    [Q_RECOVER_OWNER] = "UPDATE jm_jobs INDEXED BY jm_jobs_status SET " RECOVER_SET
                         "WHERE status = 2 AND node_id = ?1 AND owner_pid = ?5 "
                         "AND owner_instance = ?6",
-    [Q_RECOVER_EXPIRED] = "UPDATE jm_jobs INDEXED BY jm_jobs_running SET " RECOVER_SET
+    [Q_RECOVER_EXPIRED] = "UPDATE jm_jobs INDEXED BY jm_jobs_status SET " RECOVER_SET
                           "WHERE status = 2 AND lease_until < ?2",
     /* A claimed job that never ran goes back without spending a retry,
      * unless a cancel was requested meanwhile. */
@@ -122,9 +137,9 @@ static const char *const sql_text[Q_COUNT_] = {
      * two partial indexes of active jobs, never from the finished ones. */
     [Q_STATS_QUEUE] =
         "SELECT due.n, due.oldest, "
-        "(SELECT count(*) FROM jm_jobs INDEXED BY jm_jobs_running WHERE status = 2), "
+        "(SELECT count(*) FROM jm_jobs INDEXED BY jm_jobs_status WHERE status = 2), "
         "(SELECT count(*) FROM jm_jobs INDEXED BY jm_jobs_finished "
-        "  WHERE status IN (4, 5, 6) AND status = 5 AND finished_at >= ?2) "
+        "  WHERE status >= 4 AND status = 5 AND finished_at >= ?2) "
         "FROM (SELECT count(*) AS n, min(run_at) AS oldest FROM ("
         "  SELECT run_at FROM jm_jobs INDEXED BY jm_jobs_due "
         "    WHERE status IN (1, 3) AND run_at <= ?1 "

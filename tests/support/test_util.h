@@ -51,4 +51,9 @@ jm_config tu_config(const char *db);
 /* Status of job `id`, or -1 if it cannot be read. */
 int tu_status(jm_manager *m, const char *id);
 
+/* SQL on a separate plain connection to the database at `path`; a failure
+ * fails the test. tu_sql_int returns the first column of the first row. */
+void tu_sql_exec(const char *path, const char *sql);
+int64_t tu_sql_int(const char *path, const char *sql);
+
 #endif

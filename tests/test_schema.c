@@ -1,0 +1,331 @@
+/*
+ * The jobs schema (src/store/sqlite_schema.c): what a new database gets,
+ * migration of databases written by earlier versions (built here from the
+ * SQL those versions shipped, not derived from the current one), refusal
+ * of newer ones, and the creation-time order that time filters rely on.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/job.h"
+#include "core/job_id.h"
+#include "store/store.h"
+#include "test_util.h"
+
+#define T0 INT64_C(1700000000000)
+#define OPS (&jm__sqlite_store)
+#define CURRENT_VERSION 3
+
+typedef struct fx {
+    char *dir;
+    char *db;
+    jm__store *s;
+} fx;
+
+static int fx_setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    f->dir = tu_tmpdir();
+    assert_non_null(f->dir);
+    f->db = tu_path(f->dir, "jobs.db");
+    *state = f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    fx *f = *state;
+    if (f->s)
+        OPS->close(f->s);
+    free(f->db);
+    tu_rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static jm__store *open_store(const char *path)
+{
+    jm__store_config c = {path, NULL, 20000};
+    jm__store *s = NULL;
+    int rc = OPS->open(&c, &s);
+    if (rc != JM_OK)
+        fail_msg("open %s: %s: %s", path, jm_err_name(rc), jm_last_error());
+    return s;
+}
+
+/* The schema as version 1 shipped it. */
+static const char old_v1[] =
+    "CREATE TABLE jm_schema_version (version INTEGER NOT NULL);"
+    "CREATE TABLE jm_jobs (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+    " type TEXT NOT NULL CHECK (length(type) = 2),"
+    " status INTEGER NOT NULL CHECK (status BETWEEN 0 AND 6), namespace_id TEXT,"
+    " params TEXT NOT NULL, idempotency_key TEXT, message TEXT, exception_trace TEXT,"
+    " result TEXT, checkpoint TEXT, node_id TEXT, owner_pid INTEGER, owner_instance INTEGER,"
+    " progress REAL NOT NULL DEFAULT 0, retry_count INTEGER NOT NULL DEFAULT 0,"
+    " max_retries INTEGER NOT NULL, priority INTEGER NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0, cancel_requested INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, started_at INTEGER,"
+    " finished_at INTEGER, run_at INTEGER NOT NULL, lease_until INTEGER);"
+    "CREATE UNIQUE INDEX jm_jobs_idempotency ON jm_jobs(idempotency_key) "
+    "WHERE idempotency_key IS NOT NULL AND status IN (0, 1, 2, 3);"
+    "CREATE INDEX jm_jobs_due ON jm_jobs(priority DESC, run_at, seq) WHERE status IN (1, 3);"
+    "CREATE INDEX jm_jobs_scheduled ON jm_jobs(run_at) WHERE status = 0;"
+    "CREATE INDEX jm_jobs_running ON jm_jobs(lease_until) WHERE status = 2;"
+    "CREATE INDEX jm_jobs_finished ON jm_jobs(finished_at) WHERE status IN (4, 5, 6);"
+    "CREATE INDEX jm_jobs_status ON jm_jobs(status, seq);"
+    "CREATE INDEX jm_jobs_type ON jm_jobs(type, seq);"
+    "CREATE INDEX jm_jobs_namespace ON jm_jobs(namespace_id, seq) "
+    "WHERE namespace_id IS NOT NULL;"
+    "CREATE INDEX jm_jobs_created ON jm_jobs(created_at);"
+    "INSERT INTO jm_schema_version VALUES (1);";
+
+/* What version 2 added. */
+static const char old_v2[] = "CREATE INDEX jm_jobs_key ON jm_jobs(idempotency_key, seq) "
+                             "WHERE idempotency_key IS NOT NULL;"
+                             "UPDATE jm_schema_version SET version = 2;";
+
+/* Jobs as an older version could leave them: creation times out of seq
+ * order (two processes' clocks), a keyed active job, a finished one. */
+static void add_old_jobs(const char *db, char ids[4][JM_JOB_ID_SIZE])
+{
+    static const int64_t created[4] = {100, 300, 200, 250};
+    for (int i = 0; i < 4; i++) {
+        jm__job_id_new("FL", ids[i]);
+        char sql[512];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO jm_jobs (id, type, status, params, idempotency_key, "
+                 "max_retries, created_at, updated_at, run_at, finished_at) VALUES "
+                 "('%s', 'FL', %d, '{}', %s, 3, %lld, %lld, %lld, %s)",
+                 ids[i], i == 3 ? 4 : 1, i == 0 ? "'k'" : "NULL",
+                 (long long)(T0 + created[i]), (long long)(T0 + created[i]),
+                 (long long)(T0 + created[i]), i == 3 ? "1700000000999" : "NULL");
+        tu_sql_exec(db, sql);
+    }
+}
+
+static int index_exists(const char *db, const char *name)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = '%s'", name);
+    return (int)tu_sql_int(db, sql);
+}
+
+/* The list of `f`'s first page as indexes into ids[]. */
+static int list_idx(jm__store *s, const jm_filter *f, char ids[][JM_JOB_ID_SIZE], int nids,
+                    int *out)
+{
+    jm_job_list *l = NULL;
+    int rc = OPS->list(s, f, &l);
+    if (rc != JM_OK)
+        fail_msg("list: %s", jm_last_error());
+    size_t n = jm_job_list_count(l);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = -1;
+        for (int k = 0; k < nids; k++)
+            if (strcmp(jm_job_id(jm_job_list_at(l, i)), ids[k]) == 0)
+                out[i] = k;
+    }
+    jm_job_list_free(l);
+    return (int)n;
+}
+
+static void assert_current_layout(const char *db)
+{
+    assert_int_equal(tu_sql_int(db, "SELECT max(version) FROM jm_schema_version"),
+                     CURRENT_VERSION);
+    assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM jm_schema_version"), 1);
+    assert_int_equal(index_exists(db, "jm_jobs_running"), 0);
+    assert_int_equal(index_exists(db, "jm_jobs_key"), 1);
+    /* Status sets are ranges: no IN list SQLite would build a table for. */
+    assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+                                    "AND sql LIKE '%status IN (0, 1, 2, 3)%'"),
+                     0);
+    assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+                                    "AND name = 'jm_jobs_finished' AND sql LIKE '%status >= 4'"),
+                     1);
+}
+
+static void new_database_gets_current_schema(void **state)
+{
+    fx *f = *state;
+    f->s = open_store(f->db);
+    assert_current_layout(f->db);
+    assert_int_equal(index_exists(f->db, "jm_jobs_idempotency"), 1);
+}
+
+/* Opens an old database and checks what migration must give: the current
+ * layout, the jobs intact, creation times made non-decreasing along seq,
+ * idempotency still enforced, and exact time filters. */
+static void check_migrated(fx *f, char ids[4][JM_JOB_ID_SIZE])
+{
+    f->s = open_store(f->db);
+    assert_current_layout(f->db);
+    assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM jm_jobs"), 4);
+    /* 100, 300, 200, 250 became 100, 300, 300, 300. */
+    assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM jm_jobs a JOIN jm_jobs b "
+                                       "ON b.seq > a.seq WHERE b.created_at < a.created_at"),
+                     0);
+    assert_int_equal(tu_sql_int(f->db, "SELECT sum(created_at - 1700000000000) FROM jm_jobs"),
+                     100 + 300 + 300 + 300);
+    jm_job *j = NULL;
+    assert_int_equal(OPS->get(f->s, ids[2], &j), JM_OK);
+    assert_int_equal(jm_job_created_at(j), T0 + 300);
+    jm_job_free(j);
+    /* The keyed active job still holds its key. */
+    char id[JM_JOB_ID_SIZE];
+    jm__new_row r = {0};
+    jm__job_id_new("FL", id);
+    r.id = id;
+    r.type = "FL";
+    r.params = "{}";
+    r.status = JM_STATUS_QUEUED;
+    r.idempotency_key = "k";
+    r.max_retries = 3;
+    r.created_at = T0 + 400;
+    r.run_at = T0 + 400;
+    size_t at = 0;
+    char holder[JM_JOB_ID_SIZE] = "";
+    assert_int_equal(OPS->insert(f->s, &r, 1, &at, holder), JM_ECONFLICT);
+    assert_string_equal(holder, ids[0]);
+    /* Time filters on the migrated rows. */
+    jm_filter flt = JM_FILTER_INIT;
+    int idx[8];
+    flt.created_after_ms = T0 + 100;
+    assert_int_equal(list_idx(f->s, &flt, ids, 4, idx), 3);
+    assert_int_equal(idx[0], 1);
+    flt = (jm_filter)JM_FILTER_INIT;
+    flt.created_before_ms = T0 + 300;
+    assert_int_equal(list_idx(f->s, &flt, ids, 4, idx), 1);
+    assert_int_equal(idx[0], 0);
+}
+
+static void migrates_version_2(void **state)
+{
+    fx *f = *state;
+    char ids[4][JM_JOB_ID_SIZE];
+    tu_sql_exec(f->db, old_v1);
+    tu_sql_exec(f->db, old_v2);
+    add_old_jobs(f->db, ids);
+    check_migrated(f, ids);
+}
+
+static void migrates_version_1(void **state)
+{
+    fx *f = *state;
+    char ids[4][JM_JOB_ID_SIZE];
+    tu_sql_exec(f->db, old_v1);
+    add_old_jobs(f->db, ids);
+    check_migrated(f, ids);
+}
+
+static void refuses_newer_schema(void **state)
+{
+    fx *f = *state;
+    f->s = open_store(f->db);
+    char ids[4][JM_JOB_ID_SIZE];
+    add_old_jobs(f->db, ids);
+    OPS->close(f->s);
+    f->s = NULL;
+    tu_sql_exec(f->db, "UPDATE jm_schema_version SET version = 99");
+    jm__store_config c = {f->db, NULL, 1000};
+    jm__store *s = (jm__store *)1;
+    assert_int_equal(OPS->open(&c, &s), JM_EDB);
+    assert_null(s);
+    assert_non_null(strstr(jm_last_error(), "99"));
+    jm_config cfg = tu_config(f->db);
+    jm_manager *m = NULL;
+    assert_int_equal(jm_open(&cfg, &m), JM_EDB);
+    assert_null(m);
+    /* Refusing changed nothing: the version and the jobs are still there. */
+    assert_int_equal(tu_sql_int(f->db, "SELECT max(version) FROM jm_schema_version"), 99);
+    assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM jm_jobs"), 4);
+    /* Back to the current version it opens again. */
+    tu_sql_exec(f->db, "UPDATE jm_schema_version SET version = 3");
+    f->s = open_store(f->db);
+}
+
+/* A creation time below the newest row's (a clock stepped back, another
+ * process's clock) is raised to it, so time filters stay exact. */
+static void insert_keeps_creation_times_in_order(void **state)
+{
+    fx *f = *state;
+    f->s = open_store(f->db);
+    static const int64_t clock[5] = {500, 400, 600, 600, 100};
+    char ids[5][JM_JOB_ID_SIZE];
+    for (int i = 0; i < 5; i++) {
+        jm__new_row r = {0};
+        jm__job_id_new("FL", ids[i]);
+        r.id = ids[i];
+        r.type = "FL";
+        r.params = "{}";
+        r.status = JM_STATUS_QUEUED;
+        r.max_retries = 3;
+        r.created_at = T0 + clock[i];
+        r.run_at = T0 + clock[i];
+        size_t at = 0;
+        char holder[JM_JOB_ID_SIZE];
+        assert_int_equal(OPS->insert(f->s, &r, 1, &at, holder), JM_OK);
+    }
+    static const int64_t want[5] = {500, 500, 600, 600, 600};
+    for (int i = 0; i < 5; i++) {
+        jm_job *j = NULL;
+        assert_int_equal(OPS->get(f->s, ids[i], &j), JM_OK);
+        assert_int_equal(jm_job_created_at(j), T0 + want[i]);
+        jm_job_free(j);
+    }
+    jm_filter flt = JM_FILTER_INIT;
+    int idx[8];
+    int64_t n = 0;
+    /* After 500: the last three; the bound itself is excluded. */
+    flt.created_after_ms = T0 + 500;
+    assert_int_equal(list_idx(f->s, &flt, ids, 5, idx), 3);
+    assert_int_equal(idx[0], 2);
+    assert_int_equal(idx[2], 4);
+    assert_int_equal(OPS->count(f->s, &flt, &n), JM_OK);
+    assert_int_equal(n, 3);
+    /* Newest first, with a cursor. */
+    flt.newest_first = 1;
+    flt.after_id = ids[4];
+    assert_int_equal(list_idx(f->s, &flt, ids, 5, idx), 2);
+    assert_int_equal(idx[0], 3);
+    assert_int_equal(idx[1], 2);
+    /* Before 600: the first two. After 600, before 500: none. */
+    flt = (jm_filter)JM_FILTER_INIT;
+    flt.created_before_ms = T0 + 600;
+    assert_int_equal(list_idx(f->s, &flt, ids, 5, idx), 2);
+    assert_int_equal(idx[1], 1);
+    flt.created_after_ms = T0 + 600;
+    assert_int_equal(list_idx(f->s, &flt, ids, 5, idx), 0);
+    /* Bounds past every row, and the largest bound there is. */
+    flt = (jm_filter)JM_FILTER_INIT;
+    flt.created_before_ms = T0 + 10000;
+    assert_int_equal(list_idx(f->s, &flt, ids, 5, idx), 5);
+    flt.created_after_ms = INT64_MAX;
+    assert_int_equal(list_idx(f->s, &flt, ids, 5, idx), 0);
+    flt = (jm_filter)JM_FILTER_INIT;
+    flt.created_before_ms = 1;
+    assert_int_equal(OPS->count(f->s, &flt, &n), JM_OK);
+    assert_int_equal(n, 0);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+    const struct CMUnitTest tests[] = {
+        T(new_database_gets_current_schema),
+        T(migrates_version_1),
+        T(migrates_version_2),
+        T(refuses_newer_schema),
+        T(insert_keeps_creation_times_in_order),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
