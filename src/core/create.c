@@ -96,11 +96,11 @@ static int prepare(jm_manager *m, const jm_new_job *j, size_t i, int many, int64
     if (escapes_nul(params, len))
         FAIL(JM_EINVAL, "%s",
              "parameters must not contain \\u0000: a NUL would cut a string short");
-    /* The text is valid JSON, so a parse failure can only be memory. */
-    cJSON *p = cJSON_ParseWithLengthOpts(params, len + 1, NULL, 1);
-    if (!p)
-        FAIL(JM_ENOMEM, "%s", "out of memory parsing parameters");
     if (e.ex.validate) {
+        /* The text is valid JSON, so a parse failure can only be memory. */
+        cJSON *p = cJSON_ParseWithLengthOpts(params, len + 1, NULL, 1);
+        if (!p)
+            FAIL(JM_ENOMEM, "%s", "out of memory parsing parameters");
         char err[512] = "";
         int bad = e.ex.validate(e.self, p, err, sizeof err);
         err[sizeof err - 1] = '\0';
@@ -109,8 +109,8 @@ static int prepare(jm_manager *m, const jm_new_job *j, size_t i, int many, int64
             FAIL(JM_EINVAL, "invalid %s parameters: %s", j->type,
                  *err ? err : "rejected by the executor");
         }
+        cJSON_Delete(p);
     }
-    cJSON_Delete(p);
     row->type = j->type;
     row->params = params;
     row->namespace_id = o->namespace_id;

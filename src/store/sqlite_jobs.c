@@ -187,22 +187,58 @@ static void build_sql(unsigned sh, char *sql, size_t cap)
 #undef ADD
 }
 
-/* The first seq whose created_at is at least `at`, or INT64_MAX if none:
- * one seek in jm_jobs_created, exact because created_at never decreases
- * along seq (schema version 3). */
-static int created_from(jm__store *s, int64_t at, int64_t *seq)
+/* The row at or after `from` in seq order: 1 if there is one. */
+static int row_from(jm__store *s, jm__query q, int64_t from, int64_t *seq, int64_t *created,
+                    int *found)
 {
     sqlite3_stmt *st = NULL;
-    int rc = jm__sqlite_stmt(s, Q_CREATED_FROM, &st);
+    int rc = jm__sqlite_stmt(s, q, &st);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, at);
+    if (q == Q_ROW_FROM)
+        sqlite3_bind_int64(st, 1, from);
     int src = sqlite3_step(st);
-    *seq = src == SQLITE_ROW ? sqlite3_column_int64(st, 0) : INT64_MAX;
+    *found = src == SQLITE_ROW;
+    if (*found) {
+        *seq = sqlite3_column_int64(st, 0);
+        *created = sqlite3_column_int64(st, 1);
+    }
     sqlite3_reset(st);
     return src == SQLITE_ROW || src == SQLITE_DONE
                ? JM_OK
-               : jm__sqlite_err(s, src, "reading the creation-time index");
+               : jm__sqlite_err(s, src, "reading creation times");
+}
+
+/* The first seq whose created_at is at least `at`, or INT64_MAX if none.
+ * created_at never decreases along seq (schema version 3), so a binary
+ * search over seq finds it with a few dozen rowid seeks at most. Rows
+ * created meanwhile only come after the bound, so it stays exact without
+ * a snapshot. */
+static int created_from(jm__store *s, int64_t at, int64_t *out)
+{
+    int64_t lo = 0, hi = 0, seq = 0, created = 0;
+    int found = 0, rc;
+    *out = INT64_MAX;
+    if ((rc = row_from(s, Q_LAST_ROW, 0, &hi, &created, &found)) || !found || created < at)
+        return rc;
+    if ((rc = row_from(s, Q_ROW_FROM, INT64_MIN, &lo, &created, &found)) || !found)
+        return rc;
+    /* Smallest s in [lo, hi] whose next row has created_at >= at; true at
+     * hi, and false below it once false at some s. */
+    while (lo < hi) {
+        int64_t mid = lo + (int64_t)(((uint64_t)hi - (uint64_t)lo) / 2);
+        if ((rc = row_from(s, Q_ROW_FROM, mid, &seq, &created, &found)))
+            return rc;
+        if (!found || created >= at)
+            hi = mid;
+        else
+            lo = seq + 1;
+    }
+    if ((rc = row_from(s, Q_ROW_FROM, lo, &seq, &created, &found)))
+        return rc;
+    if (found && created >= at)
+        *out = seq;
+    return JM_OK;
 }
 
 /* Prepares (once) and binds the statement for f's shape. */

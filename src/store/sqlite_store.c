@@ -43,8 +43,8 @@ static const char *const sql_text[Q_COUNT_] = {
                  "idempotency_key, max_retries, priority, created_at, updated_at, run_at) "
                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, max(?9, coalesce("
                  "(SELECT created_at FROM jm_jobs ORDER BY seq DESC LIMIT 1), ?9)), ?9, ?10)",
-    [Q_CREATED_FROM] = "SELECT seq FROM jm_jobs INDEXED BY jm_jobs_created "
-                       "WHERE created_at >= ?1 ORDER BY created_at, seq LIMIT 1",
+    [Q_ROW_FROM] = "SELECT seq, created_at FROM jm_jobs WHERE seq >= ?1 ORDER BY seq LIMIT 1",
+    [Q_LAST_ROW] = "SELECT seq, created_at FROM jm_jobs ORDER BY seq DESC LIMIT 1",
     [Q_ACTIVE_BY_KEY] = "SELECT id FROM jm_jobs WHERE idempotency_key = ?1 "
                         "AND idempotency_key IS NOT NULL AND status <= 3",
     [Q_GET] = "SELECT " JM_JOB_COLUMNS " FROM jm_jobs WHERE id = ?1",
