@@ -7,7 +7,7 @@
 /* Rows deleted per prune transaction: small enough that a concurrent
  * create never waits long for the write lock (the store lock is taken in
  * turn, so a create queued behind a batch runs right after it). */
-#define JM_PRUNE_BATCH 500
+#define JM_PRUNE_BATCH 1000
 
 int jm_cancel(jm_manager *m, const char *id)
 {
