@@ -880,6 +880,52 @@ static void test_pool_close_with_running_jobs(void **state)
     jm_close(m);
 }
 
+/* ------------------------------------------------------------------------
+ * Claiming ahead: after many short jobs, a burst of long ones of another
+ * type is claimed only as workers free up, while short ones are still
+ * claimed ahead of busy workers
+ * ------------------------------------------------------------------------ */
+
+static void test_pool_long_jobs_not_claimed_ahead(void **state)
+{
+    fixture *f = *state;
+    simple_state quick = {0};
+    loop_state gate = {0};
+    jm_manager *m = open_mgr(f, 0);
+    reg(m, "SH", 1, simple_exec, NULL, &quick);
+    reg(m, "LG", 1, drain_exec, NULL, &gate);
+    assert_int_equal(jm_start(m, 2), JM_OK);
+
+    enum { SHORT = 300, LONG = 20, LATE = 3 };
+    static jm_new_job jobs[SHORT];
+    static char ids[SHORT][JM_JOB_ID_SIZE];
+    for (int i = 0; i < SHORT; i++)
+        jobs[i] = (jm_new_job){"SH", NULL, JM_CREATE_OPTS_INIT};
+    assert_int_equal(jm_create_many(m, jobs, SHORT, ids), JM_OK);
+    wait_count(m, "SH", COMPLETED_MASK, SHORT);
+
+    for (int i = 0; i < LONG; i++)
+        jobs[i] = (jm_new_job){"LG", NULL, JM_CREATE_OPTS_INIT};
+    assert_int_equal(jm_create_many(m, jobs, LONG, ids), JM_OK);
+    wait_int(&gate.started, 2, "two long jobs started");
+    /* Both workers are busy: short jobs created now are claimed ahead. The
+     * claim that took them would have taken long ones too. */
+    for (int i = 0; i < LATE; i++)
+        jobs[i] = (jm_new_job){"SH", NULL, JM_CREATE_OPTS_INIT};
+    assert_int_equal(jm_create_many(m, jobs, LATE, ids), JM_OK);
+    wait_count(m, "SH", RUNNING_MASK, LATE);
+    assert_int_equal(count_status(m, "LG", RUNNING_MASK), 2);
+    assert_int_equal(count_status(m, "LG", JM_STATUS_BIT(JM_STATUS_QUEUED)), LONG - 2);
+
+    atomic_store(&gate.release, 1);
+    wait_count(m, "LG", COMPLETED_MASK, LONG);
+    wait_count(m, "SH", COMPLETED_MASK, SHORT + LATE);
+    assert_int_equal(jm_stop(m, TU_TIMEOUT_MS), JM_OK);
+    assert_int_equal(atomic_load(&quick.runs), SHORT + LATE);
+    assert_int_equal(atomic_load(&gate.started), LONG);
+    jm_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -900,6 +946,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pool_stop_from_executor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_start_twice_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_close_with_running_jobs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_long_jobs_not_claimed_ahead, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

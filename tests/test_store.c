@@ -133,7 +133,7 @@ static int64_t count_all(jm__store *s)
 static size_t claim(jm__store *s, const jm__owner *o, const char *types, int64_t now,
                     size_t max, jm_job ***out)
 {
-    jm__claim_req req = {o, types, now, now + 30000, max};
+    jm__claim_req req = {o, types, now, now + 30000, max, NULL, 0};
     jm_job **jobs = NULL;
     size_t n = 0;
     int rc = OPS->claim(s, &req, &jobs, &n);
@@ -450,6 +450,40 @@ static void claim_one_at_a_time_follows_order(void **state)
     assert_int_equal(claim(f->s, &owner_a, "FL", T0, 1, NULL), 0);
 }
 
+/* The claim-ahead pass: after `max` of any type, more of the listed types
+ * only, never a job twice, all in claim order. */
+static void claim_ahead_takes_listed_types(void **state)
+{
+    fx *f = *state;
+    char ids[6][JM_JOB_ID_SIZE];
+    static const char *const types[6] = {"LG", "SH", "LG", "SH", "LG", "SH"};
+    for (int i = 0; i < 6; i++)
+        add_job(f->s, types[i], ids[i], T0 + i);
+    jm__claim_req req = {&owner_a, "LG,SH", T0 + 10, T0 + 30000, 1, "SH", 2};
+    jm_job **jobs = NULL;
+    size_t n = 0;
+    assert_int_equal(OPS->claim(f->s, &req, &jobs, &n), JM_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(jobs[0]->id, ids[0]);
+    assert_string_equal(jobs[1]->id, ids[1]);
+    assert_string_equal(jobs[2]->id, ids[3]);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(jobs[i]->status, JM_STATUS_RUNNING);
+        assert_int_equal(jobs[i]->attempts, 1);
+        assert_string_equal(jobs[i]->node_id, owner_a.node_id);
+    }
+    free_claimed(jobs, n);
+    assert_int_equal(status_of(f->s, ids[2]), JM_STATUS_QUEUED);
+    assert_int_equal(status_of(f->s, ids[5]), JM_STATUS_QUEUED);
+    /* Ahead only (no idle worker), and more asked than there are. */
+    jm__claim_req more = {&owner_a, "LG,SH", T0 + 10, T0 + 30000, 0, "SH", 5};
+    assert_int_equal(OPS->claim(f->s, &more, &jobs, &n), JM_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(jobs[0]->id, ids[5]);
+    free_claimed(jobs, n);
+    assert_int_equal(status_of(f->s, ids[2]), JM_STATUS_QUEUED);
+}
+
 static void claim_filters_types(void **state)
 {
     fx *f = *state;
@@ -536,7 +570,7 @@ static void *race_main(void *arg)
         return NULL;
     r->seqs = calloc(RACE_JOBS, sizeof *r->seqs);
     for (;;) {
-        jm__claim_req req = {&r->owner, "FL", T0, T0 + 30000, 1};
+        jm__claim_req req = {&r->owner, "FL", T0, T0 + 30000, 1, NULL, 0};
         jm_job **jobs = NULL;
         size_t n = 0;
         if ((r->rc = OPS->claim(s, &req, &jobs, &n)))
@@ -1357,6 +1391,7 @@ int main(void)
         T(claim_order_and_fields),
         T(claim_one_at_a_time_follows_order),
         T(claim_filters_types),
+        T(claim_ahead_takes_listed_types),
         T(claim_promotes_due_new_jobs),
         T(concurrent_claims_never_share_a_job),
         T(finish_records_outcome),

@@ -5,12 +5,13 @@
  * outcomes pile up for the next one (group commit). It also renews leases,
  * runs periodic recovery and drives shutdown. It never runs executors.
  *
- * How far ahead it claims adapts to the jobs: while they are fast (an
- * average run under JM_FAST_JOB_US) it keeps up to JM_PREFETCH_PER_WORKER
- * jobs per worker claimed, so a transaction carries many jobs; when they
- * are slow it claims only for idle workers, so one process does not hoard
- * long jobs other processes could run.
+ * How far ahead it claims adapts to the jobs: it keeps about
+ * JM_PREFETCH_AHEAD_US of work per worker claimed (at most
+ * JM_PREFETCH_PER_WORKER jobs), so short jobs travel many to a transaction
+ * while long ones are claimed only for idle workers, and one process does
+ * not hoard work other processes could run.
  */
+#include <string.h>
 #include <time.h>
 
 #include "core/alloc.h"
@@ -32,12 +33,51 @@ size_t jm__prefetch_capacity(int nworkers)
     return n < (size_t)nworkers ? (size_t)nworkers : n;
 }
 
-/* How many jobs to hold claimed (pending + running) right now. */
-static size_t prefetch_target(const jm__pool *p)
+/* What the next claim asks for: `now` jobs of any type, one per idle
+ * worker, and `ahead` more of the types known to run short (at most half
+ * of JM_PREFETCH_AHEAD_US on average), enough to hold about
+ * JM_PREFETCH_AHEAD_US of work per worker. A type that has not run here
+ * yet counts as long: a burst of long jobs after short ones is claimed
+ * only as workers free up. */
+typedef struct claim_plan {
+    size_t now, ahead;
+    char ahead_types[JM_TYPE_SLOTS * 3 + 1];
+} claim_plan;
+
+static void plan_claim(jm_manager *m, claim_plan *c)
 {
-    if (p->avg_run_us >= JM_FAST_JOB_US)
-        return (size_t)p->nworkers;
-    return p->pending_cap;
+    jm__pool *p = &m->pool;
+    size_t have = p->npending + (size_t)p->executing, workers = (size_t)p->nworkers;
+    c->now = workers > have ? workers - have : 0;
+    c->ahead = 0;
+    c->ahead_types[0] = '\0';
+    char all[JM_TYPE_SLOTS * 3 + 1];
+    jm__registry_types(&m->registry, all);
+    int64_t longest = 0;
+    size_t len = 0;
+    for (const char *t = all; t[0] && t[1]; t += t[2] ? 3 : 2) {
+        char type[3] = {t[0], t[1], '\0'};
+        int slot = jm__type_slot(type);
+        int64_t us = slot >= 0 ? p->type_run_us[slot] : 0;
+        if (us <= 0 || us > JM_PREFETCH_AHEAD_US / 2)
+            continue;
+        memcpy(c->ahead_types + len, t, 2);
+        c->ahead_types[len + 2] = ',';
+        len += 3;
+        if (us > longest)
+            longest = us;
+    }
+    if (!len)
+        return;
+    c->ahead_types[len - 1] = '\0';
+    size_t per = (size_t)(JM_PREFETCH_AHEAD_US / longest);
+    if (per > JM_PREFETCH_PER_WORKER)
+        per = JM_PREFETCH_PER_WORKER;
+    size_t target = per * workers;
+    if (target > p->pending_cap)
+        target = p->pending_cap;
+    size_t total = target > have ? target - have : 0;
+    c->ahead = total > c->now ? total - c->now : 0;
 }
 
 void jm__pool_push_pending(jm__pool *p, jm_job *job)
@@ -78,9 +118,11 @@ static int64_t next_due_mono(jm_manager *m, const jm__outcome *list)
     return best;
 }
 
-/* One transaction: the finished runs so far, and up to `want` new jobs. */
-static void cycle(jm_manager *m, size_t want)
+/* One transaction: the finished runs so far, and the jobs `plan` asks for
+ * (none if NULL). */
+static void cycle(jm_manager *m, const claim_plan *plan)
 {
+    size_t want = plan ? plan->now + plan->ahead : 0;
     jm__pool *p = &m->pool;
     jm__outcome *list = p->done;
     size_t n = p->ndone;
@@ -94,7 +136,8 @@ static void cycle(jm_manager *m, size_t want)
     int64_t due = next_due_mono(m, list);
     jm_job **jobs = NULL;
     size_t got = 0;
-    int rc = jm__commit_cycle(m, list, n, want, &jobs, &got);
+    int rc = jm__commit_cycle(m, list, n, plan ? plan->now : 0, plan ? plan->ahead : 0,
+                              plan ? plan->ahead_types : NULL, &jobs, &got);
     if (rc)
         jm__log(m, list ? JM_LOG_ERROR : JM_LOG_WARN, NULL,
                 "recording %zu outcome(s) and claiming failed, will try again: %s", n,
@@ -210,16 +253,17 @@ void jm__loop_run(jm_manager *m)
             pthread_mutex_lock(&m->lock);
             continue;
         }
-        size_t have = p->npending + (size_t)p->executing;
-        size_t target = stopping ? 0 : prefetch_target(p);
-        size_t want = target > have ? target - have : 0;
+        claim_plan plan = {0, 0, ""};
+        if (!stopping)
+            plan_claim(m, &plan);
+        size_t want = plan.now + plan.ahead;
         /* Claim when told to (a local create), when the poll is due, or when
          * the queue runs low and the last claim suggests more are waiting. */
         int claim = want > 0 && (p->claim_now || mono >= p->next_poll_mono ||
                                  (p->maybe_more && p->npending < (size_t)p->nworkers));
         int commit = p->done && mono >= p->commit_retry_mono;
         if (claim || commit) {
-            cycle(m, claim ? want : 0);
+            cycle(m, claim ? &plan : NULL);
             continue;
         }
         int64_t until = next_hb;

@@ -6,11 +6,14 @@
 
 #include "core/manager.h"
 
-/* Prefetch: jobs held claimed per worker while jobs are fast, the cap on
- * the queue, and what counts as fast (a moving average of run times). */
-#define JM_PREFETCH_PER_WORKER 32
+/* Prefetch: the loop keeps about JM_PREFETCH_AHEAD_US of work per worker
+ * claimed (by a moving average of run times), between one and
+ * JM_PREFETCH_PER_WORKER jobs, and never more than JM_PREFETCH_MAX. Short
+ * jobs thus share one synced commit among many; no process holds more
+ * than that much work another process could run. */
+#define JM_PREFETCH_PER_WORKER 128
 #define JM_PREFETCH_MAX 1024
-#define JM_FAST_JOB_US 5000
+#define JM_PREFETCH_AHEAD_US 50000
 
 /* The size of the claimed-jobs queue for n workers. */
 size_t jm__prefetch_capacity(int nworkers);

@@ -29,7 +29,9 @@ typedef struct jm__pool {
     size_t pending_cap;
     size_t pending_head;
     size_t npending;
-    int64_t avg_run_us;      /* moving average of run times (loop.c) */
+    /* Moving average run time per type, 0 until one ran: how far ahead the
+     * loop claims (loop.c). */
+    int64_t type_run_us[JM_TYPE_SLOTS];
     int executing;
     jm__outcome *done; /* finished runs waiting for the group commit */
     size_t ndone;

@@ -123,6 +123,7 @@ static void *worker_main(void *arg)
         if (p->npending == 0)
             break;
         jm_job *job = jm__pool_pop_pending(p);
+        int slot = jm__type_slot(job->type);
         p->executing++;
         pthread_mutex_unlock(&m->lock);
         int64_t t0 = jm__mono_us();
@@ -130,8 +131,14 @@ static void *worker_main(void *arg)
         int64_t took = jm__mono_us() - t0;
         pthread_mutex_lock(&m->lock);
         p->executing--;
-        /* Moving average (1/8 weight): how far ahead the loop claims. */
-        p->avg_run_us += (took - p->avg_run_us) / 8;
+        /* Moving average (1/8 weight) per type: how far ahead the loop
+         * claims. */
+        if (slot >= 0) {
+            int64_t *avg = &p->type_run_us[slot];
+            *avg = *avg ? *avg + (took - *avg) / 8 : took;
+            if (*avg < 1)
+                *avg = 1;
+        }
         if (o) {
             o->next = p->done;
             p->done = o;
@@ -182,9 +189,6 @@ static int pool_begin(jm_manager *m, int n)
     p->nworkers = 0;
     p->npending = 0;
     p->pending_head = 0;
-    /* Start as if jobs were slow: claim only for idle workers until run
-     * times show that claiming ahead pays. */
-    p->avg_run_us = 2 * JM_FAST_JOB_US;
     p->executing = 0;
     p->claim_now = 1;
     p->maybe_more = 0;

@@ -8,10 +8,13 @@
 #include "core/error.h"
 #include "core/job_id.h"
 
-static int slot_of(const char *t)
+int jm__type_slot(const char *type)
 {
-    return (t[0] - 'A') * 26 + (t[1] - 'A');
+    if (!type || type[0] < 'A' || type[0] > 'Z' || type[1] < 'A' || type[1] > 'Z' || type[2])
+        return -1;
+    return (type[0] - 'A') * 26 + (type[1] - 'A');
 }
+
 
 int jm__registry_init(jm__registry *r)
 {
@@ -41,7 +44,7 @@ int jm__registry_add(jm__registry *r, const jm_executor *ex, void *self)
         return jm__seterr(JM_EINVAL, "jm_register: executor %s has no execute function",
                           ex->type);
     pthread_mutex_lock(&r->lock);
-    jm__executor_entry *e = &r->slots[slot_of(ex->type)];
+    jm__executor_entry *e = &r->slots[jm__type_slot(ex->type)];
     if (e->present) {
         pthread_mutex_unlock(&r->lock);
         return jm__seterr(JM_ECONFLICT, "jm_register: type %s is already registered", ex->type);
@@ -63,7 +66,7 @@ int jm__registry_find(jm__registry *r, const char *type, jm__executor_entry *out
     if (!jm__type_valid(type))
         return 0;
     pthread_mutex_lock(&r->lock);
-    *out = r->slots[slot_of(type)];
+    *out = r->slots[jm__type_slot(type)];
     pthread_mutex_unlock(&r->lock);
     return out->present;
 }

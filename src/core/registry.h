@@ -26,6 +26,9 @@ void jm__registry_destroy(jm__registry *r);
 int jm__registry_add(jm__registry *r, const jm_executor *ex, void *self);
 /* Copies the entry for `type` into *out; 0 if none is registered. */
 int jm__registry_find(jm__registry *r, const char *type, jm__executor_entry *out);
+/* The slot (0 .. JM_TYPE_SLOTS - 1) of a well-formed type; -1 otherwise. */
+int jm__type_slot(const char *type);
+
 /* Copies the claimable types list into buf (JM_TYPE_SLOTS * 3 + 1 bytes). */
 void jm__registry_types(jm__registry *r, char *buf);
 

@@ -15,7 +15,7 @@ void jm__claim_req_init(jm_manager *m, jm__claim_req *req, char *types, size_t m
 {
     jm__registry_types(&m->registry, types);
     int64_t now = jm__now(m);
-    jm__claim_req r = {&m->owner, types, now, now + m->cfg.lease_ms, max};
+    jm__claim_req r = {&m->owner, types, now, now + m->cfg.lease_ms, max, NULL, 0};
     *req = r;
 }
 

@@ -207,7 +207,8 @@ static void log_outcome(jm_manager *m, const jm__outcome *o)
 }
 
 int jm__commit_cycle(jm_manager *m, jm__outcome *list, size_t n, size_t claim_max,
-                     jm_job ***claimed, size_t *nclaimed)
+                     size_t ahead_max, const char *ahead_types, jm_job ***claimed,
+                     size_t *nclaimed)
 {
     if (!list)
         n = 0;
@@ -220,10 +221,14 @@ int jm__commit_cycle(jm_manager *m, jm__outcome *list, size_t n, size_t claim_ma
         items[i++] = o->f;
     char types[JM_TYPE_SLOTS * 3 + 1];
     jm__claim_req req;
-    if (claim_max)
+    int claiming = claim_max || ahead_max;
+    if (claiming) {
         jm__claim_req_init(m, &req, types, claim_max);
+        req.ahead_types = ahead_types;
+        req.ahead_max = ahead_types ? ahead_max : 0;
+    }
     jm__db_lock(m);
-    int rc = m->ops->cycle(m->store, items, i, claim_max ? &req : NULL, claimed, nclaimed);
+    int rc = m->ops->cycle(m->store, items, i, claiming ? &req : NULL, claimed, nclaimed);
     jm__db_unlock(m);
     if (rc == JM_OK && list) {
         i = 0;
@@ -242,7 +247,7 @@ int jm__commit_cycle(jm_manager *m, jm__outcome *list, size_t n, size_t claim_ma
 
 int jm__commit_outcomes(jm_manager *m, jm__outcome *list, size_t n)
 {
-    return list ? jm__commit_cycle(m, list, n, 0, NULL, NULL) : JM_OK;
+    return list ? jm__commit_cycle(m, list, n, 0, 0, NULL, NULL, NULL) : JM_OK;
 }
 
 void jm__outcome_free_list(jm__outcome *o)

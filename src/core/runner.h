@@ -23,10 +23,12 @@ jm__outcome *jm__run_job(jm_manager *m, jm_job *job, int inline_mode);
 /* Records the outcomes in one transaction and logs them. On JM_OK the list
  * is freed; on error it is left to the caller to try again or drop. */
 int jm__commit_outcomes(jm_manager *m, jm__outcome *list, size_t n);
-/* The same, claiming up to claim_max more jobs in the same transaction (the
- * run loop's group commit); *claimed gets *nclaimed owned jobs. */
+/* The same, claiming in the same transaction (the run loop's group
+ * commit) up to claim_max jobs of any registered type, then up to
+ * ahead_max of ahead_types; *claimed gets *nclaimed owned jobs. */
 int jm__commit_cycle(jm_manager *m, jm__outcome *list, size_t n, size_t claim_max,
-                     jm_job ***claimed, size_t *nclaimed);
+                     size_t ahead_max, const char *ahead_types, jm_job ***claimed,
+                     size_t *nclaimed);
 void jm__outcome_free_list(jm__outcome *list);
 
 /* Puts a claimed job that never ran back (running -> retrying, no retry

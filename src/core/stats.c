@@ -29,14 +29,6 @@ void jm__stats_destroy(jm__stats *s)
     pthread_mutex_destroy(&s->lock);
 }
 
-/* The registry's slot of a well-formed type; -1 for anything else. */
-static int type_slot(const char *type)
-{
-    if (!type || type[0] < 'A' || type[0] > 'Z' || type[1] < 'A' || type[1] > 'Z' || type[2])
-        return -1;
-    return (type[0] - 'A') * 26 + (type[1] - 'A');
-}
-
 static int bucket_of(int64_t duration_ms)
 {
     for (int i = 0; i < JM_STATS_BUCKETS - 1; i++)
@@ -56,7 +48,7 @@ void jm__stats_record(jm_manager *m, const char *type, int final_status, int ret
     int failed = final_status == JM_STATUS_FAILED;
     int cancelled = final_status == JM_STATUS_CANCELLED;
     int retried = retry_decision != 0;
-    int slot = type_slot(type);
+    int slot = jm__type_slot(type);
     jm__stats *s = &m->stats;
     pthread_mutex_lock(&s->lock);
     s->runs++;

@@ -124,20 +124,21 @@ static int take_row(jm__store *s, sqlite3_stmt *take, const jm__claim_req *req, 
     return jm__job_set_str(&job->node_id, req->owner->node_id);
 }
 
-/* Claims inside the open transaction, appending to jobs[*got]. */
-static int claim_rows(jm__store *s, const jm__claim_req *req, jm_job **jobs, size_t *got)
+/* Reads up to `max` due rows of `types` and takes each, appending to
+ * jobs[*got]. */
+static int claim_pass(jm__store *s, const jm__claim_req *req, const char *types, size_t max,
+                      jm_job **jobs, size_t *got)
 {
     sqlite3_stmt *due = NULL, *take = NULL;
     int rc;
-    if ((rc = jm__sqlite_stmt(s, Q_DUE, &due)) || (rc = jm__sqlite_stmt(s, Q_TAKE, &take)) ||
-        (rc = promote(s, req->now)))
+    if ((rc = jm__sqlite_stmt(s, Q_DUE, &due)) || (rc = jm__sqlite_stmt(s, Q_TAKE, &take)))
         return rc;
     sqlite3_bind_int64(due, 1, req->now);
-    jm__bind_text(due, 2, req->types);
-    sqlite3_bind_int64(due, 3, (sqlite3_int64)req->max);
-    size_t first = *got;
+    jm__bind_text(due, 2, types);
+    sqlite3_bind_int64(due, 3, (sqlite3_int64)max);
+    size_t first = *got, end = *got + max;
     int src;
-    while ((src = sqlite3_step(due)) == SQLITE_ROW && *got < req->max) {
+    while ((src = sqlite3_step(due)) == SQLITE_ROW && *got < end) {
         if ((rc = jm__row_to_job(due, 0, &jobs[*got])))
             break;
         (*got)++;
@@ -168,6 +169,19 @@ static int claim_rows(jm__store *s, const jm__claim_req *req, jm_job **jobs, siz
     return rc;
 }
 
+/* Claims inside the open transaction: req->max of any of req->types, then
+ * req->ahead_max of req->ahead_types (rows the first pass took are no
+ * longer due, so none is taken twice). */
+static int claim_rows(jm__store *s, const jm__claim_req *req, jm_job **jobs, size_t *got)
+{
+    int rc = promote(s, req->now);
+    if (rc == JM_OK && req->max)
+        rc = claim_pass(s, req, req->types, req->max, jobs, got);
+    if (rc == JM_OK && req->ahead_max && req->ahead_types && *req->ahead_types)
+        rc = claim_pass(s, req, req->ahead_types, req->ahead_max, jobs, got);
+    return rc;
+}
+
 int jm__sqlite_cycle(jm__store *s, jm__finish *items, size_t n, const jm__claim_req *req,
                      jm_job ***out, size_t *nout)
 {
@@ -175,7 +189,7 @@ int jm__sqlite_cycle(jm__store *s, jm__finish *items, size_t n, const jm__claim_
         *out = NULL;
     if (nout)
         *nout = 0;
-    size_t max = req ? req->max : 0;
+    size_t max = req ? req->max + req->ahead_max : 0;
     if (n == 0 && max == 0)
         return JM_OK;
     jm_job **jobs = NULL;

@@ -54,6 +54,10 @@ typedef struct jm__claim_req {
     int64_t now;
     int64_t lease_until;
     size_t max; /* claim at most this many */
+    /* Then up to ahead_max more, of ahead_types only: the types known to
+     * run short, which the run loop claims ahead of its workers. */
+    const char *ahead_types;
+    size_t ahead_max;
 } jm__claim_req;
 
 /* The end of one run of a job, as the core decided it. */
