@@ -787,6 +787,12 @@ JM_EXTERN int jm_job_max_retries(const jm_job *j);
 JM_EXTERN int jm_job_priority(const jm_job *j);
 /**
  * @brief When the job was created.
+ *
+ * Creation times never decrease in creation order: a job created while
+ * the clock reads earlier than an older job's creation time (a clock
+ * stepped back, another process's clock) gets that older time. This is
+ * what makes jm_filter's created_after_ms / created_before_ms exact and
+ * fast on any table size.
  * @param j  the job
  * @return ms since the Unix epoch.
  */

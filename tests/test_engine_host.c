@@ -150,14 +150,7 @@ static size_t segments(fx *f, const char *table, jm_host_segment **out)
 static int64_t catalog_scalar(fx *f, const char *sql)
 {
     char *path = tu_path(f->dir, "catalog.db");
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    int64_t v = tu_sql_int(path, sql);
     free(path);
     return v;
 }

@@ -60,6 +60,25 @@ static jm__store *open_store(const char *path)
     return s;
 }
 
+/* Inserts one queued FL job created (and due) at T0 + at; its id goes to
+ * `id`. Returns what the store's insert returned. */
+static int insert_at(jm__store *s, int64_t at, const char *key, char id[JM_JOB_ID_SIZE],
+                     char holder[JM_JOB_ID_SIZE])
+{
+    jm__new_row r = {0};
+    jm__job_id_new("FL", id);
+    r.id = id;
+    r.type = "FL";
+    r.params = "{}";
+    r.status = JM_STATUS_QUEUED;
+    r.idempotency_key = key;
+    r.max_retries = 3;
+    r.created_at = T0 + at;
+    r.run_at = T0 + at;
+    size_t index = 0;
+    return OPS->insert(s, &r, 1, &index, holder);
+}
+
 /* The schema as version 1 shipped it. */
 static const char old_v1[] =
     "CREATE TABLE jm_schema_version (version INTEGER NOT NULL);"
@@ -181,20 +200,8 @@ static void check_migrated(fx *f, char ids[4][JM_JOB_ID_SIZE])
     assert_int_equal(jm_job_created_at(j), T0 + 300);
     jm_job_free(j);
     /* The keyed active job still holds its key. */
-    char id[JM_JOB_ID_SIZE];
-    jm__new_row r = {0};
-    jm__job_id_new("FL", id);
-    r.id = id;
-    r.type = "FL";
-    r.params = "{}";
-    r.status = JM_STATUS_QUEUED;
-    r.idempotency_key = "k";
-    r.max_retries = 3;
-    r.created_at = T0 + 400;
-    r.run_at = T0 + 400;
-    size_t at = 0;
-    char holder[JM_JOB_ID_SIZE] = "";
-    assert_int_equal(OPS->insert(f->s, &r, 1, &at, holder), JM_ECONFLICT);
+    char id[JM_JOB_ID_SIZE], holder[JM_JOB_ID_SIZE] = "";
+    assert_int_equal(insert_at(f->s, 400, "k", id, holder), JM_ECONFLICT);
     assert_string_equal(holder, ids[0]);
     /* Time filters on the migrated rows. */
     jm_filter flt = JM_FILTER_INIT;
@@ -262,18 +269,8 @@ static void insert_keeps_creation_times_in_order(void **state)
     static const int64_t clock[5] = {500, 400, 600, 600, 100};
     char ids[5][JM_JOB_ID_SIZE];
     for (int i = 0; i < 5; i++) {
-        jm__new_row r = {0};
-        jm__job_id_new("FL", ids[i]);
-        r.id = ids[i];
-        r.type = "FL";
-        r.params = "{}";
-        r.status = JM_STATUS_QUEUED;
-        r.max_retries = 3;
-        r.created_at = T0 + clock[i];
-        r.run_at = T0 + clock[i];
-        size_t at = 0;
         char holder[JM_JOB_ID_SIZE];
-        assert_int_equal(OPS->insert(f->s, &r, 1, &at, holder), JM_OK);
+        assert_int_equal(insert_at(f->s, clock[i], NULL, ids[i], holder), JM_OK);
     }
     static const int64_t want[5] = {500, 500, 600, 600, 600};
     for (int i = 0; i < 5; i++) {
@@ -328,19 +325,8 @@ static void time_filters_match_a_full_scan(void **state)
     for (int i = 0; i < 400; i++) {
         seed = seed * 1103515245u + 12345u;
         clock += (int64_t)((seed >> 16) % 7) - 2; /* sometimes back */
-        char id[JM_JOB_ID_SIZE];
-        jm__new_row r = {0};
-        jm__job_id_new("FL", id);
-        r.id = id;
-        r.type = "FL";
-        r.params = "{}";
-        r.status = JM_STATUS_QUEUED;
-        r.max_retries = 3;
-        r.created_at = T0 + clock;
-        r.run_at = T0 + clock;
-        size_t at = 0;
-        char holder[JM_JOB_ID_SIZE];
-        assert_int_equal(OPS->insert(f->s, &r, 1, &at, holder), JM_OK);
+        char id[JM_JOB_ID_SIZE], holder[JM_JOB_ID_SIZE];
+        assert_int_equal(insert_at(f->s, clock, NULL, id, holder), JM_OK);
     }
     tu_sql_exec(f->db, "DELETE FROM jm_jobs WHERE seq % 3 = 0 OR seq BETWEEN 100 AND 160 "
                        "OR seq = (SELECT max(seq) FROM jm_jobs)");
