@@ -350,7 +350,9 @@ typedef struct jm_config {
  * @brief Opens (creating if needed) the jobs database at cfg->db_path.
  *
  * Creates or migrates its schema in one transaction, and recovers jobs left
- * running by dead processes.
+ * running by dead processes. Starts one thread, ended by jm_close(), that
+ * checkpoints the database's write-ahead log on a connection of its own,
+ * so that no create or outcome waits for a checkpoint inside its commit.
  * @param cfg  the configuration; copied (its strings too)
  * @param out  on success, a manager to close with jm_close()
  * @return JM_OK, or JM_EINVAL (bad config), JM_EDB (not a jobs database,

@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 

@@ -51,8 +51,11 @@ typedef enum {
  * is prepared once and cached, so filter values are always bound. */
 #define JM_FILTER_SHAPES 2048
 
+typedef struct jm__wal_checkpointer jm__wal_checkpointer;
+
 struct jm__store {
     sqlite3 *db;
+    jm__wal_checkpointer *wal; /* NULL: SQLite checkpoints on commit */
     sqlite3_stmt *q[Q_COUNT_];
     sqlite3_stmt *shape[JM_FILTER_SHAPES];
     int64_t busy_timeout_us; /* how long one wait for the lock may last */
@@ -79,6 +82,10 @@ void jm__sqlite_rollback(jm__store *s);
  * starting at column `first`. */
 int jm__row_to_job(sqlite3_stmt *st, int first, jm_job **out);
 int jm__sqlite_schema(jm__store *s);
+/* Moves WAL checkpoints off the store's connection (sqlite_wal.c); on any
+ * failure SQLite's automatic checkpoint stays. */
+void jm__wal_checkpointer_start(jm__store *s, const char *path, const char *vfs);
+void jm__wal_checkpointer_stop(jm__store *s);
 
 /* Bind helpers: a NULL string binds SQL NULL. Strings are bound static:
  * callers keep them alive until the statement is reset. */

@@ -292,6 +292,7 @@ static void sqlite_close(jm__store *s)
 {
     if (!s)
         return;
+    jm__wal_checkpointer_stop(s);
     for (int i = 0; i < Q_COUNT_; i++)
         sqlite3_finalize(s->q[i]);
     for (int i = 0; i < JM_FILTER_SHAPES; i++)
@@ -333,6 +334,7 @@ static int sqlite_open(const jm__store_config *cfg, jm__store **out)
         sqlite_close(s);
         return rc;
     }
+    jm__wal_checkpointer_start(s, cfg->path, cfg->vfs);
     *out = s;
     return JM_OK;
 }

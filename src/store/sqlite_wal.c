@@ -1,0 +1,124 @@
+/*
+ * Checkpoints the jobs database's write-ahead log on a thread and a
+ * connection of its own.
+ *
+ * SQLite's automatic checkpoint runs inside the commit that crosses its
+ * threshold, on the committing connection: here the store's one
+ * connection, which every create, claim and outcome takes in turn.
+ * Copying a thousand pages back and syncing the file took up to 100 ms,
+ * and a create could wait that long behind it. A checkpoint takes no write
+ * lock, so on its own connection it runs beside the writers: the store's
+ * commit hook wakes this thread at JM_WAL_CHECKPOINT_PAGES.
+ *
+ * The log only starts over when a checkpoint has copied every frame and
+ * no commit came in between, which under a steady stream of commits a
+ * checkpoint beside them never achieves. So at twice the threshold the
+ * committing connection finishes the job itself: by then the thread has
+ * copied and synced nearly everything, and what is left is short.
+ *
+ * If the thread or its connection cannot be had, the store keeps SQLite's
+ * automatic checkpoint: slower to wait for, never a growing log.
+ */
+#include <pthread.h>
+
+#include "core/alloc.h"
+#include "store/sqlite_internal.h"
+
+/* WAL pages that wake the checkpointer: SQLite's own default threshold. */
+#define JM_WAL_CHECKPOINT_PAGES 1000
+
+struct jm__wal_checkpointer {
+    sqlite3 *db; /* used by the thread only */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    int wanted;
+    int stop;
+};
+
+/* Called by SQLite after each commit on the store's connection, with the
+ * log's size in pages. */
+static int on_commit(void *arg, sqlite3 *db, const char *schema, int pages)
+{
+    jm__wal_checkpointer *c = arg;
+    if (pages >= JM_WAL_CHECKPOINT_PAGES) {
+        pthread_mutex_lock(&c->lock);
+        c->wanted = 1;
+        pthread_cond_signal(&c->cv);
+        pthread_mutex_unlock(&c->lock);
+    }
+    /* Busy (the thread is mid-checkpoint) is fine: the next commit asks
+     * again, with less left to copy. */
+    if (pages >= 2 * JM_WAL_CHECKPOINT_PAGES)
+        sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
+static void *run(void *arg)
+{
+    jm__wal_checkpointer *c = arg;
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        while (!c->wanted && !c->stop)
+            pthread_cond_wait(&c->cv, &c->lock);
+        if (c->stop)
+            break;
+        c->wanted = 0;
+        pthread_mutex_unlock(&c->lock);
+        /* PASSIVE never waits for readers or writers. A failure (another
+         * process checkpointing, an I/O error) leaves the log as it was;
+         * the next commit past the threshold asks again. */
+        sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&c->lock);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+void jm__wal_checkpointer_start(jm__store *s, const char *path, const char *vfs)
+{
+    jm__wal_checkpointer *c = jm__calloc(1, sizeof *c);
+    if (!c)
+        return;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &c->db, flags, vfs) != SQLITE_OK)
+        goto fail;
+    if (pthread_mutex_init(&c->lock, NULL))
+        goto fail;
+    if (pthread_cond_init(&c->cv, NULL)) {
+        pthread_mutex_destroy(&c->lock);
+        goto fail;
+    }
+    if (pthread_create(&c->thread, NULL, run, c)) {
+        pthread_cond_destroy(&c->cv);
+        pthread_mutex_destroy(&c->lock);
+        goto fail;
+    }
+    /* Replaces SQLite's automatic checkpoint on the store's connection. */
+    sqlite3_wal_hook(s->db, on_commit, c);
+    s->wal = c;
+    return;
+fail:
+    sqlite3_close(c->db);
+    jm__free(c);
+}
+
+void jm__wal_checkpointer_stop(jm__store *s)
+{
+    jm__wal_checkpointer *c = s->wal;
+    if (!c)
+        return;
+    /* Back to SQLite's own checkpoint for whatever the connection still
+     * commits; closing the last connection checkpoints the rest. */
+    sqlite3_wal_autocheckpoint(s->db, JM_WAL_CHECKPOINT_PAGES);
+    pthread_mutex_lock(&c->lock);
+    c->stop = 1;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->thread, NULL);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->lock);
+    sqlite3_close(c->db);
+    jm__free(c);
+    s->wal = NULL;
+}

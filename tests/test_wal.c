@@ -1,0 +1,107 @@
+/*
+ * WAL checkpoints (src/store/sqlite_wal.c): the store hands them to a
+ * thread with its own connection, and the log still stays bounded while
+ * jobs are created one transaction at a time.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "core/job_id.h"
+#include "store/sqlite_internal.h"
+#include "test_util.h"
+
+#define OPS (&jm__sqlite_store)
+#define T0 INT64_C(1700000000000)
+
+static int64_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
+}
+
+static void insert_one(jm__store *s, int64_t at)
+{
+    char id[JM_JOB_ID_SIZE], holder[JM_JOB_ID_SIZE];
+    jm__job_id_new("FL", id);
+    jm__new_row r = {0};
+    r.id = id;
+    r.type = "FL";
+    r.params = "{\"table\":\"t\",\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}";
+    r.status = JM_STATUS_QUEUED;
+    r.max_retries = 3;
+    r.created_at = at;
+    r.run_at = at;
+    size_t index = 0;
+    int rc = OPS->insert(s, &r, 1, &index, holder);
+    if (rc != JM_OK)
+        fail_msg("insert: %s", jm_last_error());
+}
+
+static void log_stays_bounded(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    char *db = tu_path(dir, "jobs.db");
+    char *wal = tu_path(dir, "jobs.db-wal");
+    jm__store_config c = {db, NULL, 20000};
+    jm__store *s = NULL;
+    assert_int_equal(OPS->open(&c, &s), JM_OK);
+    assert_non_null(s->wal);
+    /* Each insert commits on its own and dirties several pages: 4000 of
+     * them write over 15 000 frames (60 MiB) if nothing checkpoints. */
+    enum { N = 4000 };
+    for (int i = 0; i < N; i++)
+        insert_one(s, T0 + i);
+    int64_t size = file_size(wal);
+    int64_t limit = INT64_C(16) << 20;
+    if (size > limit)
+        fail_msg("the log grew to %lld bytes", (long long)size);
+    assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM jm_jobs"), N);
+    OPS->close(s);
+    /* Closing the last connection checkpointed and removed the log. */
+    assert_int_equal(file_size(wal), -1);
+    assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM jm_jobs"), N);
+    free(wal);
+    free(db);
+    tu_rmdir(dir);
+}
+
+/* Stopping the checkpointer leaves SQLite's own checkpoint in place: the
+ * store keeps committing with a bounded log. */
+static void stopped_checkpointer_falls_back(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    char *db = tu_path(dir, "jobs.db");
+    char *wal = tu_path(dir, "jobs.db-wal");
+    jm__store_config c = {db, NULL, 20000};
+    jm__store *s = NULL;
+    assert_int_equal(OPS->open(&c, &s), JM_OK);
+    jm__wal_checkpointer_stop(s);
+    assert_null(s->wal);
+    enum { N = 4000 };
+    for (int i = 0; i < N; i++)
+        insert_one(s, T0 + i);
+    assert_true(file_size(wal) <= INT64_C(16) << 20);
+    OPS->close(s);
+    assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM jm_jobs"), N);
+    free(wal);
+    free(db);
+    tu_rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(log_stays_bounded),
+        cmocka_unit_test(stopped_checkpointer_falls_back),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
