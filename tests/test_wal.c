@@ -1,7 +1,8 @@
 /*
  * WAL checkpoints (src/store/sqlite_wal.c): the store hands them to a
  * thread with its own connection, and the log still stays bounded while
- * jobs are created one transaction at a time.
+ * jobs are created one transaction at a time and while a prune deletes
+ * many (it waits between batches for the checkpoints to catch up).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -97,11 +98,54 @@ static void stopped_checkpointer_falls_back(void **state)
     tu_rmdir(dir);
 }
 
+static jm_decision never_runs(void *self, jm_ctx *ctx)
+{
+    (void)self;
+    (void)ctx;
+    return jm_decision_failed("not run in this test", NULL);
+}
+
+/* A prune of 60 000 jobs rewrites thousands of pages: the log must still
+ * stay bounded (between batches the prune lets checkpoints catch up). */
+static void prune_keeps_log_bounded(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    char *db = tu_path(dir, "jobs.db");
+    char *wal = tu_path(dir, "jobs.db-wal");
+    jm_config cfg = tu_config(db);
+    jm_manager *m = NULL;
+    assert_int_equal(jm_open(&cfg, &m), JM_OK);
+    jm_executor ex = {JM_EXECUTOR_VERSION, "FL", "flush", 1, NULL, never_runs, NULL};
+    assert_int_equal(jm_register(m, &ex, NULL), JM_OK);
+    enum { BATCH = 1000, N = 60000 };
+    static jm_new_job jobs[BATCH];
+    static char ids[BATCH][JM_JOB_ID_SIZE];
+    for (int i = 0; i < BATCH; i++)
+        jobs[i] = (jm_new_job){"FL", NULL, JM_CREATE_OPTS_INIT};
+    for (int b = 0; b < N / BATCH; b++)
+        assert_int_equal(jm_create_many(m, jobs, BATCH, ids), JM_OK);
+    jm_close(m);
+    tu_sql_exec(db, "UPDATE jm_jobs SET status = 4, finished_at = 1");
+    assert_int_equal(jm_open(&cfg, &m), JM_OK);
+    int64_t deleted = 0;
+    assert_int_equal(jm_prune(m, 2, &deleted), JM_OK);
+    assert_int_equal(deleted, N);
+    int64_t size = file_size(wal);
+    if (size > INT64_C(24) << 20)
+        fail_msg("the log grew to %lld bytes", (long long)size);
+    jm_close(m);
+    free(wal);
+    free(db);
+    tu_rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(log_stays_bounded),
         cmocka_unit_test(stopped_checkpointer_falls_back),
+        cmocka_unit_test(prune_keeps_log_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,10 @@
  * create never waits long for the write lock (the store lock is taken in
  * turn, so a create queued behind a batch runs right after it). */
 #define JM_PRUNE_BATCH 1000
+/* The longest a prune waits between batches for the store to catch up
+ * (the log to be checkpointed), so that it, not a concurrent create, pays
+ * for the pages it changed. */
+#define JM_PRUNE_SETTLE_MS 1000
 
 int jm_cancel(jm_manager *m, const char *id)
 {
@@ -72,6 +76,8 @@ int jm_prune(jm_manager *m, int64_t finished_before_ms, int64_t *deleted)
         rc = m->ops->prune(m->store, finished_before_ms, JM_PRUNE_BATCH, &n);
         jm__db_unlock(m);
         total += n;
+        if (rc == JM_OK && n == JM_PRUNE_BATCH && m->ops->settle)
+            m->ops->settle(m->store, JM_PRUNE_SETTLE_MS);
     } while (rc == JM_OK && n == JM_PRUNE_BATCH);
     if (deleted)
         *deleted = total;

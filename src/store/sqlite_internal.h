@@ -86,6 +86,7 @@ int jm__sqlite_schema(jm__store *s);
  * failure SQLite's automatic checkpoint stays. */
 void jm__wal_checkpointer_start(jm__store *s, const char *path, const char *vfs);
 void jm__wal_checkpointer_stop(jm__store *s);
+void jm__wal_settle(jm__store *s, int64_t max_wait_ms);
 
 /* Bind helpers: a NULL string binds SQL NULL. Strings are bound static:
  * callers keep them alive until the statement is reset. */

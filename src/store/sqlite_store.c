@@ -357,6 +357,7 @@ const jm__store_ops jm__sqlite_store = {
     .status = jm__sqlite_status,
     .retry = jm__sqlite_retry,
     .prune = jm__sqlite_prune,
+    .settle = jm__wal_settle,
     .running_owners = jm__sqlite_running_owners,
     .recover = jm__sqlite_recover,
     .release = jm__sqlite_release,

@@ -12,44 +12,66 @@
  *
  * The log only starts over when a checkpoint has copied every frame and
  * no commit came in between, which under a steady stream of commits a
- * checkpoint beside them never achieves. So at twice the threshold the
- * committing connection finishes the job itself: by then the thread has
- * copied and synced nearly everything, and what is left is short.
+ * checkpoint beside them never achieves. So from twice the threshold on,
+ * a commit finishes the job itself once the thread has copied all but
+ * JM_WAL_FINISH_PAGES: what is left is short to copy and sync. Should
+ * the thread fall that far behind, at JM_WAL_MAX_PAGES the commit
+ * checkpoints regardless, which bounds the log.
  *
  * If the thread or its connection cannot be had, the store keeps SQLite's
  * automatic checkpoint: slower to wait for, never a growing log.
  */
 #include <pthread.h>
+#include <time.h>
 
 #include "core/alloc.h"
 #include "store/sqlite_internal.h"
 
 /* WAL pages that wake the checkpointer: SQLite's own default threshold. */
 #define JM_WAL_CHECKPOINT_PAGES 1000
+/* What a commit may be left to copy when it finishes a checkpoint. */
+#define JM_WAL_FINISH_PAGES 256
+/* The log's bound (64 MiB of 4 KiB pages). */
+#define JM_WAL_MAX_PAGES 16000
 
 struct jm__wal_checkpointer {
     sqlite3 *db; /* used by the thread only */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cv;
+    pthread_cond_t passed; /* a checkpoint pass ended */
     int wanted;
     int stop;
+    int log_pages;    /* the log's size at the thread's last checkpoint */
+    int copied_pages; /* ... and how much of it was copied then */
+    int commit_pages; /* the log's size at the last commit */
 };
+
+/* Pages of the log not known copied; c->lock held. A larger log at the
+ * thread's last pass than now means the log has started over since:
+ * nothing of this one is known copied. */
+static int uncopied(const jm__wal_checkpointer *c, int pages)
+{
+    return pages - (c->log_pages <= pages ? c->copied_pages : 0);
+}
 
 /* Called by SQLite after each commit on the store's connection, with the
  * log's size in pages. */
 static int on_commit(void *arg, sqlite3 *db, const char *schema, int pages)
 {
     jm__wal_checkpointer *c = arg;
-    if (pages >= JM_WAL_CHECKPOINT_PAGES) {
-        pthread_mutex_lock(&c->lock);
-        c->wanted = 1;
-        pthread_cond_signal(&c->cv);
-        pthread_mutex_unlock(&c->lock);
-    }
+    if (pages < JM_WAL_CHECKPOINT_PAGES)
+        return SQLITE_OK;
+    pthread_mutex_lock(&c->lock);
+    c->wanted = 1;
+    c->commit_pages = pages;
+    pthread_cond_signal(&c->cv);
+    int left = uncopied(c, pages);
+    pthread_mutex_unlock(&c->lock);
     /* Busy (the thread is mid-checkpoint) is fine: the next commit asks
-     * again, with less left to copy. */
-    if (pages >= 2 * JM_WAL_CHECKPOINT_PAGES)
+     * again. */
+    if (pages >= 2 * JM_WAL_CHECKPOINT_PAGES &&
+        (left <= JM_WAL_FINISH_PAGES || pages >= JM_WAL_MAX_PAGES))
         sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     return SQLITE_OK;
 }
@@ -68,8 +90,15 @@ static void *run(void *arg)
         /* PASSIVE never waits for readers or writers. A failure (another
          * process checkpointing, an I/O error) leaves the log as it was;
          * the next commit past the threshold asks again. */
-        sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        int log = 0, copied = 0;
+        int rc = sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, &log,
+                                           &copied);
         pthread_mutex_lock(&c->lock);
+        if (rc == SQLITE_OK) {
+            c->log_pages = log;
+            c->copied_pages = copied;
+        }
+        pthread_cond_broadcast(&c->passed);
     }
     pthread_mutex_unlock(&c->lock);
     return NULL;
@@ -81,7 +110,10 @@ void jm__wal_checkpointer_start(jm__store *s, const char *path, const char *vfs)
     if (!c)
         return;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &c->db, flags, vfs) != SQLITE_OK)
+    /* FULL: the copied pages reach the disk before the log may start over,
+     * whatever this build of SQLite defaults to. */
+    if (sqlite3_open_v2(path, &c->db, flags, vfs) != SQLITE_OK ||
+        sqlite3_exec(c->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK)
         goto fail;
     if (pthread_mutex_init(&c->lock, NULL))
         goto fail;
@@ -89,7 +121,13 @@ void jm__wal_checkpointer_start(jm__store *s, const char *path, const char *vfs)
         pthread_mutex_destroy(&c->lock);
         goto fail;
     }
+    if (pthread_cond_init(&c->passed, NULL)) {
+        pthread_cond_destroy(&c->cv);
+        pthread_mutex_destroy(&c->lock);
+        goto fail;
+    }
     if (pthread_create(&c->thread, NULL, run, c)) {
+        pthread_cond_destroy(&c->passed);
         pthread_cond_destroy(&c->cv);
         pthread_mutex_destroy(&c->lock);
         goto fail;
@@ -116,9 +154,31 @@ void jm__wal_checkpointer_stop(jm__store *s)
     pthread_cond_signal(&c->cv);
     pthread_mutex_unlock(&c->lock);
     pthread_join(c->thread, NULL);
+    pthread_cond_destroy(&c->passed);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->lock);
     sqlite3_close(c->db);
     jm__free(c);
     s->wal = NULL;
+}
+
+void jm__wal_settle(jm__store *s, int64_t max_wait_ms)
+{
+    jm__wal_checkpointer *c = s->wal;
+    if (!c)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(max_wait_ms / 1000);
+    until.tv_nsec += (long)(max_wait_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&c->lock);
+    while (!c->stop && c->commit_pages >= 2 * JM_WAL_CHECKPOINT_PAGES &&
+           uncopied(c, c->commit_pages) > JM_WAL_FINISH_PAGES)
+        if (pthread_cond_timedwait(&c->passed, &c->lock, &until))
+            break;
+    pthread_mutex_unlock(&c->lock);
 }

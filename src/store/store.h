@@ -166,6 +166,11 @@ typedef struct jm__store_ops {
     /* Deletes up to `batch` finished jobs older than the cut-off; *deleted
      * gets how many (fewer than batch: none remain). */
     int (*prune)(jm__store *s, int64_t finished_before, int64_t batch, int64_t *deleted);
+    /* Called between the batches of a bulk write, without the store lock:
+     * waits (at most max_wait_ms) until the store has caught up with what
+     * was written (SQLite: the write-ahead log is checkpointed), so the
+     * bulk writer, not the next small write, pays for it. May be NULL. */
+    void (*settle)(jm__store *s, int64_t max_wait_ms);
 
     /* Recovery. The owners (pid, instance) with running jobs on node. */
     int (*running_owners)(jm__store *s, const char *node_id, jm__owner_ref **out, size_t *n);
