@@ -12,11 +12,12 @@
  *
  * The log only starts over when a checkpoint has copied every frame and
  * no commit came in between, which under a steady stream of commits a
- * checkpoint beside them never achieves. So from twice the threshold on,
- * a commit finishes the job itself once the thread has copied all but
- * JM_WAL_FINISH_PAGES: what is left is short to copy and sync. Should
- * the thread fall that far behind, at JM_WAL_MAX_PAGES the commit
- * checkpoints regardless, which bounds the log.
+ * checkpoint beside them never achieves. So once the thread has copied
+ * all but JM_WAL_FINISH_PAGES, the next commit finishes the job itself:
+ * what is left is short to copy and sync. The thread runs only while more
+ * than that is left (every pass ends in a sync of the database file).
+ * Should it fall far behind, at JM_WAL_MAX_PAGES the commit checkpoints
+ * regardless, which bounds the log.
  *
  * If the thread or its connection cannot be had, the store keeps SQLite's
  * automatic checkpoint: slower to wait for, never a growing log.
@@ -60,18 +61,26 @@ static int uncopied(const jm__wal_checkpointer *c, int pages)
 static int on_commit(void *arg, sqlite3 *db, const char *schema, int pages)
 {
     jm__wal_checkpointer *c = arg;
-    if (pages < JM_WAL_CHECKPOINT_PAGES)
-        return SQLITE_OK;
     pthread_mutex_lock(&c->lock);
-    c->wanted = 1;
+    if (pages < c->commit_pages) {
+        /* The log started over: what the thread copied was of the old. */
+        c->log_pages = 0;
+        c->copied_pages = 0;
+    }
     c->commit_pages = pages;
-    pthread_cond_signal(&c->cv);
+    if (pages < JM_WAL_CHECKPOINT_PAGES) {
+        pthread_mutex_unlock(&c->lock);
+        return SQLITE_OK;
+    }
     int left = uncopied(c, pages);
+    if (left > JM_WAL_FINISH_PAGES) {
+        c->wanted = 1;
+        pthread_cond_signal(&c->cv);
+    }
     pthread_mutex_unlock(&c->lock);
     /* Busy (the thread is mid-checkpoint) is fine: the next commit asks
      * again. */
-    if (pages >= 2 * JM_WAL_CHECKPOINT_PAGES &&
-        (left <= JM_WAL_FINISH_PAGES || pages >= JM_WAL_MAX_PAGES))
+    if (left <= JM_WAL_FINISH_PAGES || pages >= JM_WAL_MAX_PAGES)
         sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     return SQLITE_OK;
 }
@@ -86,6 +95,10 @@ static void *run(void *arg)
         if (c->stop)
             break;
         c->wanted = 0;
+        /* Commits during the last pass may have left little to copy: the
+         * next commit finishes that, with one sync instead of two. */
+        if (uncopied(c, c->commit_pages) <= JM_WAL_FINISH_PAGES)
+            continue;
         pthread_mutex_unlock(&c->lock);
         /* PASSIVE never waits for readers or writers. A failure (another
          * process checkpointing, an I/O error) leaves the log as it was;
@@ -176,7 +189,7 @@ void jm__wal_settle(jm__store *s, int64_t max_wait_ms)
         until.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&c->lock);
-    while (!c->stop && c->commit_pages >= 2 * JM_WAL_CHECKPOINT_PAGES &&
+    while (!c->stop && c->commit_pages >= JM_WAL_CHECKPOINT_PAGES &&
            uncopied(c, c->commit_pages) > JM_WAL_FINISH_PAGES)
         if (pthread_cond_timedwait(&c->passed, &c->lock, &until))
             break;
