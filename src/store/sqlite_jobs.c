@@ -44,7 +44,10 @@ int jm__sqlite_insert(jm__store *s, const jm__new_row *rows, size_t n, size_t *c
     int rc = jm__sqlite_stmt(s, Q_INSERT, &st);
     if (rc)
         return rc;
-    if ((rc = jm__sqlite_begin(s)))
+    /* One row is one statement, its own transaction: no BEGIN and COMMIT
+     * to run beside it. */
+    int batch = n > 1;
+    if (batch && (rc = jm__sqlite_begin(s)))
         return rc;
     for (size_t i = 0; i < n; i++) {
         const jm__new_row *r = &rows[i];
@@ -80,11 +83,12 @@ int jm__sqlite_insert(jm__store *s, const jm__new_row *rows, size_t n, size_t *c
             rc = jm__sqlite_err(s, src, "inserting a job");
         }
         sqlite3_clear_bindings(st);
-        jm__sqlite_rollback(s);
+        if (batch)
+            jm__sqlite_rollback(s);
         return rc;
     }
     sqlite3_clear_bindings(st);
-    return jm__sqlite_commit(s);
+    return batch ? jm__sqlite_commit(s) : JM_OK;
 }
 
 int jm__sqlite_get(jm__store *s, const char *id, jm_job **out)
