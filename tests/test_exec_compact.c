@@ -286,6 +286,21 @@ static void test_merge_error_fails(void **state)
     assert_int_equal(fh_segments(f->fh, "app", "docs", NULL, 0), 7);
 }
 
+/* Another compaction merged a planned segment first: the run retries and
+ * the next one plans from what is there. */
+static void test_vanished_segment_replans(void **state)
+{
+    fx *f = *state;
+    add_segments(f, layout, LAYOUT_N);
+    fh_fail_after(f->fh, FH_MERGE_SEGMENTS, 1, JM_ENOTFOUND, 1);
+    assert_int_equal(xh_create(&f->x, "CO", PARAMS, f->id), JM_OK);
+    assert_int_equal(xh_run1(&f->x, f->id), JM_STATUS_RETRYING);
+    assert_message_has(f, "changed while merging");
+    assert_int_equal(fh_segments(f->fh, "app", "docs", NULL, 0), 5);
+    assert_int_equal(xh_run_to_end(&f->x, f->id, 5, NULL), JM_STATUS_COMPLETED);
+    assert_int_equal(fh_segments(f->fh, "app", "docs", NULL, 0), 4);
+}
+
 static void test_relist_failure_reports_computed_shape(void **state)
 {
     fx *f = *state;
@@ -326,6 +341,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_busy_merge_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_error_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge_error_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vanished_segment_replans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relist_failure_reports_computed_shape, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wrong_type_fails, setup, teardown),

@@ -6,7 +6,9 @@
  * reports the before/after shape; the host merges each group atomically,
  * so stopping between groups (cancellation, a busy error, a crash) leaves
  * a valid, partly compacted table, and the next run plans afresh from what
- * is there. It never splits a segment or reorders rows.
+ * is there. A segment of the plan that is gone when its group is merged
+ * (another compaction of the table took it) makes the run a retry, which
+ * plans again. It never splits a segment or reorders rows.
  */
 #include <stdint.h>
 
@@ -133,6 +135,18 @@ static jm_decision compact_execute(void *self, jm_ctx *ctx)
             ids[i] = segs[start + i].id;
         jm_host_segment out = {0, 0, 0};
         rc = h->merge_segments(h->self, ns, table, ids, k, &out);
+        if (rc == JM_ENOTFOUND) {
+            /* A segment of the plan is gone: another compaction of this
+             * table merged it meanwhile. The next run plans afresh. */
+            d = with_metrics(jm_decision_retry(
+                                 jm_ctx_strf(ctx,
+                                             "the segments of %s.%s changed while merging "
+                                             "(%s); will plan again",
+                                             ns, table, jm_last_error()),
+                                 NULL, JM__BACKOFF_POLICY),
+                             shape_metrics(ctx, before, after));
+            goto done;
+        }
         if (rc != JM_OK) {
             d = with_metrics(jm__host_failure(ctx, rc,
                                               jm_ctx_strf(ctx, "merging %zu segments of %s.%s",
