@@ -23,6 +23,7 @@
  * automatic checkpoint: slower to wait for, never a growing log.
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "core/alloc.h"
@@ -43,6 +44,8 @@ struct jm__wal_checkpointer {
     pthread_cond_t passed; /* a checkpoint pass ended */
     int wanted;
     int stop;
+    int in_pass;    /* a checkpoint is under way */
+    uint64_t passes; /* checkpoint passes ended */
     int log_pages;    /* the log's size at the thread's last checkpoint */
     int copied_pages; /* ... and how much of it was copied then */
     int commit_pages; /* the log's size at the last commit */
@@ -99,6 +102,7 @@ static void *run(void *arg)
          * next commit finishes that, with one sync instead of two. */
         if (uncopied(c, c->commit_pages) <= JM_WAL_FINISH_PAGES)
             continue;
+        c->in_pass = 1;
         pthread_mutex_unlock(&c->lock);
         /* PASSIVE never waits for readers or writers. A failure (another
          * process checkpointing, an I/O error) leaves the log as it was;
@@ -111,6 +115,8 @@ static void *run(void *arg)
             c->log_pages = log;
             c->copied_pages = copied;
         }
+        c->in_pass = 0;
+        c->passes++;
         pthread_cond_broadcast(&c->passed);
     }
     pthread_mutex_unlock(&c->lock);
@@ -189,7 +195,16 @@ void jm__wal_settle(jm__store *s, int64_t max_wait_ms)
         until.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&c->lock);
-    while (!c->stop && c->commit_pages >= JM_WAL_CHECKPOINT_PAGES &&
+    /* One whole pass begun after this call is enough: a reader holding an
+     * old snapshot (in another process, say) can keep any pass from
+     * copying everything, and the caller must not wait on it for long. */
+    uint64_t enough = c->passes + (c->in_pass ? 2 : 1);
+    if (c->commit_pages >= JM_WAL_CHECKPOINT_PAGES &&
+        uncopied(c, c->commit_pages) > JM_WAL_FINISH_PAGES) {
+        c->wanted = 1;
+        pthread_cond_signal(&c->cv);
+    }
+    while (!c->stop && c->passes < enough && c->commit_pages >= JM_WAL_CHECKPOINT_PAGES &&
            uncopied(c, c->commit_pages) > JM_WAL_FINISH_PAGES)
         if (pthread_cond_timedwait(&c->passed, &c->lock, &until))
             break;
