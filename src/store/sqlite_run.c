@@ -76,8 +76,6 @@ static int finish_one(jm__store *s, jm__finish *f)
     int src = sqlite3_step(st);
     int changed = src == SQLITE_DONE ? sqlite3_changes(s->db) : 0;
     sqlite3_reset(st);
-    /* The strings are the caller's; nothing may keep pointing at them. */
-    sqlite3_clear_bindings(st);
     if (src != SQLITE_DONE)
         return jm__sqlite_err(s, src, "recording a job's outcome");
     f->final_status = -1;
@@ -214,6 +212,12 @@ int jm__sqlite_cycle(jm__store *s, jm__finish *items, size_t n, const jm__claim_
         goto out;
     for (size_t i = 0; i < n && rc == JM_OK; i++)
         rc = finish_one(s, &items[i]);
+    /* Each outcome rebinds every parameter; once the batch is done, the
+     * strings (the caller's) must not stay bound. */
+    if (n && s->q[Q_FINISH])
+        sqlite3_clear_bindings(s->q[Q_FINISH]);
+    if (n && s->q[Q_FINISH_CANCELLABLE])
+        sqlite3_clear_bindings(s->q[Q_FINISH_CANCELLABLE]);
     if (rc == JM_OK && max)
         rc = claim_rows(s, req, jobs, &got);
     if (rc == JM_OK)
