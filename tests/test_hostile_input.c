@@ -113,12 +113,7 @@ static int fx_setup(void **state)
     f->notdb = tu_path(f->dir, "not-a-db");
     f->otherdb = tu_path(f->dir, "other.db");
     write_file(f->notdb, "hello, I am not a database\n", 27);
-    sqlite3 *odb = NULL;
-    assert_int_equal(sqlite3_open(f->otherdb, &odb), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(odb, "CREATE TABLE jm_jobs(x); INSERT INTO jm_jobs VALUES(1);", NULL,
-                                  NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(odb);
+    tu_sql_exec(f->otherdb, "CREATE TABLE jm_jobs(x); INSERT INTO jm_jobs VALUES(1);");
 
     assert_int_equal(jm_engine_open(f->edir, &f->e), JM_OK);
     jm_engine *e = f->e;

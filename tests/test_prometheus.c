@@ -17,7 +17,6 @@
 #include <cmocka.h>
 
 #include <math.h>
-#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -622,15 +621,10 @@ static void test_values_match_stats(void **state)
 static void test_label_values_escaped(void **state)
 {
     fixture *f = *state;
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 20000);
-    const char *sql =
-        "INSERT INTO jm_jobs (id, type, status, params, max_retries, created_at, updated_at, "
-        "run_at) VALUES ('odd1', '\"\\', 4, '{}', 3, 1, 1, 1), "
-        "('odd2', char(10) || 'x', 5, '{}', 3, 1, 1, 1)";
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    tu_sql_exec(f->db,
+                "INSERT INTO jm_jobs (id, type, status, params, max_retries, created_at, "
+                "updated_at, run_at) VALUES ('odd1', '\"\\', 4, '{}', 3, 1, 1, 1), "
+                "('odd2', char(10) || 'x', 5, '{}', 3, 1, 1, 1)");
     char *text = render(f->m);
     assert_non_null(strstr(text, "jobmgr_jobs{type=\"\\\"\\\\\",status=\"completed\"} 1\n"));
     assert_non_null(strstr(text, "jobmgr_jobs{type=\"\\nx\",status=\"failed\"} 1\n"));

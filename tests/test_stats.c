@@ -13,7 +13,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -455,14 +454,10 @@ static void test_recovered_after_lease_expiry(void **state)
 static void test_odd_types_in_table(void **state)
 {
     fixture *f = *state;
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 20000);
-    const char *sql =
-        "INSERT INTO jm_jobs (id, type, status, params, max_retries, created_at, updated_at, "
-        "run_at) VALUES ('x1', 'zz', 4, '{}', 3, 1, 1, 1), ('x2', 'é!', 1, '{}', 3, 1, 1, 1)";
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    tu_sql_exec(f->db,
+                "INSERT INTO jm_jobs (id, type, status, params, max_retries, created_at, "
+                "updated_at, run_at) VALUES ('x1', 'zz', 4, '{}', 3, 1, 1, 1), "
+                "('x2', 'é!', 1, '{}', 3, 1, 1, 1)");
     jm_stats_report *r = stats(f->m);
     assert_int_equal(r->ntypes, 1);
     assert_string_equal(r->types[0].type, "zz");

@@ -45,57 +45,77 @@ static void insert_one(jm__store *s, int64_t at)
         fail_msg("insert: %s", jm_last_error());
 }
 
-static void log_stays_bounded(void **state)
+typedef struct fx {
+    char *dir;
+    char *db;
+    char *wal;
+} fx;
+
+static int fx_setup(void **state)
 {
-    (void)state;
-    char *dir = tu_tmpdir();
-    char *db = tu_path(dir, "jobs.db");
-    char *wal = tu_path(dir, "jobs.db-wal");
-    jm__store_config c = {db, NULL, 20000};
+    fx *f = calloc(1, sizeof *f);
+    f->dir = tu_tmpdir();
+    assert_non_null(f->dir);
+    f->db = tu_path(f->dir, "jobs.db");
+    f->wal = tu_path(f->dir, "jobs.db-wal");
+    *state = f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    fx *f = *state;
+    free(f->wal);
+    free(f->db);
+    tu_rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+enum { N_SINGLE = 4000 };
+
+/* Opens the store on f->db (optionally stopping its checkpointer) and
+ * inserts N_SINGLE jobs, one transaction each. */
+static jm__store *open_and_fill(fx *f, int stop_checkpointer)
+{
+    jm__store_config c = {f->db, NULL, 20000};
     jm__store *s = NULL;
     assert_int_equal(OPS->open(&c, &s), JM_OK);
     assert_non_null(s->wal);
-    /* Each insert commits on its own and dirties several pages: 4000 of
-     * them write over 15 000 frames (60 MiB) if nothing checkpoints. */
-    enum { N = 4000 };
-    for (int i = 0; i < N; i++)
+    if (stop_checkpointer) {
+        jm__wal_checkpointer_stop(s);
+        assert_null(s->wal);
+    }
+    for (int i = 0; i < N_SINGLE; i++)
         insert_one(s, T0 + i);
-    int64_t size = file_size(wal);
-    int64_t limit = INT64_C(16) << 20;
-    if (size > limit)
+    return s;
+}
+
+/* Each insert commits on its own and dirties several pages: 4000 of them
+ * write over 15 000 frames (60 MiB) if nothing checkpoints. */
+static void log_stays_bounded(void **state)
+{
+    fx *f = *state;
+    jm__store *s = open_and_fill(f, 0);
+    int64_t size = file_size(f->wal);
+    if (size > INT64_C(16) << 20)
         fail_msg("the log grew to %lld bytes", (long long)size);
-    assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM jm_jobs"), N);
+    assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM jm_jobs"), N_SINGLE);
     OPS->close(s);
     /* Closing the last connection checkpointed and removed the log. */
-    assert_int_equal(file_size(wal), -1);
-    assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM jm_jobs"), N);
-    free(wal);
-    free(db);
-    tu_rmdir(dir);
+    assert_int_equal(file_size(f->wal), -1);
+    assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM jm_jobs"), N_SINGLE);
 }
 
 /* Stopping the checkpointer leaves SQLite's own checkpoint in place: the
  * store keeps committing with a bounded log. */
 static void stopped_checkpointer_falls_back(void **state)
 {
-    (void)state;
-    char *dir = tu_tmpdir();
-    char *db = tu_path(dir, "jobs.db");
-    char *wal = tu_path(dir, "jobs.db-wal");
-    jm__store_config c = {db, NULL, 20000};
-    jm__store *s = NULL;
-    assert_int_equal(OPS->open(&c, &s), JM_OK);
-    jm__wal_checkpointer_stop(s);
-    assert_null(s->wal);
-    enum { N = 4000 };
-    for (int i = 0; i < N; i++)
-        insert_one(s, T0 + i);
-    assert_true(file_size(wal) <= INT64_C(16) << 20);
+    fx *f = *state;
+    jm__store *s = open_and_fill(f, 1);
+    assert_true(file_size(f->wal) <= INT64_C(16) << 20);
     OPS->close(s);
-    assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM jm_jobs"), N);
-    free(wal);
-    free(db);
-    tu_rmdir(dir);
+    assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM jm_jobs"), N_SINGLE);
 }
 
 static jm_decision never_runs(void *self, jm_ctx *ctx)
@@ -109,11 +129,8 @@ static jm_decision never_runs(void *self, jm_ctx *ctx)
  * stay bounded (between batches the prune lets checkpoints catch up). */
 static void prune_keeps_log_bounded(void **state)
 {
-    (void)state;
-    char *dir = tu_tmpdir();
-    char *db = tu_path(dir, "jobs.db");
-    char *wal = tu_path(dir, "jobs.db-wal");
-    jm_config cfg = tu_config(db);
+    fx *f = *state;
+    jm_config cfg = tu_config(f->db);
     jm_manager *m = NULL;
     assert_int_equal(jm_open(&cfg, &m), JM_OK);
     jm_executor ex = {JM_EXECUTOR_VERSION, "FL", "flush", 1, NULL, never_runs, NULL};
@@ -126,26 +143,23 @@ static void prune_keeps_log_bounded(void **state)
     for (int b = 0; b < N / BATCH; b++)
         assert_int_equal(jm_create_many(m, jobs, BATCH, ids), JM_OK);
     jm_close(m);
-    tu_sql_exec(db, "UPDATE jm_jobs SET status = 4, finished_at = 1");
+    tu_sql_exec(f->db, "UPDATE jm_jobs SET status = 4, finished_at = 1");
     assert_int_equal(jm_open(&cfg, &m), JM_OK);
     int64_t deleted = 0;
     assert_int_equal(jm_prune(m, 2, &deleted), JM_OK);
     assert_int_equal(deleted, N);
-    int64_t size = file_size(wal);
+    int64_t size = file_size(f->wal);
     if (size > INT64_C(24) << 20)
         fail_msg("the log grew to %lld bytes", (long long)size);
     jm_close(m);
-    free(wal);
-    free(db);
-    tu_rmdir(dir);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(log_stays_bounded),
-        cmocka_unit_test(stopped_checkpointer_falls_back),
-        cmocka_unit_test(prune_keeps_log_bounded),
+        cmocka_unit_test_setup_teardown(log_stays_bounded, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(stopped_checkpointer_falls_back, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(prune_keeps_log_bounded, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
