@@ -201,7 +201,9 @@ JM_EXTERN void jm_free(void *p);
 /** Built-in job type: restore a table from a backup. */
 #define JM_RESTORE "RS"
 
-/** A job id is "<type>-<uuid>", lower-case hex: 39 characters and a NUL. */
+/** A job id is "<type>-<uuid>", lower-case hex: 39 characters and a NUL.
+ * The uuid is time-ordered and ends in the job's sequence number in its
+ * database, which makes it unique there. */
 #define JM_JOB_ID_SIZE 40
 
 /**

@@ -98,6 +98,12 @@ static void test_parse_generated_ids(void **state)
         memset(id, 'X', sizeof id);
         assert_int_equal(jm_create(f->m, types[i], "{}", NULL, id), JM_OK);
         assert_id_shape(id, types[i]);
+        /* uuid version 8, RFC variant, the last group the job's seq. */
+        assert_int_equal(id[17], '8');
+        assert_non_null(strchr("89ab", id[22]));
+        char seq[16];
+        snprintf(seq, sizeof seq, "%012zx", i + 1);
+        assert_string_equal(id + 27, seq);
         char t[3] = {'?', '?', '?'};
         assert_int_equal(jm_job_id_parse(id, t), JM_OK);
         assert_string_equal(t, types[i]);

@@ -2,7 +2,8 @@
  * The jobs schema (src/store/sqlite_schema.c): what a new database gets,
  * migration of databases written by earlier versions (built here from the
  * SQL those versions shipped, not derived from the current one), refusal
- * of newer ones, and the creation-time order that time filters rely on.
+ * of newer ones, the creation-time order that time filters rely on, and
+ * ids that locate their rows by the seq they carry.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,7 +22,7 @@
 
 #define T0 INT64_C(1700000000000)
 #define OPS (&jm__sqlite_store)
-#define CURRENT_VERSION 3
+#define CURRENT_VERSION 4
 
 typedef struct fx {
     char *dir;
@@ -110,13 +111,34 @@ static const char old_v2[] = "CREATE INDEX jm_jobs_key ON jm_jobs(idempotency_ke
                              "WHERE idempotency_key IS NOT NULL;"
                              "UPDATE jm_schema_version SET version = 2;";
 
+/* What version 3 changed. */
+static const char old_v3[] =
+    "DROP INDEX IF EXISTS jm_jobs_idempotency;"
+    "CREATE UNIQUE INDEX jm_jobs_idempotency ON jm_jobs(idempotency_key) "
+    "WHERE idempotency_key IS NOT NULL AND status <= 3;"
+    "DROP INDEX IF EXISTS jm_jobs_finished;"
+    "CREATE INDEX jm_jobs_finished ON jm_jobs(finished_at) WHERE status >= 4;"
+    "DROP INDEX IF EXISTS jm_jobs_running;"
+    "DROP INDEX IF EXISTS jm_jobs_created;"
+    "UPDATE jm_jobs SET created_at = m.mx FROM ("
+    " SELECT seq, max(created_at) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING) AS mx"
+    " FROM jm_jobs) AS m "
+    "WHERE jm_jobs.seq = m.seq AND jm_jobs.created_at < m.mx;"
+    "UPDATE jm_schema_version SET version = 3;";
+
+/* An id as versions 1 to 3 made them: uuid version 7, random to the end. */
+static void old_id(char id[JM_JOB_ID_SIZE], int i)
+{
+    snprintf(id, JM_JOB_ID_SIZE, "FL-018c%04x-1f2e-7%03x-9a4b-5c6d7e8f%04x", i, i * 7, i * 13);
+}
+
 /* Jobs as an older version could leave them: creation times out of seq
  * order (two processes' clocks), a keyed active job, a finished one. */
 static void add_old_jobs(const char *db, char ids[4][JM_JOB_ID_SIZE])
 {
     static const int64_t created[4] = {100, 300, 200, 250};
     for (int i = 0; i < 4; i++) {
-        jm__job_id_new("FL", ids[i]);
+        old_id(ids[i], i);
         char sql[512];
         snprintf(sql, sizeof sql,
                  "INSERT INTO jm_jobs (id, type, status, params, idempotency_key, "
@@ -164,6 +186,11 @@ static void assert_current_layout(const char *db)
     assert_int_equal(index_exists(db, "jm_jobs_running"), 0);
     assert_int_equal(index_exists(db, "jm_jobs_created"), 0);
     assert_int_equal(index_exists(db, "jm_jobs_key"), 1);
+    /* Ids are not indexed, but for those written before version 4. */
+    assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+                                    "AND tbl_name = 'jm_jobs' AND sql IS NULL"),
+                     0);
+    assert_int_equal(index_exists(db, "jm_jobs_legacy_id"), 1);
     /* Status sets are ranges: no IN list SQLite would build a table for. */
     assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
                                     "AND sql LIKE '%status IN (0, 1, 2, 3)%'"),
@@ -199,6 +226,19 @@ static void check_migrated(fx *f, char ids[4][JM_JOB_ID_SIZE])
     assert_int_equal(OPS->get(f->s, ids[2], &j), JM_OK);
     assert_int_equal(jm_job_created_at(j), T0 + 300);
     jm_job_free(j);
+    /* Old ids still reach their jobs, by every path that takes an id. */
+    jm_status st;
+    assert_int_equal(OPS->status(f->s, ids[3], &st), JM_OK);
+    assert_int_equal(st, JM_STATUS_COMPLETED);
+    jm__cancel_outcome co;
+    int64_t seq = 0;
+    assert_int_equal(OPS->cancel(f->s, ids[1], 0, T0 + 500, &co, &seq), JM_OK);
+    assert_int_equal(co, JM__CANCEL_CANCELLED);
+    assert_int_equal(seq, 2);
+    assert_int_equal(OPS->retry(f->s, ids[1], T0 + 600), JM_OK);
+    char unknown[JM_JOB_ID_SIZE];
+    old_id(unknown, 9);
+    assert_int_equal(OPS->get(f->s, unknown, &j), JM_ENOTFOUND);
     /* The keyed active job still holds its key. */
     char id[JM_JOB_ID_SIZE], holder[JM_JOB_ID_SIZE] = "";
     assert_int_equal(insert_at(f->s, 400, "k", id, holder), JM_ECONFLICT);
@@ -213,6 +253,23 @@ static void check_migrated(fx *f, char ids[4][JM_JOB_ID_SIZE])
     flt.created_before_ms = T0 + 300;
     assert_int_equal(list_idx(f->s, &flt, ids, 4, idx), 1);
     assert_int_equal(idx[0], 0);
+    /* A new job takes the next seq, and its id carries it. */
+    assert_int_equal(insert_at(f->s, 400, NULL, id, holder), JM_OK);
+    assert_int_equal(jm__job_id_seq(id), 5);
+    assert_int_equal(OPS->get(f->s, id, &j), JM_OK);
+    assert_string_equal(jm_job_id(j), id);
+    jm_job_free(j);
+}
+
+static void migrates_version_3(void **state)
+{
+    fx *f = *state;
+    char ids[4][JM_JOB_ID_SIZE];
+    tu_sql_exec(f->db, old_v1);
+    tu_sql_exec(f->db, old_v2);
+    add_old_jobs(f->db, ids);
+    tu_sql_exec(f->db, old_v3);
+    check_migrated(f, ids);
 }
 
 static void migrates_version_2(void **state)
@@ -256,7 +313,9 @@ static void refuses_newer_schema(void **state)
     assert_int_equal(tu_sql_int(f->db, "SELECT max(version) FROM jm_schema_version"), 99);
     assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM jm_jobs"), 4);
     /* Back to the current version it opens again. */
-    tu_sql_exec(f->db, "UPDATE jm_schema_version SET version = 3");
+    char sql[64];
+    snprintf(sql, sizeof sql, "UPDATE jm_schema_version SET version = %d", CURRENT_VERSION);
+    tu_sql_exec(f->db, sql);
     f->s = open_store(f->db);
 }
 
@@ -354,6 +413,73 @@ static void time_filters_match_a_full_scan(void **state)
     }
 }
 
+/* An id whose seq is right but whose other digits are not names no job,
+ * through any path; nor does one whose seq no row has. */
+static void ids_locate_rows_by_their_seq(void **state)
+{
+    fx *f = *state;
+    f->s = open_store(f->db);
+    char ids[3][JM_JOB_ID_SIZE], holder[JM_JOB_ID_SIZE];
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(insert_at(f->s, i, NULL, ids[i], holder), JM_OK);
+        assert_int_equal(jm__job_id_seq(ids[i]), i + 1);
+        char sql[160];
+        /* The row stores all of the id but the seq. */
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM jm_jobs WHERE seq = %d AND id = substr('%.39s', 1, 27)",
+                 i + 1, ids[i]);
+        assert_int_equal(tu_sql_int(f->db, sql), 1);
+    }
+    char forged[JM_JOB_ID_SIZE];
+    memcpy(forged, ids[1], sizeof forged);
+    forged[4] = forged[4] == '0' ? '1' : '0'; /* another millisecond */
+    jm_job *j = NULL;
+    jm_status st;
+    jm__cancel_outcome co;
+    int64_t seq;
+    assert_int_equal(OPS->get(f->s, forged, &j), JM_ENOTFOUND);
+    assert_int_equal(OPS->status(f->s, forged, &st), JM_ENOTFOUND);
+    assert_int_equal(OPS->cancel(f->s, forged, 1, T0, &co, &seq), JM_ENOTFOUND);
+    assert_int_equal(OPS->retry(f->s, forged, T0), JM_ENOTFOUND);
+    jm_filter flt = JM_FILTER_INIT;
+    flt.after_id = forged;
+    jm_job_list *l = NULL;
+    assert_int_equal(OPS->list(f->s, &flt, &l), JM_ENOTFOUND);
+    /* The job itself was not touched. */
+    assert_int_equal(OPS->status(f->s, ids[1], &st), JM_OK);
+    assert_int_equal(st, JM_STATUS_QUEUED);
+    /* The newest row deleted, its seq is taken again, by another id. */
+    tu_sql_exec(f->db, "DELETE FROM jm_jobs WHERE seq = 3");
+    char again[JM_JOB_ID_SIZE];
+    assert_int_equal(insert_at(f->s, 5, NULL, again, holder), JM_OK);
+    assert_int_equal(jm__job_id_seq(again), 3);
+    assert_string_not_equal(again, ids[2]);
+    assert_int_equal(OPS->get(f->s, ids[2], &j), JM_ENOTFOUND);
+    /* A valid id with no row at its seq. */
+    jm__job_id_set_seq(forged, 77);
+    assert_int_equal(OPS->get(f->s, forged, &j), JM_ENOTFOUND);
+}
+
+/* Past the last seq an id can carry, a create fails cleanly: the table is
+ * left as it was and the error says why. */
+static void sequence_exhaustion_is_an_error(void **state)
+{
+    fx *f = *state;
+    f->s = open_store(f->db);
+    char id[JM_JOB_ID_SIZE], holder[JM_JOB_ID_SIZE];
+    assert_int_equal(insert_at(f->s, 0, NULL, id, holder), JM_OK);
+    char sql[64];
+    snprintf(sql, sizeof sql, "UPDATE jm_jobs SET seq = %lld",
+             (long long)(JM__ID_SEQ_LIMIT - 2));
+    tu_sql_exec(f->db, sql);
+    assert_int_equal(insert_at(f->s, 1, NULL, id, holder), JM_OK);
+    assert_int_equal(jm__job_id_seq(id), JM__ID_SEQ_LIMIT - 1);
+    assert_string_equal(id + JM__ID_SEQ_AT, "ffffffffffff");
+    assert_int_equal(insert_at(f->s, 2, NULL, id, holder), JM_EDB);
+    assert_non_null(strstr(jm_last_error(), "sequence"));
+    assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM jm_jobs"), 2);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
@@ -361,9 +487,12 @@ int main(void)
         T(new_database_gets_current_schema),
         T(migrates_version_1),
         T(migrates_version_2),
+        T(migrates_version_3),
         T(refuses_newer_schema),
         T(insert_keeps_creation_times_in_order),
         T(time_filters_match_a_full_scan),
+        T(ids_locate_rows_by_their_seq),
+        T(sequence_exhaustion_is_an_error),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -57,7 +57,8 @@ static void random_bytes(unsigned char *dst, size_t n)
 void jm__job_id_new(const char *type, char out[JM_JOB_ID_SIZE])
 {
     uuid_t u;
-    random_bytes(u, sizeof u);
+    random_bytes(u, 10);
+    memset(u + 10, 0, 6);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
@@ -65,12 +66,24 @@ void jm__job_id_new(const char *type, char out[JM_JOB_ID_SIZE])
         u[i] = (unsigned char)(ms & 0xff);
         ms >>= 8;
     }
-    u[6] = (unsigned char)((u[6] & 0x0f) | 0x70);
+    u[6] = (unsigned char)((u[6] & 0x0f) | 0x80);
     u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
     out[0] = type[0];
     out[1] = type[1];
     out[2] = '-';
     uuid_unparse_lower(u, out + 3);
+}
+
+static const char hex_digits[] = "0123456789abcdef";
+
+void jm__job_id_set_seq(char id[JM_JOB_ID_SIZE], int64_t seq)
+{
+    uint64_t v = (uint64_t)seq;
+    id[JM__ID_SEQ_AT + JM__ID_SEQ_DIGITS] = '\0';
+    for (int i = JM__ID_SEQ_AT + JM__ID_SEQ_DIGITS - 1; i >= JM__ID_SEQ_AT; i--) {
+        id[i] = hex_digits[v & 0xf];
+        v >>= 4;
+    }
 }
 
 static int is_lower_hex(char c)
@@ -99,4 +112,16 @@ int jm_job_id_parse(const char *id, char type_out[3])
         type_out[2] = '\0';
     }
     return JM_OK;
+}
+
+int64_t jm__job_id_seq(const char *id)
+{
+    if (jm_job_id_parse(id, NULL) != JM_OK || id[17] != '8')
+        return 0;
+    int64_t seq = 0;
+    for (int i = JM__ID_SEQ_AT; i < JM__ID_SEQ_AT + JM__ID_SEQ_DIGITS; i++) {
+        char c = id[i];
+        seq = seq * 16 + (c <= '9' ? c - '0' : c - 'a' + 10);
+    }
+    return seq;
 }

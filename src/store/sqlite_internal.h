@@ -21,7 +21,7 @@ typedef enum {
     Q_LAST_ROW,
     Q_ACTIVE_BY_KEY,
     Q_GET,
-    Q_SEQ_OF,
+    Q_LEGACY_SEQ,
     Q_STATUS_OF,
     Q_STATUS_OF_SEQ,
     Q_PROMOTE,
@@ -81,6 +81,9 @@ void jm__sqlite_rollback(jm__store *s);
 /* Builds a job from the current row of a statement selecting JM_JOB_COLUMNS
  * starting at column `first`. */
 int jm__row_to_job(sqlite3_stmt *st, int first, jm_job **out);
+/* The job id of a row whose seq is column `first` and stored id the next:
+ * the stored id completed by the seq (schema version 4), or as stored. */
+void jm__row_id(sqlite3_stmt *st, int first, char out[JM_JOB_ID_SIZE]);
 int jm__sqlite_schema(jm__store *s);
 /* Moves WAL checkpoints off the store's connection (sqlite_wal.c); on any
  * failure SQLite's automatic checkpoint stays. */

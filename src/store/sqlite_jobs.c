@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/job.h"
+#include "core/job_id.h"
 #include "store/sqlite_internal.h"
 
 /* Looks up the active job holding `key`; "" if none. */
@@ -21,14 +22,45 @@ static int active_holder(jm__store *s, const char *key, char out[JM_JOB_ID_SIZE]
     jm__bind_text(st, 1, key);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        const char *id = (const char *)sqlite3_column_text(st, 0);
-        snprintf(out, JM_JOB_ID_SIZE, "%s", id ? id : "");
+        jm__row_id(st, 0, out);
         rc = SQLITE_DONE;
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? JM_OK : jm__sqlite_err(s, rc, "looking up an idempotency key");
 }
 
+/* Binds what finds the row `id` names: its seq at seq_param and the id
+ * as the row stores it at id_param. An id carries its seq (core/job_id.h)
+ * and its row stores all but that last group. An id written by an earlier
+ * version is stored whole; its seq comes from the index kept for those.
+ * No row has seq 0, so an id that names none finds nothing. */
+static int bind_row_key(jm__store *s, sqlite3_stmt *st, const char *id, int id_param,
+                        int seq_param, int64_t *seq_out)
+{
+    int64_t seq = jm__job_id_seq(id);
+    int len = JM__ID_SEQ_AT;
+    if (!seq) {
+        sqlite3_stmt *q = NULL;
+        int rc = jm__sqlite_stmt(s, Q_LEGACY_SEQ, &q);
+        if (rc)
+            return rc;
+        jm__bind_text(q, 1, id);
+        int src = sqlite3_step(q);
+        if (src == SQLITE_ROW)
+            seq = sqlite3_column_int64(q, 0);
+        sqlite3_reset(q);
+        if (src != SQLITE_ROW && src != SQLITE_DONE)
+            return jm__sqlite_err(s, src, "looking up a job id");
+        len = -1;
+    }
+    sqlite3_bind_text(st, id_param, id, len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, seq_param, seq);
+    if (seq_out)
+        *seq_out = seq;
+    return JM_OK;
+}
+
+/* Whether `id` is one of the first n rows' (those inserted so far). */
 static int is_batch_id(const jm__new_row *rows, size_t n, const char *id)
 {
     for (size_t i = 0; i < n; i++)
@@ -51,7 +83,8 @@ int jm__sqlite_insert(jm__store *s, const jm__new_row *rows, size_t n, size_t *c
         return rc;
     for (size_t i = 0; i < n; i++) {
         const jm__new_row *r = &rows[i];
-        jm__bind_text(st, 1, r->id);
+        /* Stored without its last group: the seq this insert assigns. */
+        sqlite3_bind_text(st, 1, r->id, JM__ID_SEQ_AT, SQLITE_STATIC);
         jm__bind_text(st, 2, r->type);
         sqlite3_bind_int(st, 3, (int)r->status);
         jm__bind_text(st, 4, r->namespace_id);
@@ -63,8 +96,10 @@ int jm__sqlite_insert(jm__store *s, const jm__new_row *rows, size_t n, size_t *c
         sqlite3_bind_int64(st, 10, r->run_at);
         int src = sqlite3_step(st);
         sqlite3_reset(st);
-        if (src == SQLITE_DONE)
+        if (src == SQLITE_DONE) {
+            jm__job_id_set_seq(r->id, sqlite3_last_insert_rowid(s->db));
             continue;
+        }
         if (src == SQLITE_CONSTRAINT_UNIQUE && r->idempotency_key) {
             char holder[JM_JOB_ID_SIZE];
             rc = active_holder(s, r->idempotency_key, holder);
@@ -73,12 +108,17 @@ int jm__sqlite_insert(jm__store *s, const jm__new_row *rows, size_t n, size_t *c
                     *conflict_index = i;
                 if (conflict_id)
                     snprintf(conflict_id, JM_JOB_ID_SIZE, "%s",
-                             is_batch_id(rows, n, holder) ? "" : holder);
+                             is_batch_id(rows, i, holder) ? "" : holder);
                 rc = jm__seterr(JM_ECONFLICT, "idempotency key '%.300s' is held by active job %s",
                                 r->idempotency_key, holder);
             } else if (rc == JM_OK) {
                 rc = jm__sqlite_err(s, src, "inserting a job");
             }
+        } else if (src == SQLITE_CONSTRAINT_CHECK) {
+            /* Only seq can break a check here: the core validated the rest. */
+            rc = jm__seterr(JM_EDB, "inserting a job: the database has used up its %lld job "
+                                    "sequence numbers (prune, then start a new database)",
+                            (long long)JM__ID_SEQ_LIMIT - 1);
         } else {
             rc = jm__sqlite_err(s, src, "inserting a job");
         }
@@ -95,9 +135,10 @@ int jm__sqlite_get(jm__store *s, const char *id, jm_job **out)
 {
     sqlite3_stmt *st = NULL;
     int rc = jm__sqlite_stmt(s, Q_GET, &st);
+    if (rc == JM_OK)
+        rc = bind_row_key(s, st, id, 1, 2, NULL);
     if (rc)
         return rc;
-    jm__bind_text(st, 1, id);
     int src = sqlite3_step(st);
     if (src == SQLITE_ROW)
         rc = jm__row_to_job(st, 0, out);
@@ -302,19 +343,16 @@ static int filter_stmt(jm__store *s, const jm_filter *f, int count, int64_t curs
 static int seq_of(jm__store *s, const char *id, int64_t *seq)
 {
     sqlite3_stmt *st = NULL;
-    int rc = jm__sqlite_stmt(s, Q_SEQ_OF, &st);
+    int rc = jm__sqlite_stmt(s, Q_STATUS_OF, &st);
+    if (rc == JM_OK)
+        rc = bind_row_key(s, st, id, 1, 2, seq);
     if (rc)
         return rc;
-    jm__bind_text(st, 1, id);
     int src = sqlite3_step(st);
-    if (src == SQLITE_ROW) {
-        *seq = sqlite3_column_int64(st, 0);
-        rc = JM_OK;
-    } else if (src == SQLITE_DONE) {
+    if (src == SQLITE_DONE)
         rc = jm__seterr(JM_ENOTFOUND, "cursor job %s not found", id);
-    } else {
+    else if (src != SQLITE_ROW)
         rc = jm__sqlite_err(s, src, "reading the list cursor");
-    }
     sqlite3_reset(st);
     return rc;
 }
@@ -379,9 +417,10 @@ int jm__sqlite_status(jm__store *s, const char *id, jm_status *out)
 {
     sqlite3_stmt *st = NULL;
     int rc = jm__sqlite_stmt(s, Q_STATUS_OF, &st);
+    if (rc == JM_OK)
+        rc = bind_row_key(s, st, id, 1, 2, NULL);
     if (rc)
         return rc;
-    jm__bind_text(st, 1, id);
     int src = sqlite3_step(st);
     if (src == SQLITE_ROW)
         *out = (jm_status)sqlite3_column_int(st, 0);
@@ -398,9 +437,10 @@ int jm__sqlite_cancel(jm__store *s, const char *id, int cancellable_running, int
 {
     sqlite3_stmt *st = NULL;
     int rc = jm__sqlite_stmt(s, Q_CANCEL, &st);
+    if (rc == JM_OK)
+        rc = bind_row_key(s, st, id, 1, 4, NULL);
     if (rc)
         return rc;
-    jm__bind_text(st, 1, id);
     sqlite3_bind_int64(st, 2, now);
     sqlite3_bind_int(st, 3, cancellable_running ? 1 : 0);
     int src = sqlite3_step(st);
@@ -430,9 +470,10 @@ int jm__sqlite_retry(jm__store *s, const char *id, int64_t now)
 {
     sqlite3_stmt *st = NULL;
     int rc = jm__sqlite_stmt(s, Q_RETRY, &st);
+    if (rc == JM_OK)
+        rc = bind_row_key(s, st, id, 1, 3, NULL);
     if (rc)
         return rc;
-    jm__bind_text(st, 1, id);
     sqlite3_bind_int64(st, 2, now);
     int src = sqlite3_step(st);
     int changed = sqlite3_changes(s->db);

@@ -5,6 +5,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/job.h"
+#include "core/job_id.h"
 #include "store/sqlite_internal.h"
 
 static int col_str(sqlite3_stmt *st, int i, char **out)
@@ -19,6 +20,15 @@ static int col_str(sqlite3_stmt *st, int i, char **out)
     return *out ? JM_OK : JM_ENOMEM;
 }
 
+void jm__row_id(sqlite3_stmt *st, int c, char out[JM_JOB_ID_SIZE])
+{
+    const char *id = (const char *)sqlite3_column_text(st, c + 1);
+    int n = sqlite3_column_bytes(st, c + 1);
+    snprintf(out, JM_JOB_ID_SIZE, "%s", id ? id : "");
+    if (n == JM__ID_SEQ_AT)
+        jm__job_id_set_seq(out, sqlite3_column_int64(st, c));
+}
+
 int jm__row_to_job(sqlite3_stmt *st, int c, jm_job **out)
 {
     jm_job *j = jm__job_new();
@@ -31,7 +41,7 @@ int jm__row_to_job(sqlite3_stmt *st, int c, jm_job **out)
         jm_job_free(j);
         return jm__seterr(JM_ENOMEM, "out of memory reading a job");
     }
-    snprintf(j->id, sizeof j->id, "%s", id);
+    jm__row_id(st, c, j->id);
     snprintf(j->type, sizeof j->type, "%s", type);
     j->status = (jm_status)sqlite3_column_int(st, c + 3);
     int rc = JM_OK;

@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "store/sqlite_internal.h"
 
-#define JM_SCHEMA_VERSION 3
+#define JM_SCHEMA_VERSION 4
 
 /* Version 1. Statuses are stored as integers (jm_status). The rowid `seq`
  * orders rows by creation, so inserts append to the table and to the hot
@@ -98,8 +98,67 @@ static const char *const schema_v3[] = {
     NULL,
 };
 
+/* Version 4: an id ends in its row's seq (core/job_id.h), and the row
+ * stores the rest: the id names its row without an index of its own, one
+ * B-tree fewer for every insert to write. Ids written before carry no seq;
+ * they stay stored whole, and only they are indexed. The UNIQUE column
+ * constraint's index cannot be dropped, so the table is rebuilt, once. */
+#define JM_JOBS_COLUMNS                                                                    \
+    "seq, id, type, status, namespace_id, params, idempotency_key, message, "               \
+    "exception_trace, result, checkpoint, node_id, owner_pid, owner_instance, progress, "   \
+    "retry_count, max_retries, priority, attempts, cancel_requested, created_at, "          \
+    "updated_at, started_at, finished_at, run_at, lease_until"
+
+static const char *const schema_v4[] = {
+    "CREATE TABLE jm_jobs_v4 ("
+    " seq INTEGER PRIMARY KEY CHECK (seq < 281474976710656),"
+    " id TEXT NOT NULL,"
+    " type TEXT NOT NULL CHECK (length(type) = 2),"
+    " status INTEGER NOT NULL CHECK (status BETWEEN 0 AND 6),"
+    " namespace_id TEXT,"
+    " params TEXT NOT NULL,"
+    " idempotency_key TEXT,"
+    " message TEXT,"
+    " exception_trace TEXT,"
+    " result TEXT,"
+    " checkpoint TEXT,"
+    " node_id TEXT,"
+    " owner_pid INTEGER,"
+    " owner_instance INTEGER,"
+    " progress REAL NOT NULL DEFAULT 0,"
+    " retry_count INTEGER NOT NULL DEFAULT 0,"
+    " max_retries INTEGER NOT NULL,"
+    " priority INTEGER NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " cancel_requested INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " started_at INTEGER,"
+    " finished_at INTEGER,"
+    " run_at INTEGER NOT NULL,"
+    " lease_until INTEGER)",
+    "INSERT INTO jm_jobs_v4 (" JM_JOBS_COLUMNS ") SELECT " JM_JOBS_COLUMNS " FROM jm_jobs",
+    "DROP TABLE jm_jobs",
+    "ALTER TABLE jm_jobs_v4 RENAME TO jm_jobs",
+    /* Ids of earlier versions, stored whole. */
+    "CREATE UNIQUE INDEX jm_jobs_legacy_id ON jm_jobs(id) WHERE length(id) > 27",
+    "CREATE UNIQUE INDEX jm_jobs_idempotency ON jm_jobs(idempotency_key) "
+    "WHERE idempotency_key IS NOT NULL AND status <= 3",
+    "CREATE INDEX jm_jobs_key ON jm_jobs(idempotency_key, seq) "
+    "WHERE idempotency_key IS NOT NULL",
+    "CREATE INDEX jm_jobs_due ON jm_jobs(priority DESC, run_at, seq) WHERE status IN (1, 3)",
+    "CREATE INDEX jm_jobs_scheduled ON jm_jobs(run_at) WHERE status = 0",
+    "CREATE INDEX jm_jobs_finished ON jm_jobs(finished_at) WHERE status >= 4",
+    "CREATE INDEX jm_jobs_status ON jm_jobs(status, seq)",
+    "CREATE INDEX jm_jobs_type ON jm_jobs(type, seq)",
+    "CREATE INDEX jm_jobs_namespace ON jm_jobs(namespace_id, seq) "
+    "WHERE namespace_id IS NOT NULL",
+    NULL,
+};
+
 /* steps[v] brings a database from version v to v + 1. */
-static const char *const *const steps[JM_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3};
+static const char *const *const steps[JM_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
+                                                                  schema_v4};
 
 static int exec_all(jm__store *s, const char *const *sql)
 {

@@ -37,19 +37,22 @@ static const char *const sql_text[Q_COUNT_] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
-    /* created_at never goes below the newest row's (schema version 3), so
-     * creation-time filters can seek by seq. */
+    /* ?1 is the id without its last group, which is the seq the row gets
+     * (schema version 4). created_at never goes below the newest row's
+     * (version 3), so creation-time filters can seek by seq. */
     [Q_INSERT] = "INSERT INTO jm_jobs (id, type, status, namespace_id, params, "
                  "idempotency_key, max_retries, priority, created_at, updated_at, run_at) "
                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, max(?9, coalesce("
                  "(SELECT created_at FROM jm_jobs ORDER BY seq DESC LIMIT 1), ?9)), ?9, ?10)",
     [Q_ROW_FROM] = "SELECT seq, created_at FROM jm_jobs WHERE seq >= ?1 ORDER BY seq LIMIT 1",
     [Q_LAST_ROW] = "SELECT seq, created_at FROM jm_jobs ORDER BY seq DESC LIMIT 1",
-    [Q_ACTIVE_BY_KEY] = "SELECT id FROM jm_jobs WHERE idempotency_key = ?1 "
+    [Q_ACTIVE_BY_KEY] = "SELECT seq, id FROM jm_jobs WHERE idempotency_key = ?1 "
                         "AND idempotency_key IS NOT NULL AND status <= 3",
-    [Q_GET] = "SELECT " JM_JOB_COLUMNS " FROM jm_jobs WHERE id = ?1",
-    [Q_SEQ_OF] = "SELECT seq FROM jm_jobs WHERE id = ?1",
-    [Q_STATUS_OF] = "SELECT status FROM jm_jobs WHERE id = ?1",
+    /* By id: ?2 is the seq the id carries and ?1 the id as stored (see
+     * locate in sqlite_jobs.c). */
+    [Q_GET] = "SELECT " JM_JOB_COLUMNS " FROM jm_jobs WHERE seq = ?2 AND id = ?1",
+    [Q_LEGACY_SEQ] = "SELECT seq FROM jm_jobs WHERE id = ?1 AND length(id) > 27",
+    [Q_STATUS_OF] = "SELECT status FROM jm_jobs WHERE seq = ?2 AND id = ?1",
     [Q_STATUS_OF_SEQ] = "SELECT status FROM jm_jobs WHERE seq = ?1",
     [Q_PROMOTE] = "UPDATE jm_jobs INDEXED BY jm_jobs_scheduled SET status = 1, updated_at = ?1 "
                   "WHERE status = 0 AND run_at <= ?1",
@@ -98,11 +101,11 @@ static const char *const sql_text[Q_COUNT_] = {
                  "finished_at = CASE WHEN status <> 2 THEN ?2 ELSE finished_at END, "
                  "message = CASE WHEN status <> 2 THEN 'Cancelled' ELSE message END, "
                  "cancel_requested = 1, updated_at = ?2 "
-                 "WHERE id = ?1 AND (status <= 1 OR status = 3 OR (status = 2 AND ?3)) "
+                 "WHERE seq = ?4 AND id = ?1 AND (status <= 1 OR status = 3 OR (status = 2 AND ?3)) "
                  "RETURNING status, seq",
     [Q_RETRY] = "UPDATE jm_jobs SET status = 1, retry_count = 0, run_at = ?2, message = NULL, "
                 "finished_at = NULL, cancel_requested = 0, progress = 0, updated_at = ?2 "
-                "WHERE id = ?1 AND status IN (5, 6)",
+                "WHERE seq = ?3 AND id = ?1 AND status IN (5, 6)",
     [Q_PRUNE] = "DELETE FROM jm_jobs WHERE seq IN (SELECT seq FROM jm_jobs "
                 "INDEXED BY jm_jobs_finished "
                 "WHERE status >= 4 AND finished_at < ?1 LIMIT ?2)",

@@ -28,7 +28,9 @@ typedef struct jm__store_config {
 
 /* A job to insert; every field already validated by the core. */
 typedef struct jm__new_row {
-    const char *id;
+    /* In: a new id from jm__job_id_new. Out, once inserted: the id whole,
+     * its last group set to the row's seq (jm__job_id_set_seq). */
+    char *id;
     const char *type;
     jm_status status; /* new or queued */
     const char *namespace_id;
@@ -123,9 +125,10 @@ typedef struct jm__store_ops {
     int (*open)(const jm__store_config *cfg, jm__store **out);
     void (*close)(jm__store *s);
 
-    /* Inserts all rows in one transaction. On a unique-key conflict nothing
-     * is inserted, *conflict_index is the row's index and conflict_id gets
-     * the active holder's id (or "" if the holder is in the same batch). */
+    /* Inserts all rows in one transaction, each with the next seq, which
+     * completes its id. On a unique-key conflict nothing is inserted,
+     * *conflict_index is the row's index and conflict_id gets the active
+     * holder's id (or "" if the holder is in the same batch). */
     int (*insert)(jm__store *s, const jm__new_row *rows, size_t n, size_t *conflict_index,
                   char conflict_id[JM_JOB_ID_SIZE]);
     int (*get)(jm__store *s, const char *id, jm_job **out);
