@@ -15,64 +15,90 @@
 
 #include "scenarios.h"
 
-double raw_insert_rate(const char *dir, long n, long per_tx)
+struct bench_raw {
+    char *path;
+    sqlite3 *db;
+    sqlite3_stmt *ins;
+    long next; /* rows inserted so far */
+};
+
+void raw_close(bench_raw *r)
 {
-    char *path = bu_db_path(dir, "raw");
-    sqlite3 *db = path ? bu_sqlite_open(path, "FULL") : NULL;
-    sqlite3_stmt *ins = NULL;
-    double rate = -1;
-    if (!db)
-        goto done;
-    if (bu_exec(db, "CREATE TABLE raw_jobs (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, "
-                    "type TEXT NOT NULL, status INTEGER NOT NULL, params TEXT NOT NULL, "
-                    "max_retries INTEGER NOT NULL, priority INTEGER NOT NULL, "
-                    "created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, "
-                    "run_at INTEGER NOT NULL)"))
-        goto done;
-    if (sqlite3_prepare_v2(db,
+    if (!r)
+        return;
+    sqlite3_finalize(r->ins);
+    sqlite3_close(r->db);
+    if (r->path)
+        bu_remove_db(r->path);
+    free(r->path);
+    free(r);
+}
+
+bench_raw *raw_open(const char *dir)
+{
+    bench_raw *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->path = bu_db_path(dir, "raw");
+    r->db = r->path ? bu_sqlite_open(r->path, "FULL") : NULL;
+    if (!r->db ||
+        bu_exec(r->db, "CREATE TABLE raw_jobs (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, "
+                       "type TEXT NOT NULL, status INTEGER NOT NULL, params TEXT NOT NULL, "
+                       "max_retries INTEGER NOT NULL, priority INTEGER NOT NULL, "
+                       "created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, "
+                       "run_at INTEGER NOT NULL)") ||
+        sqlite3_prepare_v2(r->db,
                            "INSERT INTO raw_jobs (id, type, status, params, max_retries, "
                            "priority, created_at, updated_at, run_at) "
                            "VALUES (?1, 'BR', 1, ?2, 3, 0, ?3, ?3, ?3)",
-                           -1, &ins, NULL) != SQLITE_OK)
-        goto done;
+                           -1, &r->ins, NULL) != SQLITE_OK) {
+        raw_close(r);
+        return NULL;
+    }
+    return r;
+}
+
+int64_t raw_insert(bench_raw *r, long n, long per_tx)
+{
     int64_t t0 = bu_mono_ns();
     for (long i = 0; i < n;) {
         long end = i + per_tx < n ? i + per_tx : n;
-        if (per_tx > 1 && bu_exec(db, "BEGIN IMMEDIATE"))
-            goto done;
+        if (per_tx > 1 && bu_exec(r->db, "BEGIN IMMEDIATE"))
+            return -1;
         for (; i < end; i++) {
             char id[JM_JOB_ID_SIZE], params[96];
             bu_time_ordered_id("BR", id);
-            bu_job_params(params, sizeof params, i);
+            bu_job_params(params, sizeof params, r->next++);
             int64_t now = bu_wall_ms();
-            sqlite3_bind_text(ins, 1, id, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_text(ins, 2, params, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_int64(ins, 3, now);
-            int rc = sqlite3_step(ins);
-            sqlite3_reset(ins);
+            sqlite3_bind_text(r->ins, 1, id, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(r->ins, 2, params, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(r->ins, 3, now);
+            int rc = sqlite3_step(r->ins);
+            sqlite3_reset(r->ins);
             if (rc != SQLITE_DONE) {
-                fprintf(stderr, "jm-bench: raw insert: %s\n", sqlite3_errmsg(db));
-                goto done;
+                fprintf(stderr, "jm-bench: raw insert: %s\n", sqlite3_errmsg(r->db));
+                return -1;
             }
         }
-        if (per_tx > 1 && bu_exec(db, "COMMIT"))
-            goto done;
+        if (per_tx > 1 && bu_exec(r->db, "COMMIT"))
+            return -1;
     }
-    rate = (double)n / bu_seconds_since(t0);
-done:
-    sqlite3_finalize(ins);
-    sqlite3_close(db);
-    if (path)
-        bu_remove_db(path);
-    free(path);
-    return rate;
+    return bu_mono_ns() - t0;
+}
+
+double raw_insert_rate(const char *dir, long n, long per_tx)
+{
+    bench_raw *r = raw_open(dir);
+    int64_t ns = r ? raw_insert(r, n, per_tx) : -1;
+    raw_close(r);
+    return ns > 0 ? (double)n * 1e9 / (double)ns : -1;
 }
 
 int scn_raw_insert(const bench_opts *o)
 {
     if (bench_selected("enqueue")) {
         bench_note("raw-insert", "measured inside the enqueue scenario, interleaved with it "
-                                 "rep by rep; see its rows here");
+                                 "chunk by chunk; see its rows here");
         return 0;
     }
     double single[64], batch[64];

@@ -11,8 +11,17 @@
 
 /* Baselines: plain SQLite with the library's journal and sync settings. */
 
-/* Rows/s inserting n job-sized rows, per_tx rows per transaction, into a
- * fresh database in `dir`. Negative on error. */
+/* A fresh raw-insert database in `dir`, and the rows to put into it in
+ * steps, so that a scenario can interleave it finely with the library. */
+typedef struct bench_raw bench_raw;
+bench_raw *raw_open(const char *dir);
+/* Inserts n more job-sized rows, per_tx rows per transaction: the
+ * nanoseconds it took, negative on error. */
+int64_t raw_insert(bench_raw *r, long n, long per_tx);
+/* Closes it and removes the files. */
+void raw_close(bench_raw *r);
+/* Rows/s inserting n rows, per_tx per transaction, into a fresh database
+ * in `dir`. Negative on error. */
 double raw_insert_rate(const char *dir, long n, long per_tx);
 /* Jobs/s of a hand-written queue: n jobs worked by `threads` threads with
  * their own connections. Negative on error. */
