@@ -191,6 +191,10 @@ static void assert_current_layout(const char *db)
                                     "AND tbl_name = 'jm_jobs' AND sql IS NULL"),
                      0);
     assert_int_equal(index_exists(db, "jm_jobs_legacy_id"), 1);
+    /* No index repeats seq: every entry ends in the rowid anyway. */
+    assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+                                    "AND sql LIKE '%seq)%'"),
+                     0);
     /* Status sets are ranges: no IN list SQLite would build a table for. */
     assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
                                     "AND sql LIKE '%status IN (0, 1, 2, 3)%'"),

@@ -24,6 +24,8 @@ typedef enum {
     Q_LEGACY_SEQ,
     Q_STATUS_OF,
     Q_STATUS_OF_SEQ,
+    Q_COUNT_STATUS_UPTO,
+    Q_COUNT_STATUS_BY_REST,
     Q_PROMOTE,
     Q_DUE,
     Q_TAKE,

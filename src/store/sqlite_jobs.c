@@ -397,8 +397,50 @@ int jm__sqlite_list(jm__store *s, const jm_filter *f, jm_job_list **out)
     return JM_OK;
 }
 
+/* A count by one status alone, the common dashboard question, walks
+ * that status's index entries: 40 ns each, 45 ms for a million completed
+ * jobs. When the status holds most of the table, counting the rest and
+ * subtracting from the total (which SQLite reads from page headers, not
+ * entries) is several times cheaper. A bounded count tells which. */
+#define JM_COUNT_DIRECT_MAX 50000
+
+static int count_one_status(jm__store *s, int status, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_COUNT_STATUS_UPTO, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int(st, 1, status);
+    sqlite3_bind_int(st, 2, JM_COUNT_DIRECT_MAX);
+    int src = sqlite3_step(st);
+    int64_t n = src == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (src != SQLITE_ROW)
+        return jm__sqlite_err(s, src, "counting jobs");
+    if (n < JM_COUNT_DIRECT_MAX) {
+        *out = n;
+        return JM_OK;
+    }
+    /* One statement: the total and the rest come from one snapshot. */
+    if ((rc = jm__sqlite_stmt(s, Q_COUNT_STATUS_BY_REST, &st)))
+        return rc;
+    sqlite3_bind_int(st, 1, status);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return src == SQLITE_ROW ? JM_OK : jm__sqlite_err(s, src, "counting jobs");
+}
+
 int jm__sqlite_count(jm__store *s, const jm_filter *f, int64_t *out)
 {
+    unsigned sh = shape_of(f, 1);
+    if (sh == (SHAPE_COUNT | 1u << SHAPE_NSTATUS_SHIFT)) {
+        int status = 0;
+        while (!(f->statuses & JM_STATUS_BIT(status)))
+            status++;
+        return count_one_status(s, status, out);
+    }
     sqlite3_stmt *st = NULL;
     int rc = filter_stmt(s, f, 1, 0, 0, &st);
     if (rc)

@@ -53,6 +53,11 @@ static const char *const sql_text[Q_COUNT_] = {
     [Q_GET] = "SELECT " JM_JOB_COLUMNS " FROM jm_jobs WHERE seq = ?2 AND id = ?1",
     [Q_LEGACY_SEQ] = "SELECT seq FROM jm_jobs WHERE id = ?1 AND length(id) > 27",
     [Q_STATUS_OF] = "SELECT status FROM jm_jobs WHERE seq = ?2 AND id = ?1",
+    [Q_COUNT_STATUS_UPTO] = "SELECT count(*) FROM (SELECT 1 FROM jm_jobs INDEXED BY jm_jobs_status "
+                            "WHERE status = ?1 LIMIT ?2)",
+    [Q_COUNT_STATUS_BY_REST] = "SELECT (SELECT count(*) FROM jm_jobs) "
+                               "- (SELECT count(*) FROM jm_jobs WHERE status < ?1) "
+                               "- (SELECT count(*) FROM jm_jobs WHERE status > ?1)",
     [Q_STATUS_OF_SEQ] = "SELECT status FROM jm_jobs WHERE seq = ?1",
     [Q_PROMOTE] = "UPDATE jm_jobs INDEXED BY jm_jobs_scheduled SET status = 1, updated_at = ?1 "
                   "WHERE status = 0 AND run_at <= ?1",
