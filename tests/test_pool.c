@@ -926,6 +926,33 @@ static void test_pool_long_jobs_not_claimed_ahead(void **state)
     jm_close(m);
 }
 
+/* After a short type has run, a claim asks for short jobs ahead as well as
+ * one job per idle worker. Jobs of another type left over when that claim
+ * returned (more than the idle workers) must still be claimed as workers
+ * free up, not wait for the poll. */
+static void test_pool_other_types_claimed_after_ahead_pass(void **state)
+{
+    fixture *f = *state;
+    simple_state quick = {0}, other = {0};
+    jm_manager *m = open_mgr(f, 60000);
+    reg(m, "SH", 1, simple_exec, NULL, &quick);
+    reg(m, "UN", 1, simple_exec, NULL, &other);
+    assert_int_equal(jm_start(m, 2), JM_OK);
+    char id[JM_JOB_ID_SIZE];
+    create(m, "SH", NULL, id);
+    wait_status(m, id, JM_STATUS_COMPLETED);
+    enum { N = 6 };
+    static jm_new_job jobs[N];
+    static char ids[N][JM_JOB_ID_SIZE];
+    for (int i = 0; i < N; i++)
+        jobs[i] = (jm_new_job){"UN", NULL, JM_CREATE_OPTS_INIT};
+    assert_int_equal(jm_create_many(m, jobs, N, ids), JM_OK);
+    wait_count(m, "UN", COMPLETED_MASK, N);
+    assert_int_equal(jm_stop(m, TU_TIMEOUT_MS), JM_OK);
+    assert_int_equal(atomic_load(&other.runs), N);
+    jm_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -947,6 +974,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pool_start_twice_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_close_with_running_jobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_long_jobs_not_claimed_ahead, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_other_types_claimed_after_ahead_pass, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

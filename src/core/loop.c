@@ -144,6 +144,12 @@ static void cycle(jm_manager *m, const claim_plan *plan)
                 jm_last_error());
     pthread_mutex_lock(&m->lock);
     if (rc) {
+        if (want) {
+            /* Claim again soon, not in a spin and not only at the poll. */
+            p->maybe_more = 0;
+            p->idle_may_claim = 0;
+            p->next_poll_mono = jm__mono_ms() + JM_COMMIT_RETRY_MS;
+        }
         if (list) {
             /* Put them back in front; the loop tries again after a pause. */
             jm__outcome *tail = list;
@@ -161,8 +167,13 @@ static void cycle(jm_manager *m, const claim_plan *plan)
     jm__free(jobs);
     if (got)
         pthread_cond_broadcast(&p->work_cv);
-    if (want)
+    if (want) {
         p->maybe_more = got == want;
+        /* The ahead pass only takes short types: a short fill of it says
+         * nothing of other types. Only a first pass that came back short
+         * (and so left nothing due of any type) does. */
+        p->idle_may_claim = got >= plan->now;
+    }
     if (due < p->next_poll_mono)
         p->next_poll_mono = due;
 }
@@ -258,9 +269,11 @@ void jm__loop_run(jm_manager *m)
             plan_claim(m, &plan);
         size_t want = plan.now + plan.ahead;
         /* Claim when told to (a local create), when the poll is due, or when
-         * the queue runs low and the last claim suggests more are waiting. */
+         * the queue runs low or a worker is idle and the last claim suggests
+         * more are waiting. */
         int claim = want > 0 && (p->claim_now || mono >= p->next_poll_mono ||
-                                 (p->maybe_more && p->npending < (size_t)p->nworkers));
+                                 (p->maybe_more && p->npending < (size_t)p->nworkers) ||
+                                 (p->idle_may_claim && plan.now > 0));
         int commit = p->done && mono >= p->commit_retry_mono;
         if (claim || commit) {
             cycle(m, claim ? &plan : NULL);

@@ -43,6 +43,8 @@ typedef struct jm__pool {
     int shutdown_signalled;
     int workers_exit;
     int maybe_more;            /* the last claim was full: more may be due */
+    int idle_may_claim;        /* ... its any-type pass was: jobs an idle
+                                  worker could run may be due */
     int64_t commit_retry_mono; /* outcomes that failed to commit wait until then */
     int give_up_commit;        /* stopping, and outcomes still cannot be committed */
     pthread_cond_t loop_cv;    /* the loop waits for work to do */

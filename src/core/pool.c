@@ -192,6 +192,7 @@ static int pool_begin(jm_manager *m, int n)
     p->executing = 0;
     p->claim_now = 1;
     p->maybe_more = 0;
+    p->idle_may_claim = 0;
     p->next_poll_mono = 0;
     p->drain_started = 0;
     p->shutdown_signalled = 0;
