@@ -201,7 +201,8 @@ int jm__segment_decode(const uint8_t *buf, size_t len, jm__segment **out)
                                (unsigned long long)i, r->doc_len);
             goto fail;
         }
-        if (i > 0 && r->key <= rows[i - 1].key) {
+        /* The writer's rule: increasing, starting above INT64_MIN. */
+        if (r->key <= (i > 0 ? rows[i - 1].key : INT64_MIN)) {
             rc = jm_host_error(JM_EIO, "segment: row %llu key %lld out of order",
                                (unsigned long long)i, (long long)r->key);
             goto fail;
