@@ -116,11 +116,15 @@ int jm_job_id_parse(const char *id, char type_out[3])
 
 int64_t jm__job_id_seq(const char *id)
 {
-    if (jm_job_id_parse(id, NULL) != JM_OK || id[17] != '8')
+    /* The caller has parsed the id; only its length, version digit and
+     * last group matter here (the store compares the rest). */
+    if (!id || strnlen(id, JM_JOB_ID_SIZE) != JM_JOB_ID_SIZE - 1 || id[17] != '8')
         return 0;
     int64_t seq = 0;
     for (int i = JM__ID_SEQ_AT; i < JM__ID_SEQ_AT + JM__ID_SEQ_DIGITS; i++) {
         char c = id[i];
+        if (!is_lower_hex(c))
+            return 0;
         seq = seq * 16 + (c <= '9' ? c - '0' : c - 'a' + 10);
     }
     return seq;

@@ -28,8 +28,9 @@ void jm__job_id_new(const char *type, char out[JM_JOB_ID_SIZE]);
  * the NUL after it. */
 void jm__job_id_set_seq(char id[JM_JOB_ID_SIZE], int64_t seq);
 
-/* The sequence number of a well-formed version-8 id, or 0 for any other
- * (ids of earlier versions carry none). */
+/* The sequence number an id of version 8 carries, or 0 for any other
+ * (ids of earlier versions carry none). Checks only what it reads: the
+ * id is expected to have passed jm_job_id_parse. */
 int64_t jm__job_id_seq(const char *id);
 
 #endif

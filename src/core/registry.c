@@ -15,7 +15,6 @@ int jm__type_slot(const char *type)
     return (type[0] - 'A') * 26 + (type[1] - 'A');
 }
 
-
 int jm__registry_init(jm__registry *r)
 {
     memset(r, 0, sizeof *r);

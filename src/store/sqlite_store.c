@@ -49,7 +49,7 @@ static const char *const sql_text[Q_COUNT_] = {
     [Q_ACTIVE_BY_KEY] = "SELECT seq, id FROM jm_jobs WHERE idempotency_key = ?1 "
                         "AND idempotency_key IS NOT NULL AND status <= 3",
     /* By id: ?2 is the seq the id carries and ?1 the id as stored (see
-     * locate in sqlite_jobs.c). */
+     * bind_row_key in sqlite_jobs.c). */
     [Q_GET] = "SELECT " JM_JOB_COLUMNS " FROM jm_jobs WHERE seq = ?2 AND id = ?1",
     [Q_LEGACY_SEQ] = "SELECT seq FROM jm_jobs WHERE id = ?1 AND length(id) > 27",
     [Q_STATUS_OF] = "SELECT status FROM jm_jobs WHERE seq = ?2 AND id = ?1",
