@@ -244,6 +244,56 @@ static void create_many_conflicts(void **state)
     assert_string_not_equal(id, holder);
 }
 
+/* Only the idempotency index makes a conflict. Any other constraint the
+ * database enforces (added here by hand) fails the create with JM_EDB and
+ * SQLite's own words, and creates nothing. */
+static void other_constraints_are_database_errors(void **state)
+{
+    fx *f = *state;
+    jm_create_opts o = JM_CREATE_OPTS_INIT;
+    char id[JM_JOB_ID_SIZE], holder[JM_JOB_ID_SIZE];
+    o.idempotency_key = "k1";
+    assert_int_equal(jm_create(f->m, "FL", "{\"n\":1}", &o, holder), JM_OK);
+
+    /* A unique index on another column, for one job and for a batch. */
+    tu_sql_exec(f->db, "CREATE UNIQUE INDEX other_params ON jm_jobs(params)");
+    o.idempotency_key = "k2";
+    assert_int_equal(jm_create(f->m, "FL", "{\"n\":1}", &o, id), JM_EDB);
+    assert_non_null(strstr(jm_last_error(), "UNIQUE constraint failed: jm_jobs.params"));
+    jm_new_job jobs[2] = {{"FL", "{\"n\":2}", JM_CREATE_OPTS_INIT},
+                          {"FL", "{\"n\":1}", JM_CREATE_OPTS_INIT}};
+    char ids[2][JM_JOB_ID_SIZE];
+    assert_int_equal(jm_create_many(f->m, jobs, 2, ids), JM_EDB);
+    assert_non_null(strstr(jm_last_error(), "UNIQUE constraint failed: jm_jobs.params"));
+    assert_int_equal(count_all(f), 1);
+    /* The key held by an active job still is a conflict, naming it. */
+    o.idempotency_key = "k1";
+    memset(id, 0, sizeof id);
+    assert_int_equal(jm_create(f->m, "FL", "{\"n\":3}", &o, id), JM_ECONFLICT);
+    assert_string_equal(id, holder);
+    tu_sql_exec(f->db, "DROP INDEX other_params");
+
+    /* A unique index over the key and another column: once the holder has
+     * finished, the idempotency index lets the key through and this one
+     * does not. */
+    tu_sql_exec(f->db, "CREATE UNIQUE INDEX other_key_type ON jm_jobs(idempotency_key, type)");
+    assert_int_equal(run(f, 1), 1);
+    assert_int_equal(tu_status(f->m, holder), JM_STATUS_COMPLETED);
+    assert_int_equal(jm_create(f->m, "FL", NULL, &o, id), JM_EDB);
+    assert_non_null(strstr(jm_last_error(), "jm_jobs.idempotency_key, jm_jobs.type"));
+    assert_int_equal(count_all(f), 1);
+    assert_int_equal(jm_create(f->m, "CL", NULL, &o, id), JM_OK);
+    tu_sql_exec(f->db, "DROP INDEX other_key_type");
+
+    /* A trigger's RAISE. */
+    tu_sql_exec(f->db, "CREATE TRIGGER no_cleanups BEFORE INSERT ON jm_jobs "
+                       "WHEN NEW.type = 'CL' BEGIN SELECT RAISE(ABORT, 'no more cleanups'); END");
+    o.idempotency_key = "k3";
+    assert_int_equal(jm_create(f->m, "CL", NULL, &o, id), JM_EDB);
+    assert_non_null(strstr(jm_last_error(), "no more cleanups"));
+    assert_int_equal(count_all(f), 2);
+}
+
 static void scheduled_jobs_wait_for_their_time(void **state)
 {
     fx *f = *state;
@@ -426,6 +476,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(create_many_all_or_nothing),
         T(create_many_conflicts),
+        T(other_constraints_are_database_errors),
         T(scheduled_jobs_wait_for_their_time),
         T(priority_order),
         T(priority_beats_age_but_not_schedule),

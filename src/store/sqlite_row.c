@@ -1,4 +1,5 @@
-/* Turns a row of JM_JOB_COLUMNS into a jm_job. */
+/* Turns a row of JM_JOB_COLUMNS into a jm_job, and tells a row that outside
+ * damage made unreadable from one SQLite had no memory to read. */
 #include <stdio.h>
 #include <string.h>
 
@@ -29,8 +30,28 @@ void jm__row_id(sqlite3_stmt *st, int c, char out[JM_JOB_ID_SIZE])
         jm__job_id_set_seq(out, sqlite3_column_int64(st, c));
 }
 
+const char *jm__row_damage(sqlite3_stmt *st, int c)
+{
+    /* The column types first: asking for the text converts the value. */
+    if (sqlite3_column_type(st, c + 1) == SQLITE_NULL)
+        return "id is NULL";
+    if (sqlite3_column_type(st, c + 2) == SQLITE_NULL)
+        return "type is NULL";
+    /* NULL text of a non-NULL value: SQLite ran out of memory, and the
+     * row may be sound (jm__row_to_job reports that). */
+    if (sqlite3_column_text(st, c + 1) && sqlite3_column_bytes(st, c + 1) == 0)
+        return "id is empty";
+    if (sqlite3_column_text(st, c + 2) && sqlite3_column_bytes(st, c + 2) != 2)
+        return "type is not two bytes";
+    return NULL;
+}
+
 int jm__row_to_job(sqlite3_stmt *st, int c, jm_job **out)
 {
+    const char *damage = jm__row_damage(st, c);
+    if (damage)
+        return jm__seterr(JM_EDB, "damaged job row (seq %lld): %s",
+                          (long long)sqlite3_column_int64(st, c + 0), damage);
     jm_job *j = jm__job_new();
     if (!j)
         return jm__seterr(JM_ENOMEM, "out of memory reading a job");

@@ -1,11 +1,14 @@
 /*
  * Creates the jobs schema or migrates an older one, in one transaction.
  * Each version's steps are applied in order; a database newer than this
- * library is refused rather than guessed at.
+ * library, or whose version table holds no valid version, is refused
+ * rather than guessed at.
  */
+#include <limits.h>
 #include <stdio.h>
 
 #include "core/error.h"
+#include "core/text.h"
 #include "store/sqlite_internal.h"
 
 #define JM_SCHEMA_VERSION 4
@@ -173,7 +176,40 @@ static int exec_all(jm__store *s, const char *const *sql)
     return JM_OK;
 }
 
-/* The stored version: 0 for a database without our tables. */
+/* The longest text version quoted in the error refusing it. */
+#define VERSION_QUOTE_MAX 40
+
+/* The stored version that is not one, as the error refusing it shows it:
+ * a number as written, short printable text quoted, anything else by its
+ * kind and size. */
+static void describe_version(sqlite3_stmt *st, char *buf, size_t size)
+{
+    switch (sqlite3_column_type(st, 0)) {
+    case SQLITE_INTEGER:
+        snprintf(buf, size, "%lld", (long long)sqlite3_column_int64(st, 0));
+        break;
+    case SQLITE_FLOAT:
+        snprintf(buf, size, "%g", sqlite3_column_double(st, 0));
+        break;
+    case SQLITE_TEXT: {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        int n = sqlite3_column_bytes(st, 0);
+        if (t && n <= VERSION_QUOTE_MAX && jm__text_valid(t, (size_t)n))
+            snprintf(buf, size, "'%s'", t);
+        else
+            snprintf(buf, size, "a %d-byte text", n);
+        break;
+    }
+    default:
+        snprintf(buf, size, "a %d-byte blob", sqlite3_column_bytes(st, 0));
+        break;
+    }
+}
+
+/* The stored version: 0 for a database without our tables. A version
+ * table that holds no version, or one that is not a whole number from 1
+ * to INT_MAX, is refused: guessing could migrate a database that is not
+ * what its table says. */
 static int read_version(jm__store *s, int *version)
 {
     sqlite3_stmt *st = NULL;
@@ -195,10 +231,27 @@ static int read_version(jm__store *s, int *version)
     if (rc != SQLITE_OK)
         return jm__sqlite_err(s, rc, "reading the schema version");
     rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *version = sqlite3_column_int(st, 0);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return jm__sqlite_err(s, rc, "reading the schema version");
+    }
+    int type = sqlite3_column_type(st, 0);
+    sqlite3_int64 v = type == SQLITE_INTEGER ? sqlite3_column_int64(st, 0) : 0;
+    if (type == SQLITE_NULL) {
+        rc = jm__seterr(JM_EDB, "the jobs database has a jm_schema_version table with no "
+                                "version in it");
+    } else if (type != SQLITE_INTEGER || v < 1 || v > INT_MAX) {
+        char found[64];
+        describe_version(st, found, sizeof found);
+        rc = jm__seterr(JM_EDB, "the jobs database's schema version is not a valid version "
+                                "number (found %s)",
+                        found);
+    } else {
+        *version = (int)v;
+        rc = JM_OK;
+    }
     sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? JM_OK : jm__sqlite_err(s, rc, "reading the schema version");
+    return rc;
 }
 
 int jm__sqlite_schema(jm__store *s)

@@ -161,3 +161,27 @@ int64_t tu_sql_int(const char *path, const char *sql)
     sqlite3_close(db);
     return v;
 }
+
+void tu_damage_null(const char *path, const char *column, int64_t seq)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "PRAGMA writable_schema=ON; UPDATE sqlite_master SET sql = replace(sql, "
+             "' %s TEXT NOT NULL', ' %s TEXT /*lifted*/') WHERE name = 'jm_jobs'",
+             column, column);
+    tu_sql_exec(path, sql);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM sqlite_master WHERE name = 'jm_jobs' "
+             "AND instr(sql, ' %s TEXT /*lifted*/') > 0",
+             column);
+    assert_int_equal(tu_sql_int(path, sql), 1);
+    /* A new connection reads the lifted schema. */
+    snprintf(sql, sizeof sql, "UPDATE jm_jobs SET %s = NULL WHERE seq = %lld", column,
+             (long long)seq);
+    tu_sql_exec(path, sql);
+    snprintf(sql, sizeof sql,
+             "PRAGMA writable_schema=ON; UPDATE sqlite_master SET sql = replace(sql, "
+             "' %s TEXT /*lifted*/', ' %s TEXT NOT NULL') WHERE name = 'jm_jobs'",
+             column, column);
+    tu_sql_exec(path, sql);
+}

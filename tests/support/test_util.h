@@ -55,5 +55,10 @@ int tu_status(jm_manager *m, const char *id);
  * fails the test. tu_sql_int returns the first column of the first row. */
 void tu_sql_exec(const char *path, const char *sql);
 int64_t tu_sql_int(const char *path, const char *sql);
+/* Damage from outside (a tool or a bad disk writing the file): sets the
+ * NOT NULL TEXT `column` of jm_jobs row `seq` to NULL. The constraint is
+ * lifted for that one write and put back, so a connection open meanwhile
+ * keeps the schema it knows and meets a row none of its writes could make. */
+void tu_damage_null(const char *path, const char *column, int64_t seq);
 
 #endif
