@@ -553,7 +553,8 @@ typedef struct jm_create_opts {
  *         refused: its message is in jm_last_error()), JM_ENOEXEC (type not
  *         registered), JM_EJSON, JM_ETOOBIG (params over
  *         JM_MAX_PARAMS_BYTES), JM_ECONFLICT (the key is held by an active
- *         job, whose id is written to id_out), JM_EDB, JM_EBUSY, JM_ENOMEM.
+ *         job, whose id is written to id_out), JM_EDB, JM_EBUSY, JM_ENOMEM,
+ *         JM_EIO (a full disk or an I/O error).
  */
 JM_EXTERN int jm_create(jm_manager *m, const char *type, const char *params_json,
                         const jm_create_opts *o, char id_out[JM_JOB_ID_SIZE]);
@@ -573,9 +574,10 @@ typedef struct jm_new_job {
  * @param jobs     the jobs to create, @p n entries
  * @param n        1..JM_MAX_CREATE_MANY
  * @param ids_out  n entries; receives the ids
- * @return JM_OK, or errors as jm_create(); on JM_ECONFLICT nothing is
- *         created and ids_out[i] of the conflicting job holds the active
- *         job's id (jm_last_error() names i).
+ * @return JM_OK, or errors as jm_create(), JM_EIO (a full disk or an I/O
+ *         error) among them; on JM_ECONFLICT nothing is created and
+ *         ids_out[i] of the conflicting job holds the active job's id
+ *         (jm_last_error() names i).
  */
 JM_EXTERN int jm_create_many(jm_manager *m, const jm_new_job *jobs, size_t n,
                              char (*ids_out)[JM_JOB_ID_SIZE]);
@@ -650,7 +652,7 @@ JM_EXTERN int jm_count(jm_manager *m, const jm_filter *f, int64_t *out);
  * @return JM_OK, or JM_EINVAL, JM_ENOTFOUND, JM_ESTATE (already finished),
  *         JM_ENOTCANCELLABLE (running, and its executor is not
  *         cancellable), JM_ENOEXEC (running, and its type is not registered
- *         here), JM_EDB.
+ *         here), JM_EDB, JM_EIO (a full disk or an I/O error).
  */
 JM_EXTERN int jm_cancel(jm_manager *m, const char *id);
 
@@ -660,7 +662,8 @@ JM_EXTERN int jm_cancel(jm_manager *m, const char *id);
  * @param m   the manager
  * @param id  the job's id
  * @return JM_OK, or JM_EINVAL, JM_ENOTFOUND, JM_ESTATE, JM_ECONFLICT (its
- *         idempotency key is now held by another active job).
+ *         idempotency key is now held by another active job), JM_EDB,
+ *         JM_EIO (a full disk or an I/O error).
  */
 JM_EXTERN int jm_retry(jm_manager *m, const char *id);
 
@@ -838,6 +841,15 @@ JM_EXTERN const char *jm_job_node_id(const jm_job *j);
  */
 JM_EXTERN int jm_job_attempts(const jm_job *j);
 /**
+ * @brief When the lease of a running job ends, unless its owner renews it.
+ *
+ * Another node may recover the job after that time; on the owner's own
+ * node a live owner keeps its jobs whatever the clock says.
+ * @param j  the job
+ * @return ms since the epoch, or 0 if the job is not running.
+ */
+JM_EXTERN int64_t jm_job_lease_until(const jm_job *j);
+/**
  * @brief Whether a cancel request stands for the job.
  * @param j  the job
  * @return non-zero if a cancel was requested.
@@ -882,7 +894,7 @@ JM_EXTERN int jm_ctx_is_cancelled(jm_ctx *ctx);
  * @param ctx   the run's context
  * @param json  a JSON value
  * @return JM_OK, or JM_EJSON, JM_ETOOBIG, JM_ESTATE (the job is no longer
- *         this worker's), JM_EDB.
+ *         this worker's), JM_EDB, JM_EIO (a full disk or an I/O error).
  */
 JM_EXTERN int jm_ctx_checkpoint(jm_ctx *ctx, const char *json);
 /**

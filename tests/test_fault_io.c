@@ -2,7 +2,7 @@
  * I/O fault injection, the way SQLite tests itself: every public operation
  * that writes (create, create_many, claim and completion, a retry
  * decision, cancel, retry by hand, prune, recovery of a dead owner's job
- * by jm_recover and at jm_open, and the engine writes of a flush and a retention job) runs with the Nth
+ * by jm_recover and at jm_open (also with a claimed job it never started), and the engine writes of a flush and a retention job) runs with the Nth
  * xWrite, xSync, xLock/xShmLock or xOpen failing, for N = 1, 2, 3, ...
  * until the operation no longer reaches the fault. Each run must return
  * JM_OK or the error the fault maps to (never crash, never hang); after the
@@ -85,6 +85,7 @@ typedef struct fx {
     jm_engine *e;
     int use_engine;
     char id[JM_JOB_ID_SIZE];
+    char waiting[JM_JOB_ID_SIZE]; /* claimed by the dead owner, never started */
     int64_t keys[RET_ROWS];
     int64_t nkeys;
     int effect;    /* the operation's effect is there (whatever it returned) */
@@ -549,6 +550,42 @@ static void recover_again(fx *x)
     jm_job_free(j);
 }
 
+/* recovery of a dead owner that had also claimed a job it never started
+ * (as the run loop claims ahead): that one goes back without a retry
+ * spent, in the same transaction as the started one's recovery. */
+static void recover_ahead_prepare(fx *x)
+{
+    recover_prepare(x);
+    create_ft(x, "complete", x->waiting);
+    tu_sql_exec(x->db, "UPDATE jm_jobs SET status = 2, attempts = 1, "
+                       "node_id = (SELECT node_id FROM jm_jobs WHERE status = 2), "
+                       "owner_pid = (SELECT owner_pid FROM jm_jobs WHERE status = 2), "
+                       "owner_instance = (SELECT owner_instance FROM jm_jobs WHERE status = 2), "
+                       "lease_until = (SELECT lease_until FROM jm_jobs WHERE status = 2) "
+                       "WHERE status = 1");
+    assert_int_equal(status_of(x, x->waiting), JM_STATUS_RUNNING);
+}
+
+static void recover_ahead_after(fx *x, int rc)
+{
+    recover_after(x, rc);
+    jm_job *j = get_job(x, x->waiting);
+    jm_status s = jm_job_status(j);
+    /* One transaction: both recovered, or neither. */
+    assert_int_equal(s == JM_STATUS_RETRYING, status_of(x, x->id) == JM_STATUS_RETRYING);
+    if (s == JM_STATUS_RETRYING) {
+        assert_int_equal(jm_job_retry_count(j), 0);
+        assert_int_equal(jm_job_started_at(j), 0);
+    }
+    jm_job_free(j);
+}
+
+static void recover_ahead_again(fx *x)
+{
+    recover_again(x);
+    recover_ahead_after(x, JM_OK);
+}
+
 /* jm_open: schema check and recovery at open of a dead owner's job; the
  * only operation that opens files, so the one xOpen faults reach. */
 static int open_run(fx *x)
@@ -780,6 +817,8 @@ static const op_def ops[] = {
      manual_retry_again},
     {"jm_prune", 0, prune_prepare, prune_run, prune_after, prune_again},
     {"jm_recover", 0, recover_prepare, recover_run, recover_after, recover_again},
+    {"jm_recover, claimed ahead", 0, recover_ahead_prepare, recover_run, recover_ahead_after,
+     recover_ahead_again},
     {"jm_open + recovery", 0, recover_prepare, open_run, open_after, open_again},
     {"flush job (engine)", 1, flush_prepare, run_once_run, flush_after, flush_again},
     {"retention job (engine)", 1, retention_prepare, run_once_run, retention_after,

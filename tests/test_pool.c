@@ -953,6 +953,106 @@ static void test_pool_other_types_claimed_after_ahead_pass(void **state)
     jm_close(m);
 }
 
+/* ------------------------------------------------------------------------
+ * Rows damaged from outside; claims that fail
+ * ------------------------------------------------------------------------ */
+
+static int64_t nth_seq(const fixture *f, int i)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT seq FROM jm_jobs ORDER BY seq LIMIT 1 OFFSET %d", i);
+    return tu_sql_int(f->db, sql);
+}
+
+static void check_damaged(jm_manager *m, const char *id, const char *damage)
+{
+    jm_job *j = NULL;
+    int rc = jm_get(m, id, &j);
+    if (rc != JM_EDB || !strstr(jm_last_error(), damage))
+        fail_msg("jm_get(%s): %s (%s), want JM_EDB naming \"%s\"", id, jm_err_name(rc),
+                 jm_last_error(), damage);
+    assert_null(j);
+}
+
+/* Damaged rows among due jobs: every other job runs, a damaged row that
+ * looks due ends failed naming the damage, and reading or listing never
+ * fails for the rest. */
+static void test_pool_sets_damaged_rows_aside(void **state)
+{
+    fixture *f = *state;
+    simple_state s = {0};
+    jm_manager *m = open_mgr(f, 20);
+    reg(m, "PD", 1, simple_exec, NULL, &s);
+    enum { N = 6 };
+    char ids[N][JM_JOB_ID_SIZE];
+    for (int i = 0; i < N; i++)
+        create(m, "PD", NULL, ids[i]);
+    int64_t null_id = nth_seq(f, 1), null_type = nth_seq(f, 3), short_type = nth_seq(f, 4);
+    tu_damage_null(f->db, "id", null_id);
+    tu_damage_null(f->db, "type", null_type); /* no type matches it: never due */
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "PRAGMA ignore_check_constraints=ON; UPDATE jm_jobs SET type = 'P' WHERE seq = %lld",
+             (long long)short_type);
+    tu_sql_exec(f->db, sql);
+
+    assert_int_equal(jm_start(m, 2), JM_OK);
+    wait_count(m, "PD", COMPLETED_MASK, 3);
+    wait_count(m, NULL, JM_STATUS_BIT(JM_STATUS_FAILED), 2);
+    assert_int_equal(jm_stop(m, TU_TIMEOUT_MS), JM_OK);
+    assert_int_equal(atomic_load(&s.runs), 3);
+    check_job(m, ids[0], JM_STATUS_COMPLETED, 0);
+    check_job(m, ids[2], JM_STATUS_COMPLETED, 0);
+    check_job(m, ids[5], JM_STATUS_COMPLETED, 0);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM jm_jobs WHERE status = 5 AND finished_at IS NOT NULL AND "
+             "((seq = %lld AND message = 'Damaged row: id is NULL') OR "
+             "(seq = %lld AND message = 'Damaged row: type is not two bytes'))",
+             (long long)null_id, (long long)short_type);
+    assert_int_equal(tu_sql_int(f->db, sql), 2);
+    check_damaged(m, ids[1], "id is NULL");
+    check_damaged(m, ids[3], "type is NULL");
+    check_damaged(m, ids[4], "type is not two bytes");
+
+    jm_job_list *l = NULL;
+    assert_int_equal(jm_list(m, NULL, &l), JM_OK);
+    assert_int_equal(jm_job_list_count(l), 3);
+    assert_string_equal(jm_job_id(jm_job_list_at(l, 0)), ids[0]);
+    assert_string_equal(jm_job_id(jm_job_list_at(l, 1)), ids[2]);
+    assert_string_equal(jm_job_id(jm_job_list_at(l, 2)), ids[5]);
+    jm_job_list_free(l);
+    int64_t n = -1;
+    assert_int_equal(jm_count(m, NULL, &n), JM_OK);
+    assert_int_equal(n, N);
+    jm_close(m);
+}
+
+/* Every claim fails while a job runs (a trigger refuses to take any):
+ * the run's outcome is still recorded, and the claims go on once they
+ * work again. */
+static void test_pool_outcomes_recorded_while_claims_fail(void **state)
+{
+    fixture *f = *state;
+    loop_state s = {0};
+    jm_manager *m = open_mgr(f, 20);
+    reg(m, "PF", 0, wait_release_exec, NULL, &s);
+    char a[JM_JOB_ID_SIZE], b[JM_JOB_ID_SIZE];
+    create(m, "PF", NULL, a);
+    assert_int_equal(jm_start(m, 2), JM_OK);
+    wait_int(&s.started, 1, "started");
+    tu_sql_exec(f->db, "CREATE TRIGGER no_claims BEFORE UPDATE OF status ON jm_jobs "
+                       "WHEN NEW.status = 2 BEGIN SELECT RAISE(ABORT, 'claims are off'); END");
+    create(m, "PF", NULL, b);
+    atomic_store(&s.release, 1);
+    wait_status(m, a, JM_STATUS_COMPLETED);
+    check_job(m, b, JM_STATUS_QUEUED, 0);
+    tu_sql_exec(f->db, "DROP TRIGGER no_claims");
+    wait_status(m, b, JM_STATUS_COMPLETED);
+    assert_int_equal(atomic_load(&s.started), 2);
+    assert_int_equal(jm_stop(m, TU_TIMEOUT_MS), JM_OK);
+    jm_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -975,6 +1075,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pool_close_with_running_jobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_long_jobs_not_claimed_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_other_types_claimed_after_ahead_pass, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pool_sets_damaged_rows_aside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_outcomes_recorded_while_claims_fail, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

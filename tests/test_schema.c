@@ -22,6 +22,9 @@
 
 #define T0 INT64_C(1700000000000)
 #define OPS (&jm__sqlite_store)
+
+/* Where tests that do not look at it put a cancelled job's owner. */
+static int64_t owner_sink;
 #define CURRENT_VERSION 4
 
 typedef struct fx {
@@ -53,7 +56,7 @@ static int fx_teardown(void **state)
 
 static jm__store *open_store(const char *path)
 {
-    jm__store_config c = {path, NULL, 20000};
+    jm__store_config c = {path, NULL, 20000, 0};
     jm__store *s = NULL;
     int rc = OPS->open(&c, &s);
     if (rc != JM_OK)
@@ -236,7 +239,7 @@ static void check_migrated(fx *f, char ids[4][JM_JOB_ID_SIZE])
     assert_int_equal(st, JM_STATUS_COMPLETED);
     jm__cancel_outcome co;
     int64_t seq = 0;
-    assert_int_equal(OPS->cancel(f->s, ids[1], 0, T0 + 500, &co, &seq), JM_OK);
+    assert_int_equal(OPS->cancel(f->s, ids[1], 0, T0 + 500, &co, &seq, &owner_sink), JM_OK);
     assert_int_equal(co, JM__CANCEL_CANCELLED);
     assert_int_equal(seq, 2);
     assert_int_equal(OPS->retry(f->s, ids[1], T0 + 600), JM_OK);
@@ -304,7 +307,7 @@ static void refuses_newer_schema(void **state)
     OPS->close(f->s);
     f->s = NULL;
     tu_sql_exec(f->db, "UPDATE jm_schema_version SET version = 99");
-    jm__store_config c = {f->db, NULL, 1000};
+    jm__store_config c = {f->db, NULL, 1000, 0};
     jm__store *s = (jm__store *)1;
     assert_int_equal(OPS->open(&c, &s), JM_EDB);
     assert_null(s);
@@ -321,6 +324,79 @@ static void refuses_newer_schema(void **state)
     snprintf(sql, sizeof sql, "UPDATE jm_schema_version SET version = %d", CURRENT_VERSION);
     tu_sql_exec(f->db, sql);
     f->s = open_store(f->db);
+}
+
+/* Opens f->db through jm_open, which must refuse it with JM_EDB and an
+ * error naming `why`. */
+static void expect_refused(fx *f, const char *why)
+{
+    jm_config cfg = tu_config(f->db);
+    jm_manager *m = (jm_manager *)1;
+    assert_int_equal(jm_open(&cfg, &m), JM_EDB);
+    assert_null(m);
+    if (!strstr(jm_last_error(), why))
+        fail_msg("expected '%s' in: %s", why, jm_last_error());
+}
+
+/* A stored version that is not a whole number from 1 to INT_MAX is
+ * refused, not cut to 32 bits or read as 0, and left as it was. */
+static void refuses_invalid_schema_version(void **state)
+{
+    fx *f = *state;
+    f->s = open_store(f->db);
+    char ids[4][JM_JOB_ID_SIZE];
+    add_old_jobs(f->db, ids);
+    OPS->close(f->s);
+    f->s = NULL;
+    static const struct {
+        const char *value;  /* as SQL */
+        const char *shown;  /* in the error */
+        const char *type;   /* typeof() it keeps */
+    } bad[] = {
+        {"4294967300", "found 4294967300", "integer"}, /* 2^32 + 4 */
+        {"2147483648", "found 2147483648", "integer"}, /* INT_MAX + 1 */
+        {"-1", "found -1", "integer"},
+        {"0", "found 0", "integer"},
+        {"'abc'", "found 'abc'", "text"},
+        {"4.5", "found 4.5", "real"},
+        {"x'04'", "found a 1-byte blob", "blob"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "UPDATE jm_schema_version SET version = %s", bad[i].value);
+        tu_sql_exec(f->db, sql);
+        expect_refused(f, "not a valid version number");
+        expect_refused(f, bad[i].shown);
+        /* Untouched: the same value of the same type, the jobs intact. */
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM jm_schema_version WHERE version IS %s "
+                 "AND typeof(version) = '%s'",
+                 bad[i].value, bad[i].type);
+        assert_int_equal(tu_sql_int(f->db, sql), 1);
+        assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM jm_schema_version"), 1);
+        assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM jm_jobs"), 4);
+    }
+    char sql[64];
+    snprintf(sql, sizeof sql, "UPDATE jm_schema_version SET version = %d", CURRENT_VERSION);
+    tu_sql_exec(f->db, sql);
+    f->s = open_store(f->db);
+}
+
+/* A version table with no row in it says nothing about the schema: it is
+ * refused, not taken for a new database, and left empty. */
+static void refuses_empty_version_table(void **state)
+{
+    fx *f = *state;
+    f->s = open_store(f->db);
+    char ids[4][JM_JOB_ID_SIZE];
+    add_old_jobs(f->db, ids);
+    OPS->close(f->s);
+    f->s = NULL;
+    tu_sql_exec(f->db, "DELETE FROM jm_schema_version");
+    expect_refused(f, "jm_schema_version table with no version in it");
+    assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM jm_schema_version"), 0);
+    assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM jm_jobs"), 4);
+    assert_int_equal(index_exists(f->db, "jm_jobs_idempotency"), 1);
 }
 
 /* A creation time below the newest row's (a clock stepped back, another
@@ -443,7 +519,7 @@ static void ids_locate_rows_by_their_seq(void **state)
     int64_t seq;
     assert_int_equal(OPS->get(f->s, forged, &j), JM_ENOTFOUND);
     assert_int_equal(OPS->status(f->s, forged, &st), JM_ENOTFOUND);
-    assert_int_equal(OPS->cancel(f->s, forged, 1, T0, &co, &seq), JM_ENOTFOUND);
+    assert_int_equal(OPS->cancel(f->s, forged, 1, T0, &co, &seq, &owner_sink), JM_ENOTFOUND);
     assert_int_equal(OPS->retry(f->s, forged, T0), JM_ENOTFOUND);
     jm_filter flt = JM_FILTER_INIT;
     flt.after_id = forged;
@@ -493,6 +569,8 @@ int main(void)
         T(migrates_version_2),
         T(migrates_version_3),
         T(refuses_newer_schema),
+        T(refuses_invalid_schema_version),
+        T(refuses_empty_version_table),
         T(insert_keeps_creation_times_in_order),
         T(time_filters_match_a_full_scan),
         T(ids_locate_rows_by_their_seq),

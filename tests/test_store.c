@@ -27,6 +27,9 @@
 #define T0 INT64_C(1700000000000)
 #define OPS (&jm__sqlite_store)
 
+/* Where tests that do not look at it put a cancelled job's owner. */
+static int64_t owner_sink;
+
 typedef struct fx {
     char *dir;
     char *db;
@@ -39,7 +42,7 @@ static const jm__owner owner_far = {"node-b", 111, 1};
 
 static jm__store *open_store(const char *path)
 {
-    jm__store_config c = {path, NULL, 20000};
+    jm__store_config c = {path, NULL, 20000, 0};
     jm__store *s = NULL;
     int rc = OPS->open(&c, &s);
     if (rc != JM_OK)
@@ -215,7 +218,7 @@ static void open_refuses_non_database(void **state)
     for (int i = 0; i < 512; i++)
         fputs("this is a text file, not a database. ", fp);
     fclose(fp);
-    jm__store_config c = {bad, NULL, 1000};
+    jm__store_config c = {bad, NULL, 1000, 0};
     jm__store *s = (jm__store *)1;
     assert_int_equal(OPS->open(&c, &s), JM_EDB);
     assert_null(s);
@@ -564,7 +567,7 @@ typedef struct racer {
 static void *race_main(void *arg)
 {
     racer *r = arg;
-    jm__store_config c = {r->db, NULL, 60000};
+    jm__store_config c = {r->db, NULL, 60000, 0};
     jm__store *s = NULL;
     if ((r->rc = OPS->open(&c, &s)))
         return NULL;
@@ -771,9 +774,10 @@ static void finish_cancel_request_overrides(void **state)
     jm_job *j = claim_one(f->s, &owner_a, T0);
     jm__cancel_outcome out;
     int64_t seq = 0;
-    assert_int_equal(OPS->cancel(f->s, id, 1, T0 + 1, &out, &seq), JM_OK);
+    assert_int_equal(OPS->cancel(f->s, id, 1, T0 + 1, &out, &seq, &owner_sink), JM_OK);
     assert_int_equal(out, JM__CANCEL_REQUESTED);
     assert_int_equal(seq, j->seq);
+    assert_int_equal(owner_sink, owner_a.instance); /* whose journal to tell */
     assert_int_equal(status_of(f->s, id), JM_STATUS_RUNNING);
 
     jm__finish fin = finish_of(j, JM_STATUS_RETRYING, T0 + 2);
@@ -796,7 +800,7 @@ static void finish_cancel_request_overrides(void **state)
     char id2[JM_JOB_ID_SIZE];
     add_job(f->s, "FL", id2, T0);
     j = claim_one(f->s, &owner_a, T0);
-    assert_int_equal(OPS->cancel(f->s, id2, 1, T0 + 1, &out, &seq), JM_OK);
+    assert_int_equal(OPS->cancel(f->s, id2, 1, T0 + 1, &out, &seq, &owner_sink), JM_OK);
     fin = finish_of(j, JM_STATUS_COMPLETED, T0 + 2);
     fin.message = "finished anyway";
     finish1(f->s, &fin);
@@ -823,25 +827,25 @@ static void cancel_by_status(void **state)
 
     jm__cancel_outcome out;
     int64_t seq;
-    assert_int_equal(OPS->cancel(f->s, q, 0, T0 + 3, &out, &seq), JM_OK);
+    assert_int_equal(OPS->cancel(f->s, q, 0, T0 + 3, &out, &seq, &owner_sink), JM_OK);
     assert_int_equal(out, JM__CANCEL_CANCELLED);
     jm_job *g = get(f->s, q);
     assert_int_equal(g->status, JM_STATUS_CANCELLED);
     assert_int_equal(g->finished_at, T0 + 3);
     assert_string_equal(g->message, "Cancelled");
     jm_job_free(g);
-    assert_int_equal(OPS->cancel(f->s, n, 0, T0 + 3, &out, &seq), JM_OK);
+    assert_int_equal(OPS->cancel(f->s, n, 0, T0 + 3, &out, &seq, &owner_sink), JM_OK);
     assert_int_equal(status_of(f->s, n), JM_STATUS_CANCELLED);
     /* Running, not cancellable: refused and unchanged. */
-    assert_int_equal(OPS->cancel(f->s, r, 0, T0 + 3, &out, &seq), JM_ENOTCANCELLABLE);
+    assert_int_equal(OPS->cancel(f->s, r, 0, T0 + 3, &out, &seq, &owner_sink), JM_ENOTCANCELLABLE);
     g = get(f->s, r);
     assert_int_equal(g->cancel_requested, 0);
     jm_job_free(g);
     /* Finished: JM_ESTATE. */
-    assert_int_equal(OPS->cancel(f->s, q, 1, T0 + 4, &out, &seq), JM_ESTATE);
+    assert_int_equal(OPS->cancel(f->s, q, 1, T0 + 4, &out, &seq, &owner_sink), JM_ESTATE);
     char unknown[JM_JOB_ID_SIZE];
     jm__job_id_new("FL", unknown);
-    assert_int_equal(OPS->cancel(f->s, unknown, 1, T0, &out, &seq), JM_ENOTFOUND);
+    assert_int_equal(OPS->cancel(f->s, unknown, 1, T0, &out, &seq, &owner_sink), JM_ENOTFOUND);
     /* Retry by hand: cancelled -> queued, running -> refused. */
     assert_int_equal(OPS->retry(f->s, q, T0 + 9), JM_OK);
     g = get(f->s, q);
@@ -853,6 +857,45 @@ static void cancel_by_status(void **state)
     jm_job_free(g);
     assert_int_equal(OPS->retry(f->s, r, T0 + 9), JM_ESTATE);
     assert_int_equal(OPS->retry(f->s, unknown, T0 + 9), JM_ENOTFOUND);
+}
+
+/* A requeue that breaks the idempotency index is a conflict; one that
+ * breaks any other constraint (added here by hand) is a database error in
+ * SQLite's own words, and the job stays as it was. */
+static void retry_constraint_failures(void **state)
+{
+    fx *f = *state;
+    char a[JM_JOB_ID_SIZE], b[JM_JOB_ID_SIZE], c[JM_JOB_ID_SIZE];
+    jm__new_row r = row_of("FL", a, T0);
+    r.idempotency_key = "K";
+    insert_ok(f->s, &r, 1);
+    jm__cancel_outcome out;
+    int64_t seq;
+    assert_int_equal(OPS->cancel(f->s, a, 0, T0 + 1, &out, &seq, &owner_sink), JM_OK);
+    r = row_of("FL", b, T0 + 2);
+    r.idempotency_key = "K";
+    insert_ok(f->s, &r, 1);
+    assert_int_equal(OPS->retry(f->s, a, T0 + 3), JM_ECONFLICT);
+    assert_non_null(strstr(jm_last_error(), "idempotency key"));
+
+    /* The key free again, a trigger refuses the requeue. */
+    assert_int_equal(OPS->cancel(f->s, b, 0, T0 + 4, &out, &seq, &owner_sink), JM_OK);
+    tu_sql_exec(f->db, "CREATE TRIGGER no_requeue BEFORE UPDATE OF status ON jm_jobs "
+                       "WHEN NEW.status = 1 BEGIN SELECT RAISE(ABORT, 'requeueing is off'); END");
+    assert_int_equal(OPS->retry(f->s, a, T0 + 5), JM_EDB);
+    assert_non_null(strstr(jm_last_error(), "requeueing is off"));
+    assert_int_equal(status_of(f->s, a), JM_STATUS_CANCELLED);
+    tu_sql_exec(f->db, "DROP TRIGGER no_requeue");
+
+    /* A unique index on another column. */
+    tu_sql_exec(f->db, "CREATE UNIQUE INDEX one_queued_per_type ON jm_jobs(type) "
+                       "WHERE status = 1");
+    add_job(f->s, "FL", c, T0 + 6);
+    assert_int_equal(OPS->retry(f->s, a, T0 + 7), JM_EDB);
+    assert_non_null(strstr(jm_last_error(), "UNIQUE constraint failed: jm_jobs.type"));
+    assert_int_equal(status_of(f->s, a), JM_STATUS_CANCELLED);
+    tu_sql_exec(f->db, "DROP INDEX one_queued_per_type");
+    assert_int_equal(OPS->retry(f->s, a, T0 + 8), JM_OK);
 }
 
 /* ------------------------------------------------------------------------
@@ -923,7 +966,7 @@ static void renew_reports_owned_jobs(void **state)
     add_job(f->s, "FL", q, T0);
     jm__cancel_outcome out;
     int64_t seq;
-    assert_int_equal(OPS->cancel(f->s, a2, 1, T0 + 1, &out, &seq), JM_OK);
+    assert_int_equal(OPS->cancel(f->s, a2, 1, T0 + 1, &out, &seq, &owner_sink), JM_OK);
 
     jm__lease_info *v = NULL;
     size_t n = 0;
@@ -974,7 +1017,7 @@ static void recover_by_owner(void **state)
     assert_int_equal(claim(f->s, &owner_b, "FL", T0, 3, NULL), 1);
     jm__cancel_outcome out;
     int64_t seq;
-    assert_int_equal(OPS->cancel(f->s, a2, 1, T0 + 1, &out, &seq), JM_OK);
+    assert_int_equal(OPS->cancel(f->s, a2, 1, T0 + 1, &out, &seq, &owner_sink), JM_OK);
 
     jm__owner_ref *owners = NULL;
     size_t n = 0;
@@ -982,25 +1025,27 @@ static void recover_by_owner(void **state)
     assert_int_equal(n, 2);
     int has_a = 0, has_b = 0;
     for (size_t i = 0; i < n; i++) {
-        has_a |= owners[i].pid == 111 && owners[i].instance == 1;
-        has_b |= owners[i].pid == 222 && owners[i].instance == 2;
+        has_a |= owners[i].pid == 111 && owners[i].instance == 1 && owners[i].same_node;
+        has_b |= owners[i].pid == 222 && owners[i].instance == 2 && owners[i].same_node;
     }
     assert_true(has_a && has_b);
     jm__free(owners);
+    /* Seen from another node: the same owners, not on its node. */
     assert_int_equal(OPS->running_owners(f->s, "node-b", &owners, &n), JM_OK);
-    assert_int_equal(n, 0);
+    assert_int_equal(n, 2);
+    assert_false(owners[0].same_node || owners[1].same_node);
     jm__free(owners);
 
     /* Another node's recovery does not touch these jobs. */
-    jm__owner_ref ref_a = {111, 1};
+    jm__owner_ref ref_a = {111, 1, 1};
     int k = -1;
-    assert_int_equal(OPS->recover(f->s, "node-b", &ref_a, T0 + 50, JM_RECOVER_RETRY,
-                                  "Server restarted", &k),
+    assert_int_equal(OPS->recover_owner(f->s, "node-b", &ref_a, T0 + 50, JM_RECOVER_RETRY,
+                                        "Server restarted", NULL, 0, 0, &k),
                      JM_OK);
     assert_int_equal(k, 0);
 
-    assert_int_equal(OPS->recover(f->s, "node-a", &ref_a, T0 + 50, JM_RECOVER_RETRY,
-                                  "Server restarted", &k),
+    assert_int_equal(OPS->recover_owner(f->s, "node-a", &ref_a, T0 + 50, JM_RECOVER_RETRY,
+                                        "Server restarted", NULL, 0, 0, &k),
                      JM_OK);
     assert_int_equal(k, 3);
     jm_job *g = get(f->s, a1);
@@ -1028,15 +1073,15 @@ static void recover_by_owner(void **state)
     jm_job_free(g);
 
     /* Done once: a second recovery of the same owner finds nothing. */
-    assert_int_equal(OPS->recover(f->s, "node-a", &ref_a, T0 + 60, JM_RECOVER_RETRY,
-                                  "Server restarted", &k),
+    assert_int_equal(OPS->recover_owner(f->s, "node-a", &ref_a, T0 + 60, JM_RECOVER_RETRY,
+                                        "Server restarted", NULL, 0, 0, &k),
                      JM_OK);
     assert_int_equal(k, 0);
 
     /* Under the fail policy. */
-    jm__owner_ref ref_b = {222, 2};
-    assert_int_equal(OPS->recover(f->s, "node-a", &ref_b, T0 + 70, JM_RECOVER_FAIL,
-                                  "Server restarted", &k),
+    jm__owner_ref ref_b = {222, 2, 1};
+    assert_int_equal(OPS->recover_owner(f->s, "node-a", &ref_b, T0 + 70, JM_RECOVER_FAIL,
+                                        "Server restarted", NULL, 0, 0, &k),
                      JM_OK);
     assert_int_equal(k, 1);
     g = get(f->s, b1);
@@ -1058,16 +1103,22 @@ static void recover_expired_leases(void **state)
     assert_int_equal(claim(f->s, &owner_b, "FL", T0 + 30000, 2, NULL), 2);
     jm__cancel_outcome out;
     int64_t seq;
-    assert_int_equal(OPS->cancel(f->s, ids[1], 1, T0 + 1, &out, &seq), JM_OK);
+    assert_int_equal(OPS->cancel(f->s, ids[1], 1, T0 + 1, &out, &seq, &owner_sink), JM_OK);
 
     int k = -1;
-    /* A lease is lost only once it is past (lease_until < now). */
-    assert_int_equal(OPS->recover(f->s, "node-a", NULL, T0 + 30000, JM_RECOVER_RETRY,
-                                  "Server restarted", &k),
+    /* The owners' own node never takes them by their lease: it knows
+     * whether they live. */
+    assert_int_equal(OPS->recover_expired(f->s, "node-a", T0 + 90000, JM_RECOVER_RETRY,
+                                          "Server restarted", &k),
                      JM_OK);
     assert_int_equal(k, 0);
-    assert_int_equal(OPS->recover(f->s, "node-a", NULL, T0 + 30001, JM_RECOVER_RETRY,
-                                  "Server restarted", &k),
+    /* Another node: a lease is lost only once it is past (lease_until < now). */
+    assert_int_equal(OPS->recover_expired(f->s, "node-y", T0 + 30000, JM_RECOVER_RETRY,
+                                          "Server restarted", &k),
+                     JM_OK);
+    assert_int_equal(k, 0);
+    assert_int_equal(OPS->recover_expired(f->s, "node-y", T0 + 30001, JM_RECOVER_RETRY,
+                                          "Server restarted", &k),
                      JM_OK);
     assert_int_equal(k, 2);
     jm_job *g = get(f->s, ids[0]);
@@ -1082,8 +1133,8 @@ static void recover_expired_leases(void **state)
     assert_int_equal(status_of(f->s, ids[3]), JM_STATUS_RUNNING);
 
     /* Expired leases are found whatever node held them, under FAIL. */
-    assert_int_equal(OPS->recover(f->s, "node-z", NULL, T0 + 60001, JM_RECOVER_FAIL,
-                                  "Server restarted", &k),
+    assert_int_equal(OPS->recover_expired(f->s, "node-z", T0 + 60001, JM_RECOVER_FAIL,
+                                          "Server restarted", &k),
                      JM_OK);
     assert_int_equal(k, 2);
     g = get(f->s, ids[2]);
@@ -1379,6 +1430,188 @@ static void list_keyset_cursor(void **state)
     assert_null(l);
 }
 
+/* ------------------------------------------------------------------------
+ * Damaged rows and failed claims
+ * ------------------------------------------------------------------------ */
+
+/* Damage no constraint forbids (or one lifted for the write): `set` is
+ * the SET clause for row `seq`. */
+static void damage_set(const char *db, const char *set, int64_t seq)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "PRAGMA ignore_check_constraints=ON; UPDATE jm_jobs SET %s WHERE seq = %lld", set,
+             (long long)seq);
+    tu_sql_exec(db, sql);
+}
+
+/* Row `seq` was set aside at `now`: failed, its message naming `damage`. */
+static void assert_set_aside(const char *db, int64_t seq, const char *damage, int64_t now)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM jm_jobs WHERE seq = %lld AND status = 5 "
+             "AND message = 'Damaged row: %s' AND finished_at = %lld AND updated_at = %lld "
+             "AND lease_until IS NULL AND owner_pid IS NULL AND owner_instance IS NULL",
+             (long long)seq, damage, (long long)now, (long long)now);
+    if (tu_sql_int(db, sql) != 1)
+        fail_msg("row %lld was not set aside as \"%s\"", (long long)seq, damage);
+}
+
+/* jm_get of a damaged row: JM_EDB naming the row and the damage. */
+static void assert_get_damaged(jm__store *s, const char *id, int64_t seq, const char *damage)
+{
+    jm_job *j = NULL;
+    int rc = OPS->get(s, id, &j);
+    if (rc != JM_EDB)
+        fail_msg("get %s: %s (%s), want JM_EDB", id, jm_err_name(rc), jm_last_error());
+    assert_null(j);
+    char want[128];
+    snprintf(want, sizeof want, "damaged job row (seq %lld): %s", (long long)seq, damage);
+    if (!strstr(jm_last_error(), want))
+        fail_msg("get %s: \"%s\" does not say \"%s\"", id, jm_last_error(), want);
+}
+
+static void claim_sets_damaged_rows_aside(void **state)
+{
+    fx *f = *state;
+    char ids[6][JM_JOB_ID_SIZE];
+    int64_t seq[6];
+    for (int i = 0; i < 6; i++)
+        seq[i] = add_job(f->s, "FL", ids[i], T0 + i);
+    tu_damage_null(f->db, "id", seq[1]);
+    damage_set(f->db, "id = ''", seq[2]);
+    damage_set(f->db, "type = 'F'", seq[3]); /* still due for "FL,CL" */
+
+    /* Three good jobs, in claim order, past the damaged rows between them. */
+    jm_job **jobs = NULL;
+    assert_int_equal(claim(f->s, &owner_a, "FL,CL", T0 + 10, 3, &jobs), 3);
+    assert_string_equal(jobs[0]->id, ids[0]);
+    assert_string_equal(jobs[1]->id, ids[4]);
+    assert_string_equal(jobs[2]->id, ids[5]);
+    free_claimed(jobs, 3);
+    assert_set_aside(f->db, seq[1], "id is NULL", T0 + 10);
+    assert_set_aside(f->db, seq[2], "id is empty", T0 + 10);
+    assert_set_aside(f->db, seq[3], "type is not two bytes", T0 + 10);
+    assert_int_equal(claim(f->s, &owner_a, "FL,CL", T0 + 20, 3, NULL), 0);
+
+    assert_get_damaged(f->s, ids[1], seq[1], "id is NULL");
+    assert_get_damaged(f->s, ids[2], seq[2], "id is empty");
+    assert_get_damaged(f->s, ids[3], seq[3], "type is not two bytes");
+}
+
+static void list_and_get_report_damaged_rows(void **state)
+{
+    fx *f = *state;
+    char ids[12][JM_JOB_ID_SIZE];
+    seed_list(f, ids);
+    int64_t seq[12];
+    for (int i = 0; i < 12; i++) {
+        jm_job *j = get(f->s, ids[i]);
+        seq[i] = j->seq;
+        jm_job_free(j);
+    }
+    tu_damage_null(f->db, "type", seq[5]);
+    tu_damage_null(f->db, "id", seq[6]);
+    damage_set(f->db, "id = ''", seq[7]);
+    int idx[12], more = -1;
+
+    /* Every other row is listed, in order; the count still counts all. */
+    jm_filter flt = JM_FILTER_INIT;
+    assert_int_equal(list_ids(f->s, &flt, ids, idx, &more), 9);
+    const int sound[] = {0, 1, 2, 3, 4, 8, 9, 10, 11};
+    for (int i = 0; i < 9; i++)
+        assert_int_equal(idx[i], sound[i]);
+    assert_false(more);
+    assert_int_equal(count_of(f->s, &flt), 12);
+
+    /* Pages stay full and the cursor moves past the damaged rows. */
+    flt.limit = 4;
+    flt.after_id = ids[3];
+    assert_int_equal(list_ids(f->s, &flt, ids, idx, &more), 4);
+    assert_int_equal(idx[0], 4);
+    assert_int_equal(idx[1], 8);
+    assert_int_equal(idx[3], 10);
+    assert_true(more);
+    flt.after_id = ids[4];
+    flt.limit = 1;
+    assert_int_equal(list_ids(f->s, &flt, ids, idx, &more), 1);
+    assert_int_equal(idx[0], 8);
+    assert_true(more);
+    /* Newest first, across them too; damaged rows alone are no next page. */
+    flt = (jm_filter)JM_FILTER_INIT;
+    flt.newest_first = 1;
+    flt.limit = 4;
+    flt.after_id = ids[9];
+    assert_int_equal(list_ids(f->s, &flt, ids, idx, &more), 4);
+    assert_int_equal(idx[0], 8);
+    assert_int_equal(idx[1], 4);
+    assert_int_equal(idx[3], 2);
+    assert_true(more);
+    flt = (jm_filter)JM_FILTER_INIT;
+    flt.limit = 1;
+    flt.after_id = ids[4];
+    flt.statuses = JM_STATUS_BIT(JM_STATUS_QUEUED);
+    flt.created_before_ms = T0 + 80; /* rows 4..7: 5..7 damaged */
+    assert_int_equal(list_ids(f->s, &flt, ids, idx, &more), 0);
+    assert_false(more);
+
+    assert_get_damaged(f->s, ids[5], seq[5], "type is NULL");
+    assert_get_damaged(f->s, ids[6], seq[6], "id is NULL");
+    assert_get_damaged(f->s, ids[7], seq[7], "id is empty");
+}
+
+/* The claim fails (a trigger refuses every take) in the transaction that
+ * records an outcome: the outcome is recorded, the claim undone alone and
+ * reported apart. */
+static void cycle_records_outcomes_when_claim_fails(void **state)
+{
+    fx *f = *state;
+    char a[JM_JOB_ID_SIZE], b[JM_JOB_ID_SIZE], c[JM_JOB_ID_SIZE];
+    add_job(f->s, "FL", a, T0);
+    jm_job *j = claim_one(f->s, &owner_a, T0 + 1);
+    add_job(f->s, "FL", b, T0 + 2);
+    jm__new_row later = row_of("CL", c, T0 + 2);
+    later.status = JM_STATUS_NEW;
+    later.run_at = T0 + 3; /* promoted by the claim, and that undone too */
+    insert_ok(f->s, &later, 1);
+    tu_sql_exec(f->db, "CREATE TRIGGER no_claims BEFORE UPDATE OF status ON jm_jobs "
+                       "WHEN NEW.status = 2 BEGIN SELECT RAISE(ABORT, 'claims are off'); END");
+
+    jm__finish fin = finish_of(j, JM_STATUS_COMPLETED, T0 + 3);
+    fin.message = "done";
+    jm__claim_req req = {&owner_a, "FL,CL", T0 + 3, T0 + 30003, 2, NULL, 0};
+    jm_job **jobs = NULL;
+    size_t n = 99;
+    int claim_err = JM_OK;
+    int rc = OPS->cycle(f->s, &fin, 1, &req, &jobs, &n, &claim_err);
+    if (rc != JM_OK)
+        fail_msg("cycle: %s: %s", jm_err_name(rc), jm_last_error());
+    assert_int_not_equal(claim_err, JM_OK);
+    assert_non_null(strstr(jm_last_error(), "claims are off"));
+    assert_null(jobs);
+    assert_int_equal(n, 0);
+    assert_int_equal(fin.final_status, JM_STATUS_COMPLETED);
+    jm_job_free(j);
+    jm_job *g = get(f->s, a);
+    assert_int_equal(g->status, JM_STATUS_COMPLETED);
+    assert_string_equal(g->message, "done");
+    jm_job_free(g);
+    g = get(f->s, b);
+    assert_int_equal(g->status, JM_STATUS_QUEUED);
+    assert_int_equal(g->attempts, 0);
+    jm_job_free(g);
+    assert_int_equal(status_of(f->s, c), JM_STATUS_NEW);
+
+    /* A claim alone fails the same way, and leaves the store usable. */
+    jm__claim_req alone = {&owner_a, "FL,CL", T0 + 4, T0 + 30004, 2, NULL, 0};
+    assert_int_not_equal(OPS->claim(f->s, &alone, &jobs, &n), JM_OK);
+    tu_sql_exec(f->db, "DROP TRIGGER no_claims");
+    assert_int_equal(claim(f->s, &owner_a, "FL,CL", T0 + 5, 2, &jobs), 2);
+    assert_string_equal(jobs[0]->id, b);
+    free_claimed(jobs, 2);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
@@ -1399,6 +1632,7 @@ int main(void)
         T(finish_with_stale_attempt_changes_nothing),
         T(finish_cancel_request_overrides),
         T(cancel_by_status),
+        T(retry_constraint_failures),
         T(checkpoint_and_progress_guarded),
         T(renew_reports_owned_jobs),
         T(recover_by_owner),
@@ -1407,6 +1641,9 @@ int main(void)
         T(prune_finished_before_cutoff_in_batches),
         T(list_and_count_filters),
         T(list_keyset_cursor),
+        T(claim_sets_damaged_rows_aside),
+        T(list_and_get_report_damaged_rows),
+        T(cycle_records_outcomes_when_claim_fails),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

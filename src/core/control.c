@@ -24,9 +24,10 @@ int jm_cancel(jm_manager *m, const char *id)
     jm__executor_entry e;
     int known = jm__registry_find(&m->registry, type, &e);
     jm__cancel_outcome outcome;
-    int64_t seq = 0;
+    int64_t seq = 0, owner = 0;
     jm__db_lock(m);
-    rc = m->ops->cancel(m->store, id, known && e.ex.cancellable, jm__now(m), &outcome, &seq);
+    rc = m->ops->cancel(m->store, id, known && e.ex.cancellable, jm__now(m), &outcome, &seq,
+                        &owner);
     jm__db_unlock(m);
     if (rc == JM_ENOTCANCELLABLE && !known)
         return jm__seterr(JM_ENOEXEC,
@@ -37,6 +38,10 @@ int jm_cancel(jm_manager *m, const char *id)
         return rc;
     if (outcome == JM__CANCEL_REQUESTED) {
         jm__log(m, JM_LOG_INFO, id, "cancel requested while running");
+        /* After the commit: a claimed job that has not started yet, in
+         * any process of this host, then looks at its row before starting. */
+        if (owner)
+            jm__journal_bump(m->journal, m->owner.instance, m->db_file, owner);
         jm__flag_cancel(m, seq);
     } else {
         jm__log(m, JM_LOG_INFO, id, "cancelled");

@@ -35,6 +35,9 @@ struct jm_job {
     int64_t finished_at;
     int64_t run_at;
     int64_t lease_until;
+    /* The run journal's cancel counter read before the claim that took it
+     * (runner.c); not stored. */
+    uint64_t claim_cancels;
 };
 
 struct jm_job_list {

@@ -136,22 +136,26 @@ static void cycle(jm_manager *m, const claim_plan *plan)
     int64_t due = next_due_mono(m, list);
     jm_job **jobs = NULL;
     size_t got = 0;
+    int claim_rc = JM_OK;
     int rc = jm__commit_cycle(m, list, n, plan ? plan->now : 0, plan ? plan->ahead : 0,
-                              plan ? plan->ahead_types : NULL, &jobs, &got);
+                              plan ? plan->ahead_types : NULL, &jobs, &got, &claim_rc);
     if (rc)
         jm__log(m, list ? JM_LOG_ERROR : JM_LOG_WARN, NULL,
                 "recording %zu outcome(s) and claiming failed, will try again: %s", n,
                 jm_last_error());
+    else if (claim_rc)
+        jm__log(m, JM_LOG_WARN, NULL, "claiming failed, will try again: %s", jm_last_error());
     pthread_mutex_lock(&m->lock);
-    if (rc) {
+    if (rc || claim_rc) {
         if (want) {
             /* Claim again soon, not in a spin and not only at the poll. */
             p->maybe_more = 0;
             p->idle_may_claim = 0;
             p->next_poll_mono = jm__mono_ms() + JM_COMMIT_RETRY_MS;
         }
-        if (list) {
-            /* Put them back in front; the loop tries again after a pause. */
+        if (rc && list) {
+            /* Put them back in front; the loop tries again after a pause.
+             * A failed claim alone left them recorded (and freed). */
             jm__outcome *tail = list;
             while (tail->next)
                 tail = tail->next;
@@ -162,6 +166,8 @@ static void cycle(jm_manager *m, const claim_plan *plan)
         }
         return;
     }
+    if (got && m->active)
+        jm__lose_older_runs(m, jobs, got);
     for (size_t i = 0; i < got; i++)
         jm__pool_push_pending(p, jobs[i]);
     jm__free(jobs);
@@ -196,6 +202,7 @@ static void release_pending(jm_manager *m)
             continue;
         }
         o->job = job;
+        o->slot = -1; /* never started */
         o->f.seq = job->seq;
         o->f.attempt = job->attempts;
         o->f.status = JM_STATUS_RETRYING;
@@ -233,6 +240,7 @@ void jm__loop_run(jm_manager *m)
     jm__pool *p = &m->pool;
     int64_t hb_every = jm__heartbeat_interval_ms(m);
     int64_t next_hb = jm__mono_ms() + hb_every;
+    int64_t next_clock_check = 0;
     pthread_mutex_lock(&m->lock);
     for (;;) {
         int64_t mono = jm__mono_ms();
@@ -249,9 +257,23 @@ void jm__loop_run(jm_manager *m)
             if (!p->shutdown_signalled && mono >= p->drain_deadline_mono)
                 signal_shutdown(m);
         }
+        if (mono >= next_clock_check) {
+            /* A step renews our leases at once (and rebases delays after a
+             * step back), before anything is judged by the new time. */
+            next_clock_check = mono + hb_every;
+            pthread_mutex_unlock(&m->lock);
+            int64_t step = jm__clock_watch(m);
+            pthread_mutex_lock(&m->lock);
+            if (step) {
+                next_hb = mono + hb_every;
+                p->claim_now = 1;
+            }
+            continue;
+        }
         if (mono >= next_hb) {
             next_hb = mono + hb_every;
-            if (p->executing || p->npending || m->active) {
+            /* Outcomes waiting to be recorded keep their leases too. */
+            if (p->executing || p->npending || p->done || m->active) {
                 pthread_mutex_unlock(&m->lock);
                 jm__heartbeat(m);
                 pthread_mutex_lock(&m->lock);
@@ -279,7 +301,7 @@ void jm__loop_run(jm_manager *m)
             cycle(m, claim ? &plan : NULL);
             continue;
         }
-        int64_t until = next_hb;
+        int64_t until = next_hb < next_clock_check ? next_hb : next_clock_check;
         if (p->done && p->commit_retry_mono < until)
             until = p->commit_retry_mono;
         if (!stopping) {

@@ -108,6 +108,9 @@ static int64_t new_instance(void)
 
 static void free_manager(jm_manager *m)
 {
+    jm__journal_close(m->journal);
+    if (m->reader)
+        m->ops->close(m->reader);
     if (m->store)
         m->ops->close(m->store);
     jm__pool_destroy(m);
@@ -115,7 +118,10 @@ static void free_manager(jm_manager *m)
     pthread_mutex_destroy(&m->db_lock);
     pthread_cond_destroy(&m->db_turn);
     pthread_mutex_destroy(&m->lock);
+    pthread_mutex_destroy(&m->reader_lock);
+    pthread_mutex_destroy(&m->clock_lock);
     jm__stats_destroy(&m->stats);
+    jm__free(m->db_file);
     jm__free(m->db_path);
     jm__free(m->node_id);
     jm__free(m->vfs);
@@ -145,6 +151,8 @@ int jm_open(const jm_config *cfg, jm_manager **out)
     int locks = pthread_mutex_init(&m->db_lock, NULL) == 0;
     locks &= pthread_cond_init(&m->db_turn, NULL) == 0;
     locks &= pthread_mutex_init(&m->lock, NULL) == 0;
+    locks &= pthread_mutex_init(&m->reader_lock, NULL) == 0;
+    locks &= pthread_mutex_init(&m->clock_lock, NULL) == 0;
     locks &= jm__stats_init(&m->stats) == 0;
     if (!m->db_path || !m->node_id || (cfg->sqlite_vfs && !m->vfs) || !locks) {
         free_manager(m);
@@ -160,12 +168,23 @@ int jm_open(const jm_config *cfg, jm_manager **out)
     m->owner.node_id = m->node_id;
     m->owner.pid = (int64_t)getpid();
     m->owner.instance = new_instance();
-    jm__store_config sc = {m->db_path, m->vfs, cfg->busy_timeout_ms};
+    jm__store_config sc = {m->db_path, m->vfs, cfg->busy_timeout_ms, 0};
     if ((rc = m->ops->open(&sc, &m->store))) {
         m->store = NULL;
         free_manager(m);
         return rc;
     }
+    const char *file = m->ops->file_path(m->store);
+    if (file && !(m->db_file = jm__strdup(file))) {
+        free_manager(m);
+        return jm__seterr(JM_ENOMEM, "out of memory opening the manager");
+    }
+    m->clock_wall = jm__now(m);
+    m->clock_mono = jm__mono_ms();
+    /* Without a journal this manager still works; a crash then counts all
+     * its claimed jobs as started. */
+    if (m->db_file && jm__journal_create(m->db_file, m->owner.instance, &m->journal) != JM_OK)
+        jm__log(m, JM_LOG_WARN, NULL, "running without a run journal: %s", jm_last_error());
     jm__instance_add(m->owner.instance);
     int recovered = 0;
     if ((rc = jm__recover_all(m, &recovered))) {

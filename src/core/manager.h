@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "core/journal.h"
 #include "core/registry.h"
 #include "core/stats.h"
 #include "jobmgr.h"
@@ -69,6 +70,16 @@ struct jm_manager {
     uint64_t db_serving;
     jm__registry registry;
     jm__owner owner;
+    char *db_file;        /* the database file's full path; NULL in memory */
+    jm__journal *journal; /* which claimed jobs started; NULL if it could not be made */
+    /* A second connection, opened on first use, for the check a claimed
+     * job passes right before it starts; never blocked by the writer. */
+    pthread_mutex_t reader_lock;
+    jm__store *reader;
+    int reader_failed;
+    /* The last reading of both clocks, to notice wall-clock steps. */
+    pthread_mutex_t clock_lock;
+    int64_t clock_wall, clock_mono;
     pthread_mutex_t lock; /* pool state and the active contexts */
     jm__pool pool;
     jm_ctx *active; /* contexts of jobs running in this manager */
@@ -92,6 +103,15 @@ void jm__db_unlock(jm_manager *m);
 int jm__recover_all(jm_manager *m, int *recovered);
 /* Runs recovery if its interval passed; errors are logged, not returned. */
 void jm__recover_if_due(jm_manager *m);
+/* Compares the wall clock with the monotonic one since the last call. A
+ * step of more than JM_CLOCK_STEP_MS either way renews this manager's
+ * leases at once; a step back also rebases relative delays (retry
+ * backoffs, continue delays) so they stay relative. Returns the step in ms
+ * (0: none). */
+int64_t jm__clock_watch(jm_manager *m);
+/* How far the two clocks may drift apart between readings before it counts
+ * as a step. */
+#define JM_CLOCK_STEP_MS 1000
 int64_t jm__recovery_interval_ms(const jm_manager *m);
 int64_t jm__heartbeat_interval_ms(const jm_manager *m);
 /* The process-wide set of live manager instances (for dead-owner checks). */
@@ -108,8 +128,15 @@ void jm__pool_destroy(jm_manager *m);
 void jm__pool_notify(jm_manager *m, int64_t run_at);
 /* Flags the running context of `seq` cancelled (and nudges its executor). */
 void jm__flag_cancel(jm_manager *m, int64_t seq);
-/* Renews leases of jobs this manager runs; flags cancel requests and lost
- * leases. */
+/* Renews the leases of every job this manager holds (running, claimed
+ * ahead, or finished with the outcome not yet recorded); flags cancel
+ * requests and lost leases of running jobs. */
 void jm__heartbeat(jm_manager *m);
+/* Whether this manager holds any claim (running, waiting, or an outcome
+ * not yet recorded). */
+int jm__holds_claims(jm_manager *m);
+/* Tells runs of this manager that an older claim of a job just claimed
+ * again is lost (a takeover by another node); m->lock held. */
+void jm__lose_older_runs(jm_manager *m, jm_job *const *claimed, size_t n);
 
 #endif

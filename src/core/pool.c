@@ -72,6 +72,26 @@ void jm__flag_cancel(jm_manager *m, int64_t seq)
     pthread_mutex_unlock(&m->lock);
 }
 
+int jm__holds_claims(jm_manager *m)
+{
+    pthread_mutex_lock(&m->lock);
+    const jm__pool *p = &m->pool;
+    int held = p->executing || p->npending || p->done || m->active || m->unrecorded;
+    pthread_mutex_unlock(&m->lock);
+    return held;
+}
+
+void jm__lose_older_runs(jm_manager *m, jm_job *const *claimed, size_t n)
+{
+    for (jm_ctx *c = m->active; c; c = c->next)
+        for (size_t i = 0; i < n; i++)
+            if (claimed[i]->seq == c->job->seq && claimed[i]->attempts > c->job->attempts &&
+                !atomic_exchange(&c->lost, 1))
+                jm__log(m, JM_LOG_WARN, c->job->id,
+                        "lease lost: the job was taken over and claimed again; asking it "
+                        "to stop");
+}
+
 void jm__heartbeat(jm_manager *m)
 {
     pthread_mutex_lock(&m->lock);
@@ -94,9 +114,11 @@ void jm__heartbeat(jm_manager *m)
          * renewal read the table; it is judged next time. */
         if (c->activation > mark)
             continue;
+        /* The row must still be this run's claim: a row the same instance
+         * claimed again after a takeover belongs to the newer run. */
         const jm__lease_info *hit = NULL;
         for (size_t i = 0; i < n && !hit; i++)
-            if (infos[i].seq == c->job->seq)
+            if (infos[i].seq == c->job->seq && infos[i].attempt == c->job->attempts)
                 hit = &infos[i];
         if (hit && hit->cancel_requested) {
             jm__ctx_signal(c, 0);

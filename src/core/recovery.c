@@ -1,10 +1,12 @@
 /*
  * Crash recovery. A running job belongs to one manager instance (node, pid,
- * random instance id) and holds a lease it renews. A job is lost when its
- * lease expired, or at once when its owner is a process on this node that
- * is gone (or a closed manager of this very process). Each recovery is one
- * atomic statement in the store, so two recovering processes never both
- * requeue a job.
+ * random instance id) and holds a lease it renews. On this node a job is
+ * lost when its owner is gone (its run journal's lock is free, or without a
+ * journal its process is gone, or it is a closed manager of this very
+ * process), and never while the owner lives, whatever the clock says. A
+ * job of another node is lost when its lease expired. Each recovery is one
+ * transaction in the store, so two recovering processes never both requeue
+ * a job. Also here: watching the wall clock for steps.
  */
 #include <errno.h>
 #include <signal.h>
@@ -12,6 +14,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/journal.h"
 #include "core/log.h"
 #include "core/manager.h"
 
@@ -78,6 +81,30 @@ int64_t jm__recovery_interval_ms(const jm_manager *m)
     return m->cfg.lease_ms / 2;
 }
 
+/* Recovers one owner's jobs on this node if the owner is gone. Its run
+ * journal, when it has one, decides both: the journal's lock says whether
+ * it lives, and its slots which of its claimed jobs had started. */
+static int recover_if_dead(jm_manager *m, const jm__owner_ref *o, int64_t now, int *k)
+{
+    *k = 0;
+    jm__journal_probe p;
+    int rc = jm__journal_look(m->db_file, o->instance, &p);
+    if (rc)
+        return rc;
+    if (p.state == JM__JOURNAL_ALIVE || (p.state == JM__JOURNAL_NONE && !owner_dead(m, o)))
+        return JM_OK;
+    int known = p.state == JM__JOURNAL_DEAD;
+    jm__db_lock(m);
+    rc = m->ops->recover_owner(m->store, m->node_id, o, now, m->cfg.recovery, FAIL_MESSAGE,
+                               p.started, p.nstarted, known, k);
+    jm__db_unlock(m);
+    jm__journal_probe_done(&p, rc == JM_OK);
+    if (*k)
+        jm__log(m, JM_LOG_WARN, NULL, "recovered %d job(s) of dead process %lld%s", *k,
+                (long long)o->pid, known ? "" : " (no run journal: all counted as started)");
+    return rc;
+}
+
 int jm__recover_all(jm_manager *m, int *recovered)
 {
     *recovered = 0;
@@ -90,17 +117,14 @@ int jm__recover_all(jm_manager *m, int *recovered)
         return rc;
     int64_t now = jm__now(m);
     for (size_t i = 0; i < n && rc == JM_OK; i++) {
-        if (!owner_dead(m, &owners[i]))
+        /* Other nodes' jobs come back by lease expiry, below; ours never
+         * do while we hold them. */
+        if (!owners[i].same_node ||
+            (owners[i].pid == m->owner.pid && owners[i].instance == m->owner.instance))
             continue;
         int k = 0;
-        jm__db_lock(m);
-        rc = m->ops->recover(m->store, m->node_id, &owners[i], now, m->cfg.recovery,
-                             FAIL_MESSAGE, &k);
-        jm__db_unlock(m);
+        rc = recover_if_dead(m, &owners[i], now, &k);
         *recovered += k;
-        if (k)
-            jm__log(m, JM_LOG_WARN, NULL, "recovered %d job(s) of dead process %lld", k,
-                    (long long)owners[i].pid);
     }
     jm__free(owners);
     if (rc) {
@@ -109,7 +133,7 @@ int jm__recover_all(jm_manager *m, int *recovered)
     }
     int k = 0;
     jm__db_lock(m);
-    rc = m->ops->recover(m->store, m->node_id, NULL, now, m->cfg.recovery, FAIL_MESSAGE, &k);
+    rc = m->ops->recover_expired(m->store, m->node_id, now, m->cfg.recovery, FAIL_MESSAGE, &k);
     jm__db_unlock(m);
     *recovered += k;
     if (k)
@@ -119,10 +143,46 @@ int jm__recover_all(jm_manager *m, int *recovered)
     return rc;
 }
 
+int64_t jm__clock_watch(jm_manager *m)
+{
+    int64_t wall = jm__now(m), mono = jm__mono_ms();
+    pthread_mutex_lock(&m->clock_lock);
+    int64_t step = (wall - m->clock_wall) - (mono - m->clock_mono);
+    m->clock_wall = wall;
+    m->clock_mono = mono;
+    pthread_mutex_unlock(&m->clock_lock);
+    int64_t limit = m->cfg.lease_ms / 4 < JM_CLOCK_STEP_MS ? m->cfg.lease_ms / 4
+                                                           : JM_CLOCK_STEP_MS;
+    if (step <= limit && step >= -limit)
+        return 0;
+    jm__log(m, JM_LOG_DEBUG, NULL, "the wall clock stepped %lld ms", (long long)step);
+    /* Before anyone judges our leases by the new time. */
+    if (jm__holds_claims(m))
+        jm__heartbeat(m);
+    if (step < 0) {
+        int changed = 0;
+        jm__db_lock(m);
+        int rc = m->ops->rebase(m->store, wall, &changed);
+        jm__db_unlock(m);
+        if (rc)
+            jm__log(m, JM_LOG_WARN, NULL, "could not rebase delays after a clock step: %s",
+                    jm_last_error());
+        else if (changed)
+            jm__log(m, JM_LOG_WARN, NULL,
+                    "the wall clock stepped back %lld ms: %d delayed job(s) keep their delays",
+                    (long long)-step, changed);
+    }
+    return step;
+}
+
 void jm__recover_if_due(jm_manager *m)
 {
     if (jm__mono_ms() < atomic_load(&m->next_recovery_mono))
         return;
+    /* A recovery decision reads leases: ours are renewed first, so a stalled
+     * heartbeat never makes us judge by a lease we could still renew. */
+    if (!jm__clock_watch(m) && jm__holds_claims(m))
+        jm__heartbeat(m);
     int n;
     if (jm__recover_all(m, &n) != JM_OK) {
         jm__log(m, JM_LOG_WARN, NULL, "recovery failed, will try again: %s", jm_last_error());

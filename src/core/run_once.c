@@ -24,9 +24,12 @@ int jm__claim(jm_manager *m, size_t max, jm_job ***jobs, size_t *n)
     char types[JM_TYPE_SLOTS * 3 + 1];
     jm__claim_req req;
     jm__claim_req_init(m, &req, types, max);
+    uint64_t cancels = jm__journal_cancels(m->journal);
     jm__db_lock(m);
     int rc = m->ops->claim(m->store, &req, jobs, n);
     jm__db_unlock(m);
+    for (size_t i = 0; rc == JM_OK && i < *n; i++)
+        (*jobs)[i]->claim_cancels = cancels;
     return rc;
 }
 

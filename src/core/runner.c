@@ -14,6 +14,7 @@
 #include "core/ctx.h"
 #include "core/error.h"
 #include "core/job.h"
+#include "core/journal.h"
 #include "core/json_check.h"
 #include "core/log.h"
 #include "core/text.h"
@@ -58,6 +59,7 @@ static void decide(jm_manager *m, jm_ctx *ctx, jm_decision d, jm__outcome *o)
     f->run_at = job->run_at;
     f->retry_count = job->retry_count;
     f->progress = ctx->progress;
+    f->started_at = job->started_at;
     const char *message = d.message;
     const char *trace = d.trace;
     switch (d.kind) {
@@ -129,6 +131,46 @@ void jm__release_job(jm_manager *m, jm_job *job)
     jm_job_free(job);
 }
 
+/* Reads the job's row on the reader connection (opened on first use),
+ * which the writer's transactions never block. If the read itself fails
+ * the job runs: a cancel still reaches it by the heartbeat. */
+static jm__start_verdict read_verdict(jm_manager *m, const jm_job *job)
+{
+    jm__start_verdict v = JM__START_RUN;
+    pthread_mutex_lock(&m->reader_lock);
+    if (!m->reader && !m->reader_failed) {
+        jm__store_config sc = {m->db_path, m->vfs, m->cfg.busy_timeout_ms, 1};
+        if (m->ops->open(&sc, &m->reader) != JM_OK) {
+            m->reader = NULL;
+            m->reader_failed = 1;
+            jm__log(m, JM_LOG_WARN, NULL,
+                    "cannot open a reader connection (cancels reach waiting jobs by the "
+                    "heartbeat only): %s",
+                    jm_last_error());
+        }
+    }
+    if (m->reader && m->ops->start_check(m->reader, job->seq, job->attempts, &v) != JM_OK) {
+        jm__log(m, JM_LOG_DEBUG, job->id, "start check failed, running it: %s",
+                jm_last_error());
+        v = JM__START_RUN;
+    }
+    pthread_mutex_unlock(&m->reader_lock);
+    return v;
+}
+
+/* May the claimed job start? A job may have waited in memory since its
+ * claim; a cancel accepted meanwhile, by any process of this host, has
+ * bumped the journal's counter, and only then is the row read. Without a
+ * journal the row is always read. */
+static jm__start_verdict start_verdict(jm_manager *m, const jm_job *job)
+{
+    if (job->cancel_requested)
+        return JM__START_CANCELLED;
+    if (m->journal && jm__journal_cancels(m->journal) == job->claim_cancels)
+        return JM__START_RUN;
+    return read_verdict(m, job);
+}
+
 jm__outcome *jm__run_job(jm_manager *m, jm_job *job, int inline_mode)
 {
     int64_t started_mono = jm__mono_ms();
@@ -139,6 +181,7 @@ jm__outcome *jm__run_job(jm_manager *m, jm_job *job, int inline_mode)
         return NULL;
     }
     o->job = job;
+    o->slot = -1;
     jm__executor_entry entry;
     jm_decision d;
     cJSON *params = NULL;
@@ -162,12 +205,36 @@ jm__outcome *jm__run_job(jm_manager *m, jm_job *job, int inline_mode)
         jm__ctx_init(&ctx, m, job, NULL, &entry, inline_mode);
         d = jm_decision_failed("stored parameters are not valid JSON", NULL);
     } else {
+        /* Started means: marked in the run journal. Then the check, so a
+         * cancel or takeover that lands after it finds a started run. */
+        job->started_at = jm__now(m);
+        o->slot = jm__journal_mark(m->journal, job->seq, job->attempts);
         jm__ctx_init(&ctx, m, job, params, &entry, inline_mode);
+        /* Active before the verdict: a cancel in this process after it
+         * flags the context instead. */
         jm__ctx_activate(&ctx);
-        jm__log(m, JM_LOG_INFO, job->id, "started (%s, attempt %d)",
-                entry.ex.name ? entry.ex.name : job->type, job->attempts);
-        d = entry.ex.execute(entry.self, &ctx);
-        jm__ctx_deactivate(&ctx);
+        jm__start_verdict v = start_verdict(m, job);
+        if (v != JM__START_RUN)
+            jm__ctx_deactivate(&ctx);
+        if (v == JM__START_LOST) {
+            jm__log(m, JM_LOG_WARN, job->id,
+                    "not started: the job was taken over while it waited");
+            jm__journal_clear(m->journal, o->slot);
+            jm__ctx_release(&ctx);
+            cJSON_Delete(params);
+            jm__free(o);
+            jm_job_free(job);
+            return NULL;
+        }
+        if (v == JM__START_CANCELLED) {
+            atomic_store(&ctx.cancelled, 1);
+            d = jm_decision_cancelled(NULL);
+        } else {
+            jm__log(m, JM_LOG_INFO, job->id, "started (%s, attempt %d)",
+                    entry.ex.name ? entry.ex.name : job->type, job->attempts);
+            d = entry.ex.execute(entry.self, &ctx);
+            jm__ctx_deactivate(&ctx);
+        }
     }
     o->duration_ms = jm__mono_ms() - started_mono;
     o->retry_decision = d.kind == JM_DECISION_RETRY;
@@ -208,7 +275,7 @@ static void log_outcome(jm_manager *m, const jm__outcome *o)
 
 int jm__commit_cycle(jm_manager *m, jm__outcome *list, size_t n, size_t claim_max,
                      size_t ahead_max, const char *ahead_types, jm_job ***claimed,
-                     size_t *nclaimed)
+                     size_t *nclaimed, int *claim_err)
 {
     if (!list)
         n = 0;
@@ -227,12 +294,24 @@ int jm__commit_cycle(jm_manager *m, jm__outcome *list, size_t n, size_t claim_ma
         req.ahead_types = ahead_types;
         req.ahead_max = ahead_types ? ahead_max : 0;
     }
+    /* Read before the claim: a cancel that the claim did not see bumps it
+     * after (see start_verdict). */
+    uint64_t cancels = jm__journal_cancels(m->journal);
     jm__db_lock(m);
-    int rc = m->ops->cycle(m->store, items, i, claiming ? &req : NULL, claimed, nclaimed);
+    int claim_rc = JM_OK;
+    int rc = m->ops->cycle(m->store, items, i, claiming ? &req : NULL, claimed, nclaimed,
+                           &claim_rc);
     jm__db_unlock(m);
+    if (claimed && nclaimed && *claimed)
+        for (size_t k = 0; k < *nclaimed; k++)
+            (*claimed)[k]->claim_cancels = cancels;
+    if (claim_err)
+        *claim_err = claim_rc;
     if (rc == JM_OK && list) {
         i = 0;
         for (jm__outcome *o = list; o && i < n; o = o->next) {
+            jm__journal_clear(m->journal, o->slot);
+            o->slot = -1;
             o->f.final_status = items[i++].final_status;
             jm__stats_record(m, o->job->type, o->f.final_status, o->retry_decision,
                              o->duration_ms);
@@ -247,7 +326,7 @@ int jm__commit_cycle(jm_manager *m, jm__outcome *list, size_t n, size_t claim_ma
 
 int jm__commit_outcomes(jm_manager *m, jm__outcome *list, size_t n)
 {
-    return list ? jm__commit_cycle(m, list, n, 0, 0, NULL, NULL, NULL) : JM_OK;
+    return list ? jm__commit_cycle(m, list, n, 0, 0, NULL, NULL, NULL, NULL) : JM_OK;
 }
 
 void jm__outcome_free_list(jm__outcome *o)

@@ -41,11 +41,19 @@ typedef enum {
     Q_RECOVER_OWNER,
     Q_RECOVER_EXPIRED,
     Q_RELEASE,
+    Q_SET_ASIDE,
+    Q_CLAIM_SAVEPOINT,
+    Q_CLAIM_ROLLBACK,
+    Q_CLAIM_RELEASE,
     Q_SYNC_FULL,
     Q_SYNC_NORMAL,
     Q_BEGIN_READ,
     Q_STATS_COUNTS,
     Q_STATS_QUEUE,
+    Q_RECOVER_RUN,
+    Q_RELEASE_OWNER,
+    Q_REBASE,
+    Q_START_CHECK,
     Q_COUNT_
 } jm__query;
 
@@ -81,8 +89,13 @@ int jm__sqlite_begin(jm__store *s);
 int jm__sqlite_commit(jm__store *s);
 void jm__sqlite_rollback(jm__store *s);
 /* Builds a job from the current row of a statement selecting JM_JOB_COLUMNS
- * starting at column `first`. */
+ * starting at column `first`. JM_EDB (naming the row by its seq) for a row
+ * jm__row_damage finds damaged, JM_ENOMEM when SQLite ran out of memory. */
 int jm__row_to_job(sqlite3_stmt *st, int first, jm_job **out);
+/* What outside damage did to that row, which no write of ours makes: a
+ * NULL or empty id, a NULL type or one that is not two bytes. NULL if the
+ * row is sound. The text is static ("id is NULL"). */
+const char *jm__row_damage(sqlite3_stmt *st, int first);
 /* The job id of a row whose seq is column `first` and stored id the next:
  * the stored id completed by the seq (schema version 4), or as stored. */
 void jm__row_id(sqlite3_stmt *st, int first, char out[JM_JOB_ID_SIZE]);
@@ -112,18 +125,24 @@ int jm__sqlite_progress(jm__store *s, int64_t seq, int64_t attempt, double progr
 int jm__sqlite_renew(jm__store *s, const jm__owner *owner, int64_t now, int64_t lease_until,
                      jm__lease_info **out, size_t *n);
 int jm__sqlite_cancel(jm__store *s, const char *id, int cancellable_running, int64_t now,
-                      jm__cancel_outcome *outcome, int64_t *seq);
+                      jm__cancel_outcome *outcome, int64_t *seq, int64_t *owner_instance);
 int jm__sqlite_status(jm__store *s, const char *id, jm_status *out);
 int jm__sqlite_retry(jm__store *s, const char *id, int64_t now);
 int jm__sqlite_prune(jm__store *s, int64_t finished_before, int64_t batch, int64_t *deleted);
 int jm__sqlite_running_owners(jm__store *s, const char *node_id, jm__owner_ref **out,
                               size_t *n);
-int jm__sqlite_recover(jm__store *s, const char *node_id, const jm__owner_ref *owner,
-                       int64_t now, jm_recovery_policy policy, const char *fail_message,
-                       int *recovered);
+int jm__sqlite_recover_owner(jm__store *s, const char *node_id, const jm__owner_ref *owner,
+                             int64_t now, jm_recovery_policy policy, const char *fail_message,
+                             const jm__run_ref *started, size_t nstarted, int started_known,
+                             int *recovered);
+int jm__sqlite_recover_expired(jm__store *s, const char *node_id, int64_t now,
+                               jm_recovery_policy policy, const char *fail_message,
+                               int *recovered);
+int jm__sqlite_rebase(jm__store *s, int64_t now, int *changed);
+int jm__sqlite_start_check(jm__store *s, int64_t seq, int64_t attempt, jm__start_verdict *out);
 int jm__sqlite_release(jm__store *s, int64_t seq, int64_t attempt, int64_t now);
 int jm__sqlite_cycle(jm__store *s, jm__finish *items, size_t n, const jm__claim_req *req,
-                     jm_job ***out, size_t *nout);
+                     jm_job ***out, size_t *nout, int *claim_err);
 int jm__sqlite_stats(jm__store *s, int64_t now, jm__store_stats *out);
 
 #endif

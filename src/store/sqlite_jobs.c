@@ -60,6 +60,10 @@ static int bind_row_key(jm__store *s, sqlite3_stmt *st, const char *id, int id_p
     return JM_OK;
 }
 
+/* How SQLite's message begins when a row breaks the seq check of jm_jobs
+ * (sqlite_schema.c): the ids have run out of sequence numbers. */
+#define SEQ_CHECK_VIOLATION "CHECK constraint failed: seq <"
+
 /* Whether `id` is one of the first n rows' (those inserted so far). */
 static int is_batch_id(const jm__new_row *rows, size_t n, const char *id)
 {
@@ -100,10 +104,15 @@ int jm__sqlite_insert(jm__store *s, const jm__new_row *rows, size_t n, size_t *c
             jm__job_id_set_seq(r->id, sqlite3_last_insert_rowid(s->db));
             continue;
         }
-        if (src == SQLITE_CONSTRAINT_UNIQUE && r->idempotency_key) {
+        /* JM_ECONFLICT only for the idempotency index (jm__sqlite_err
+         * tells it apart); any other constraint is JM_EDB in SQLite's words. */
+        rc = jm__sqlite_err(s, src, "inserting a job");
+        if (rc == JM_ECONFLICT && r->idempotency_key) {
             char holder[JM_JOB_ID_SIZE];
-            rc = active_holder(s, r->idempotency_key, holder);
-            if (rc == JM_OK && holder[0]) {
+            int hrc = active_holder(s, r->idempotency_key, holder);
+            if (hrc) {
+                rc = hrc;
+            } else if (holder[0]) {
                 if (conflict_index)
                     *conflict_index = i;
                 if (conflict_id)
@@ -111,16 +120,14 @@ int jm__sqlite_insert(jm__store *s, const jm__new_row *rows, size_t n, size_t *c
                              is_batch_id(rows, i, holder) ? "" : holder);
                 rc = jm__seterr(JM_ECONFLICT, "idempotency key '%.300s' is held by active job %s",
                                 r->idempotency_key, holder);
-            } else if (rc == JM_OK) {
-                rc = jm__sqlite_err(s, src, "inserting a job");
             }
-        } else if (src == SQLITE_CONSTRAINT_CHECK) {
-            /* Only seq can break a check here: the core validated the rest. */
+        } else if (src == SQLITE_CONSTRAINT_CHECK &&
+                   strncmp(sqlite3_errmsg(s->db), SEQ_CHECK_VIOLATION,
+                           sizeof SEQ_CHECK_VIOLATION - 1) == 0) {
+            /* The core validated the other columns; seq is the database's. */
             rc = jm__seterr(JM_EDB, "inserting a job: the database has used up its %lld job "
                                     "sequence numbers (prune, then start a new database)",
                             (long long)JM__ID_SEQ_LIMIT - 1);
-        } else {
-            rc = jm__sqlite_err(s, src, "inserting a job");
         }
         sqlite3_clear_bindings(st);
         if (batch)
@@ -357,26 +364,29 @@ static int seq_of(jm__store *s, const char *id, int64_t *seq)
     return rc;
 }
 
-int jm__sqlite_list(jm__store *s, const jm_filter *f, jm_job_list **out)
+/* Reads the rows of f after *cursor (from the first if f has no cursor)
+ * into l until it holds `limit`, and one more to tell whether another page
+ * follows. A row outside damage made unreadable is left out; *cursor moves
+ * past every row read, left out or not. *again: a left-out row took a place
+ * the query's LIMIT counted, so rows may remain behind *cursor. */
+static int list_rows(jm__store *s, const jm_filter *f, int64_t *cursor, size_t limit,
+                     jm_job_list *l, int *again)
 {
-    int64_t cursor = 0;
-    int rc;
-    if (f->after_id && (rc = seq_of(s, f->after_id, &cursor)))
-        return rc;
-    size_t limit = (size_t)(f->limit ? f->limit : JM_LIST_DEFAULT_LIMIT);
-    jm_job_list *l = jm__calloc(1, sizeof *l);
-    if (!l || !(l->items = jm__calloc(limit, sizeof(jm_job *)))) {
-        jm__free(l);
-        return jm__seterr(JM_ENOMEM, "out of memory listing jobs");
-    }
     sqlite3_stmt *st = NULL;
-    /* One row more than the page tells whether another page follows. */
-    if ((rc = filter_stmt(s, f, 0, cursor, (int64_t)limit + 1, &st))) {
-        jm_job_list_free(l);
+    int64_t want = (int64_t)(limit - l->count) + 1;
+    int rc = filter_stmt(s, f, 0, *cursor, want, &st);
+    *again = 0;
+    if (rc)
         return rc;
-    }
-    int src;
+    int64_t seen = 0;
+    int skipped = 0, src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        seen++;
+        *cursor = sqlite3_column_int64(st, 0);
+        if (jm__row_damage(st, 0)) {
+            skipped = 1;
+            continue;
+        }
         if (l->count == limit) {
             l->has_more = 1;
             break;
@@ -389,6 +399,30 @@ int jm__sqlite_list(jm__store *s, const jm_filter *f, jm_job_list **out)
         rc = jm__sqlite_err(s, src, "listing jobs");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    *again = rc == JM_OK && skipped && !l->has_more && seen == want;
+    return rc;
+}
+
+int jm__sqlite_list(jm__store *s, const jm_filter *f, jm_job_list **out)
+{
+    int64_t cursor = 0;
+    int rc;
+    if (f->after_id && (rc = seq_of(s, f->after_id, &cursor)))
+        return rc;
+    size_t limit = (size_t)(f->limit ? f->limit : JM_LIST_DEFAULT_LIMIT);
+    jm_job_list *l = jm__calloc(1, sizeof *l);
+    if (!l || !(l->items = jm__calloc(limit, sizeof(jm_job *)))) {
+        jm__free(l);
+        return jm__seterr(JM_ENOMEM, "out of memory listing jobs");
+    }
+    /* Reads after the first go on behind the last row read: the cursor's
+     * shape, which any non-NULL after_id selects. */
+    jm_filter behind = *f;
+    behind.after_id = "";
+    int again = 0;
+    rc = list_rows(s, f, &cursor, limit, l, &again);
+    while (rc == JM_OK && again)
+        rc = list_rows(s, &behind, &cursor, limit, l, &again);
     if (rc) {
         jm_job_list_free(l);
         return rc;
@@ -475,8 +509,9 @@ int jm__sqlite_status(jm__store *s, const char *id, jm_status *out)
 }
 
 int jm__sqlite_cancel(jm__store *s, const char *id, int cancellable_running, int64_t now,
-                      jm__cancel_outcome *outcome, int64_t *seq)
+                      jm__cancel_outcome *outcome, int64_t *seq, int64_t *owner_instance)
 {
+    *owner_instance = 0;
     sqlite3_stmt *st = NULL;
     int rc = jm__sqlite_stmt(s, Q_CANCEL, &st);
     if (rc == JM_OK)
@@ -491,6 +526,7 @@ int jm__sqlite_cancel(jm__store *s, const char *id, int cancellable_running, int
         int status = sqlite3_column_int(st, 0);
         *outcome = status == JM_STATUS_RUNNING ? JM__CANCEL_REQUESTED : JM__CANCEL_CANCELLED;
         *seq = sqlite3_column_int64(st, 1);
+        *owner_instance = sqlite3_column_int64(st, 2);
         src = sqlite3_step(st);
     }
     sqlite3_reset(st);
@@ -520,13 +556,14 @@ int jm__sqlite_retry(jm__store *s, const char *id, int64_t now)
     int src = sqlite3_step(st);
     int changed = sqlite3_changes(s->db);
     sqlite3_reset(st);
-    if (src == SQLITE_CONSTRAINT_UNIQUE)
-        return jm__seterr(JM_ECONFLICT,
-                          "job %s cannot be requeued: its idempotency key is held by another "
-                          "active job",
-                          id);
-    if (src != SQLITE_DONE)
-        return jm__sqlite_err(s, src, "requeueing a job");
+    if (src != SQLITE_DONE) {
+        rc = jm__sqlite_err(s, src, "requeueing a job");
+        return rc == JM_ECONFLICT ? jm__seterr(JM_ECONFLICT,
+                                               "job %s cannot be requeued: its idempotency key "
+                                               "is held by another active job",
+                                               id)
+                                  : rc;
+    }
     if (changed)
         return JM_OK;
     jm_status cur;

@@ -34,7 +34,8 @@ static int promote(jm__store *s, int64_t now)
     return src == SQLITE_DONE ? JM_OK : jm__sqlite_err(s, src, "promoting scheduled jobs");
 }
 
-static int exec_pragma(jm__store *s, jm__query q)
+/* Runs a statement that binds nothing (a pragma, a savepoint). */
+static int exec_fixed(jm__store *s, jm__query q, const char *what)
 {
     sqlite3_stmt *st = NULL;
     int rc = jm__sqlite_stmt(s, q, &st);
@@ -42,8 +43,7 @@ static int exec_pragma(jm__store *s, jm__query q)
         return rc;
     int src = sqlite3_step(st);
     sqlite3_reset(st);
-    return src == SQLITE_DONE || src == SQLITE_ROW ? JM_OK
-                                                   : jm__sqlite_err(s, src, "setting durability");
+    return src == SQLITE_DONE || src == SQLITE_ROW ? JM_OK : jm__sqlite_err(s, src, what);
 }
 
 /* Records one outcome inside the open transaction. */
@@ -69,6 +69,10 @@ static int finish_one(jm__store *s, jm__finish *f)
         sqlite3_bind_null(st, 10);
     sqlite3_bind_int64(st, 11, f->seq);
     sqlite3_bind_int64(st, 12, f->attempt);
+    if (f->started_at)
+        sqlite3_bind_int64(st, 13, f->started_at);
+    else
+        sqlite3_bind_null(st, 13);
     /* No RETURNING: it makes SQLite build a temporary table per statement,
      * which cost more than the update itself. The outcome's status is known
      * unless a standing cancel could have overridden it; then one rowid
@@ -122,10 +126,36 @@ static int take_row(jm__store *s, sqlite3_stmt *take, const jm__claim_req *req, 
     return jm__job_set_str(&job->node_id, req->owner->node_id);
 }
 
+/* Fails a due row that outside damage made unreadable, inside the open
+ * transaction; `damage` says what is wrong (jm__row_damage). */
+static int set_aside(jm__store *s, int64_t seq, const char *damage, int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_SET_ASIDE, &st);
+    if (rc)
+        return rc;
+    jm__bind_text(st, 1, damage);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, seq);
+    int src = sqlite3_step(st);
+    int changed = src == SQLITE_DONE ? sqlite3_changes(s->db) : 0;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (src != SQLITE_DONE)
+        return jm__sqlite_err(s, src, "setting a damaged job row aside");
+    /* The row was just read as due in this transaction; if it cannot be
+     * set aside, the claim stops rather than read it again and again. */
+    if (!changed)
+        return jm__seterr(JM_EDB, "damaged job row (seq %lld) could not be set aside",
+                          (long long)seq);
+    return JM_OK;
+}
+
 /* Reads up to `max` due rows of `types` and takes each, appending to
- * jobs[*got]. */
+ * jobs[*got]. A damaged row ends the read early: it is set aside, and
+ * *cut_short tells the caller to read on behind it. */
 static int claim_pass(jm__store *s, const jm__claim_req *req, const char *types, size_t max,
-                      jm_job **jobs, size_t *got)
+                      jm_job **jobs, size_t *got, int *cut_short)
 {
     sqlite3_stmt *due = NULL, *take = NULL;
     int rc;
@@ -135,16 +165,26 @@ static int claim_pass(jm__store *s, const jm__claim_req *req, const char *types,
     jm__bind_text(due, 2, types);
     sqlite3_bind_int64(due, 3, (sqlite3_int64)max);
     size_t first = *got, end = *got + max;
+    int64_t damaged_seq = 0;
+    const char *damage = NULL;
     int src;
     while ((src = sqlite3_step(due)) == SQLITE_ROW && *got < end) {
-        if ((rc = jm__row_to_job(due, 0, &jobs[*got])))
+        if ((rc = jm__row_to_job(due, 0, &jobs[*got]))) {
+            if (rc == JM_EDB && (damage = jm__row_damage(due, 0))) {
+                damaged_seq = sqlite3_column_int64(due, 0);
+                rc = JM_OK;
+            }
             break;
+        }
         (*got)++;
     }
     if (rc == JM_OK && src != SQLITE_ROW && src != SQLITE_DONE)
         rc = jm__sqlite_err(s, src, "reading due jobs");
     sqlite3_reset(due);
     sqlite3_clear_bindings(due);
+    *cut_short = damage != NULL;
+    if (rc == JM_OK && damage)
+        rc = set_aside(s, damaged_seq, damage, req->now);
     if (rc)
         return rc;
     jm__bind_text(take, 1, req->owner->node_id);
@@ -152,6 +192,8 @@ static int claim_pass(jm__store *s, const jm__claim_req *req, const char *types,
     sqlite3_bind_int64(take, 3, req->owner->instance);
     sqlite3_bind_int64(take, 4, req->lease_until);
     sqlite3_bind_int64(take, 5, req->now);
+    /* The first pass is one job per idle worker: those start at once. */
+    sqlite3_bind_int(take, 7, types == req->types);
     size_t kept = first;
     for (size_t i = first; i < *got; i++) {
         int taken = 0;
@@ -167,6 +209,19 @@ static int claim_pass(jm__store *s, const jm__claim_req *req, const char *types,
     return rc;
 }
 
+/* Claims up to `max` rows of `types`: one pass, and another behind each
+ * damaged row a pass set aside (it is no longer due), so damaged rows never
+ * cost good ones their place. */
+static int claim_up_to(jm__store *s, const jm__claim_req *req, const char *types, size_t max,
+                       jm_job **jobs, size_t *got)
+{
+    size_t end = *got + max;
+    int rc = JM_OK, cut_short = 1;
+    while (rc == JM_OK && cut_short && *got < end)
+        rc = claim_pass(s, req, types, end - *got, jobs, got, &cut_short);
+    return rc;
+}
+
 /* Claims inside the open transaction: req->max of any of req->types, then
  * req->ahead_max of req->ahead_types (rows the first pass took are no
  * longer due, so none is taken twice). */
@@ -174,27 +229,66 @@ static int claim_rows(jm__store *s, const jm__claim_req *req, jm_job **jobs, siz
 {
     int rc = promote(s, req->now);
     if (rc == JM_OK && req->max)
-        rc = claim_pass(s, req, req->types, req->max, jobs, got);
+        rc = claim_up_to(s, req, req->types, req->max, jobs, got);
     if (rc == JM_OK && req->ahead_max && req->ahead_types && *req->ahead_types)
-        rc = claim_pass(s, req, req->ahead_types, req->ahead_max, jobs, got);
+        rc = claim_up_to(s, req, req->ahead_types, req->ahead_max, jobs, got);
     return rc;
 }
 
+/* Claims under a savepoint, after the outcomes: a claim that fails undoes
+ * only itself, its jobs are freed, its error goes to *claim_err, and the
+ * outcomes still commit. An error is returned only when the claim cannot
+ * be undone alone (SQLite rolls a whole transaction back on some errors,
+ * e.g. a full disk): then nothing of the transaction may commit. */
+static int claim_apart(jm__store *s, const jm__claim_req *req, jm_job **jobs, size_t *got,
+                       int *claim_err)
+{
+    int rc = exec_fixed(s, Q_CLAIM_SAVEPOINT, "starting the claim");
+    int opened = rc == JM_OK;
+    if (opened)
+        rc = claim_rows(s, req, jobs, got);
+    *claim_err = rc;
+    /* On success the savepoint ends with the transaction's COMMIT. */
+    if (rc == JM_OK)
+        return JM_OK;
+    for (size_t i = 0; i < *got; i++)
+        jm_job_free(jobs[i]);
+    *got = 0;
+    if (sqlite3_get_autocommit(s->db))
+        return rc;
+    if (!opened)
+        return JM_OK;
+    int undo = exec_fixed(s, Q_CLAIM_ROLLBACK, "undoing a failed claim");
+    if (undo == JM_OK)
+        undo = exec_fixed(s, Q_CLAIM_RELEASE, "undoing a failed claim");
+    return undo;
+}
+
 int jm__sqlite_cycle(jm__store *s, jm__finish *items, size_t n, const jm__claim_req *req,
-                     jm_job ***out, size_t *nout)
+                     jm_job ***out, size_t *nout, int *claim_err)
 {
     if (out)
         *out = NULL;
     if (nout)
         *nout = 0;
+    if (claim_err)
+        *claim_err = JM_OK;
     size_t max = req ? req->max + req->ahead_max : 0;
     if (n == 0 && max == 0)
         return JM_OK;
     jm_job **jobs = NULL;
     size_t got = 0;
-    if (max && !(jobs = jm__calloc(max, sizeof *jobs)))
-        return jm__seterr(JM_ENOMEM, "out of memory claiming jobs");
-    int rc = JM_OK;
+    int rc = JM_OK, claim_rc = JM_OK;
+    if (max && !(jobs = jm__calloc(max, sizeof *jobs))) {
+        claim_rc = jm__seterr(JM_ENOMEM, "out of memory claiming jobs");
+        if (n == 0) {
+            if (claim_err)
+                *claim_err = claim_rc;
+            return claim_rc;
+        }
+        /* The outcomes never wait on a claim: they are recorded without it. */
+        max = 0;
+    }
     /* A claim alone need not reach the disk before the job starts: after a
      * power loss a lost claim only leaves the job queued (it runs again, as
      * a crash would make it anyway). Skipping that fsync is what lets a
@@ -202,7 +296,7 @@ int jm__sqlite_cycle(jm__store *s, jm__finish *items, size_t n, const jm__claim_
     int relaxed = n == 0;
     if (rc == JM_OK && relaxed) {
         s->relaxing = 1;
-        rc = exec_pragma(s, Q_SYNC_NORMAL);
+        rc = exec_fixed(s, Q_SYNC_NORMAL, "setting durability");
         if (rc == JM_OK)
             s->sync_relaxed = 1;
     }
@@ -219,7 +313,7 @@ int jm__sqlite_cycle(jm__store *s, jm__finish *items, size_t n, const jm__claim_
     if (n && s->q[Q_FINISH_CANCELLABLE])
         sqlite3_clear_bindings(s->q[Q_FINISH_CANCELLABLE]);
     if (rc == JM_OK && max)
-        rc = claim_rows(s, req, jobs, &got);
+        rc = claim_apart(s, req, jobs, &got, &claim_rc);
     if (rc == JM_OK)
         rc = jm__sqlite_commit(s);
     else
@@ -228,10 +322,12 @@ out:
     if (relaxed) {
         s->relaxing = 0;
         /* If this fails, the next statement tries again (jm__sqlite_stmt). */
-        if (s->sync_relaxed && exec_pragma(s, Q_SYNC_FULL) == JM_OK)
+        if (s->sync_relaxed && exec_fixed(s, Q_SYNC_FULL, "setting durability") == JM_OK)
             s->sync_relaxed = 0;
     }
-    if (rc) {
+    if (claim_err)
+        *claim_err = rc ? rc : claim_rc;
+    if (rc || claim_rc) {
         for (size_t i = 0; i < got; i++)
             jm_job_free(jobs[i]);
         jm__free(jobs);
@@ -250,12 +346,14 @@ out:
 
 int jm__sqlite_claim(jm__store *s, const jm__claim_req *req, jm_job ***out, size_t *n)
 {
-    return jm__sqlite_cycle(s, NULL, 0, req, out, n);
+    int claim_err = JM_OK;
+    int rc = jm__sqlite_cycle(s, NULL, 0, req, out, n, &claim_err);
+    return rc ? rc : claim_err;
 }
 
 int jm__sqlite_finish(jm__store *s, jm__finish *items, size_t n)
 {
-    return jm__sqlite_cycle(s, items, n, NULL, NULL, NULL);
+    return jm__sqlite_cycle(s, items, n, NULL, NULL, NULL, NULL);
 }
 
 static int guarded_update(jm__store *s, jm__query q, int64_t seq, int64_t attempt,
@@ -330,7 +428,8 @@ int jm__sqlite_renew(jm__store *s, const jm__owner *owner, int64_t now, int64_t 
             cap = ncap;
         }
         v[*n].seq = sqlite3_column_int64(st, 0);
-        v[*n].cancel_requested = sqlite3_column_int(st, 1);
+        v[*n].attempt = sqlite3_column_int64(st, 1);
+        v[*n].cancel_requested = sqlite3_column_int(st, 2);
         (*n)++;
     }
     if (rc == JM_OK && src != SQLITE_DONE)
@@ -376,6 +475,7 @@ int jm__sqlite_running_owners(jm__store *s, const char *node_id, jm__owner_ref *
         }
         v[*n].pid = sqlite3_column_int64(st, 0);
         v[*n].instance = sqlite3_column_int64(st, 1);
+        v[*n].same_node = sqlite3_column_int(st, 2);
         (*n)++;
     }
     if (rc == JM_OK && src != SQLITE_DONE)
@@ -391,14 +491,11 @@ int jm__sqlite_running_owners(jm__store *s, const char *node_id, jm__owner_ref *
     return JM_OK;
 }
 
-int jm__sqlite_recover(jm__store *s, const char *node_id, const jm__owner_ref *owner,
-                       int64_t now, jm_recovery_policy policy, const char *fail_message,
-                       int *recovered)
+/* Binds what every recovery statement shares: ?1 node, ?2 now, ?3 the
+ * fail policy, ?4 its message, and the owner as ?5, ?6. */
+static void bind_recovery(sqlite3_stmt *st, const char *node_id, const jm__owner_ref *owner,
+                          int64_t now, jm_recovery_policy policy, const char *fail_message)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = jm__sqlite_stmt(s, owner ? Q_RECOVER_OWNER : Q_RECOVER_EXPIRED, &st);
-    if (rc)
-        return rc;
     jm__bind_text(st, 1, node_id);
     sqlite3_bind_int64(st, 2, now);
     sqlite3_bind_int(st, 3, policy == JM_RECOVER_FAIL ? 1 : 0);
@@ -407,11 +504,102 @@ int jm__sqlite_recover(jm__store *s, const char *node_id, const jm__owner_ref *o
         sqlite3_bind_int64(st, 5, owner->pid);
         sqlite3_bind_int64(st, 6, owner->instance);
     }
+}
+
+/* Runs a bound recovery statement once, adding the rows it changed. */
+static int step_recovery(jm__store *s, sqlite3_stmt *st, int *recovered)
+{
     int src = sqlite3_step(st);
-    *recovered = src == SQLITE_DONE ? sqlite3_changes(s->db) : 0;
+    if (src == SQLITE_DONE)
+        *recovered += sqlite3_changes(s->db);
     sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
     return src == SQLITE_DONE ? JM_OK : jm__sqlite_err(s, src, "recovering jobs");
+}
+
+int jm__sqlite_recover_owner(jm__store *s, const char *node_id, const jm__owner_ref *owner,
+                             int64_t now, jm_recovery_policy policy, const char *fail_message,
+                             const jm__run_ref *started, size_t nstarted, int started_known,
+                             int *recovered)
+{
+    *recovered = 0;
+    sqlite3_stmt *run = NULL, *rest = NULL;
+    int rc = jm__sqlite_stmt(s, Q_RECOVER_RUN, &run);
+    if (rc == JM_OK)
+        rc = jm__sqlite_stmt(s, started_known ? Q_RELEASE_OWNER : Q_RECOVER_OWNER, &rest);
+    if (rc == JM_OK)
+        rc = jm__sqlite_begin(s);
+    if (rc)
+        return rc;
+    bind_recovery(run, node_id, owner, now, policy, fail_message);
+    for (size_t i = 0; i < nstarted && rc == JM_OK; i++) {
+        sqlite3_bind_int64(run, 7, started[i].seq);
+        sqlite3_bind_int64(run, 8, started[i].attempt);
+        rc = step_recovery(s, run, recovered);
+    }
+    sqlite3_clear_bindings(run);
+    if (rc == JM_OK) {
+        bind_recovery(rest, node_id, owner, now, policy, fail_message);
+        rc = step_recovery(s, rest, recovered);
+        sqlite3_clear_bindings(rest);
+    }
+    if (rc == JM_OK)
+        rc = jm__sqlite_commit(s);
+    else
+        jm__sqlite_rollback(s);
+    if (rc)
+        *recovered = 0;
+    return rc;
+}
+
+int jm__sqlite_recover_expired(jm__store *s, const char *node_id, int64_t now,
+                               jm_recovery_policy policy, const char *fail_message,
+                               int *recovered)
+{
+    *recovered = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_RECOVER_EXPIRED, &st);
+    if (rc)
+        return rc;
+    bind_recovery(st, node_id, NULL, now, policy, fail_message);
+    rc = step_recovery(s, st, recovered);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int jm__sqlite_rebase(jm__store *s, int64_t now, int *changed)
+{
+    *changed = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_REBASE, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, now);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_DONE)
+        *changed = sqlite3_changes(s->db);
+    sqlite3_reset(st);
+    return src == SQLITE_DONE ? JM_OK : jm__sqlite_err(s, src, "rebasing delayed jobs");
+}
+
+int jm__sqlite_start_check(jm__store *s, int64_t seq, int64_t attempt, jm__start_verdict *out)
+{
+    *out = JM__START_RUN;
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_START_CHECK, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_int64(st, 2, attempt);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *out = !sqlite3_column_int(st, 0)  ? JM__START_LOST
+               : sqlite3_column_int(st, 1) ? JM__START_CANCELLED
+                                           : JM__START_RUN;
+    else if (src == SQLITE_DONE)
+        *out = JM__START_LOST; /* the row is gone: deleted from outside */
+    sqlite3_reset(st);
+    return src == SQLITE_ROW || src == SQLITE_DONE ? JM_OK
+                                                   : jm__sqlite_err(s, src, "checking a job");
 }
 
 int jm__sqlite_release(jm__store *s, int64_t seq, int64_t attempt, int64_t now)
@@ -420,9 +608,9 @@ int jm__sqlite_release(jm__store *s, int64_t seq, int64_t attempt, int64_t now)
     int rc = jm__sqlite_stmt(s, Q_RELEASE, &st);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int64(st, 2, seq);
-    sqlite3_bind_int64(st, 3, attempt);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 5, seq);
+    sqlite3_bind_int64(st, 6, attempt);
     int src = sqlite3_step(st);
     sqlite3_reset(st);
     return src == SQLITE_DONE ? JM_OK : jm__sqlite_err(s, src, "releasing a job");

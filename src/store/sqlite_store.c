@@ -31,6 +31,15 @@
     "run_at = ?2, updated_at = ?2, lease_until = NULL, owner_pid = NULL, "            \
     "owner_instance = NULL "
 
+/* What a claimed job that never started becomes (?2 is now): back to
+ * retrying without spending a retry, unless a cancel was requested. */
+#define RELEASE_SET                                                                   \
+    "status = CASE WHEN cancel_requested THEN 6 ELSE 3 END, "                         \
+    "message = CASE WHEN cancel_requested THEN 'Cancelled' ELSE message END, "        \
+    "finished_at = CASE WHEN cancel_requested THEN ?2 ELSE NULL END, "                \
+    "run_at = ?2, updated_at = ?2, started_at = NULL, "                               \
+    "lease_until = NULL, owner_pid = NULL, owner_instance = NULL "
+
 /* The hot statements name their partial index: without statistics the
  * planner would take the general status index and sort every due row. */
 static const char *const sql_text[Q_COUNT_] = {
@@ -49,8 +58,11 @@ static const char *const sql_text[Q_COUNT_] = {
     [Q_ACTIVE_BY_KEY] = "SELECT seq, id FROM jm_jobs WHERE idempotency_key = ?1 "
                         "AND idempotency_key IS NOT NULL AND status <= 3",
     /* By id: ?2 is the seq the id carries and ?1 the id as stored (see
-     * bind_row_key in sqlite_jobs.c). */
-    [Q_GET] = "SELECT " JM_JOB_COLUMNS " FROM jm_jobs WHERE seq = ?2 AND id = ?1",
+     * bind_row_key in sqlite_jobs.c). A row whose stored id was damaged
+     * away is found by its seq alone, to be reported as damaged; typeof,
+     * since SQLite takes IS NULL of a NOT NULL column for false. */
+    [Q_GET] = "SELECT " JM_JOB_COLUMNS " FROM jm_jobs WHERE seq = ?2 "
+              "AND (id = ?1 OR typeof(id) = 'null' OR id = '')",
     [Q_LEGACY_SEQ] = "SELECT seq FROM jm_jobs WHERE id = ?1 AND length(id) > 27",
     [Q_STATUS_OF] = "SELECT status FROM jm_jobs WHERE seq = ?2 AND id = ?1",
     [Q_COUNT_STATUS_UPTO] = "SELECT count(*) FROM (SELECT 1 FROM jm_jobs INDEXED BY jm_jobs_status "
@@ -66,18 +78,35 @@ static const char *const sql_text[Q_COUNT_] = {
     [Q_DUE] = "SELECT " JM_JOB_COLUMNS " FROM jm_jobs INDEXED BY jm_jobs_due "
               "WHERE status IN (1, 3) AND run_at <= ?1 AND instr(?2, type) > 0 "
               "ORDER BY priority DESC, run_at, seq LIMIT ?3",
+    /* ?7: the job starts at once (a worker is idle for it); a job claimed
+     * ahead gets its started_at when it really starts. */
     [Q_TAKE] = "UPDATE jm_jobs SET status = 2, attempts = attempts + 1, node_id = ?1, "
-               "owner_pid = ?2, owner_instance = ?3, lease_until = ?4, started_at = ?5, "
+               "owner_pid = ?2, owner_instance = ?3, lease_until = ?4, "
+               "started_at = CASE WHEN ?7 THEN ?5 END, "
                "updated_at = ?5, message = CASE WHEN status = 3 THEN NULL ELSE message END "
                "WHERE seq = ?6 AND status IN (1, 3)",
+    /* A due row outside damage made unreadable (jm__row_damage) ends
+     * failed (5) instead of being claimed, so it holds up no other job:
+     * ?1 what is wrong, ?2 now, ?3 its seq. */
+    [Q_SET_ASIDE] = "UPDATE jm_jobs SET status = 5, message = 'Damaged row: ' || ?1, "
+                    "finished_at = ?2, updated_at = ?2, "
+                    "lease_until = NULL, owner_pid = NULL, owner_instance = NULL "
+                    "WHERE seq = ?3 AND status IN (1, 3)",
+    /* The claim runs under a savepoint after the outcomes: a claim that
+     * fails undoes only itself (see jm__sqlite_cycle). */
+    [Q_CLAIM_SAVEPOINT] = "SAVEPOINT jm_claim",
+    [Q_CLAIM_ROLLBACK] = "ROLLBACK TO jm_claim",
+    [Q_CLAIM_RELEASE] = "RELEASE jm_claim",
     /* ?1 status, ?2 keep_message, ?3 message, ?4 trace, ?5 result,
      * ?6 retry_count, ?7 run_at, ?8 progress, ?9 now, ?10 finished_at,
-     * ?11 seq, ?12 attempt. An outcome a standing cancel cannot change. */
+     * ?11 seq, ?12 attempt, ?13 when the run started. An outcome a
+     * standing cancel cannot change. */
     [Q_FINISH] = "UPDATE jm_jobs SET status = ?1, "
                  "message = CASE WHEN ?2 THEN message ELSE ?3 END, "
                  "exception_trace = coalesce(?4, exception_trace), "
                  "result = coalesce(?5, result), retry_count = ?6, run_at = ?7, "
                  "progress = ?8, updated_at = ?9, finished_at = ?10, "
+                 "started_at = coalesce(started_at, ?13), "
                  "lease_until = NULL, owner_pid = NULL, owner_instance = NULL "
                  "WHERE seq = ?11 AND status = 2 AND attempts = ?12",
     /* The same for an outcome a standing cancel request overrides: it
@@ -92,6 +121,7 @@ static const char *const sql_text[Q_COUNT_] = {
         "retry_count = CASE WHEN cancel_requested THEN retry_count ELSE ?6 END, "
         "run_at = ?7, progress = ?8, updated_at = ?9, "
         "finished_at = CASE WHEN cancel_requested THEN ?9 ELSE ?10 END, "
+        "started_at = coalesce(started_at, ?13), "
         "lease_until = NULL, owner_pid = NULL, owner_instance = NULL "
         "WHERE seq = ?11 AND status = 2 AND attempts = ?12",
     [Q_CHECKPOINT] = "UPDATE jm_jobs SET checkpoint = ?1, updated_at = ?2 "
@@ -99,7 +129,8 @@ static const char *const sql_text[Q_COUNT_] = {
     [Q_PROGRESS] = "UPDATE jm_jobs SET progress = ?1, updated_at = ?2 "
                    "WHERE seq = ?3 AND status = 2 AND attempts = ?4",
     [Q_RENEW] = "UPDATE jm_jobs INDEXED BY jm_jobs_status SET lease_until = ?1 WHERE status = 2 AND node_id = ?2 "
-                "AND owner_pid = ?3 AND owner_instance = ?4 RETURNING seq, cancel_requested",
+                "AND owner_pid = ?3 AND owner_instance = ?4 "
+                "RETURNING seq, attempts, cancel_requested",
     /* One statement: a cancel never reads and then writes. */
     [Q_CANCEL] = "UPDATE jm_jobs SET "
                  "status = CASE WHEN status <> 2 THEN 6 ELSE status END, "
@@ -107,30 +138,36 @@ static const char *const sql_text[Q_COUNT_] = {
                  "message = CASE WHEN status <> 2 THEN 'Cancelled' ELSE message END, "
                  "cancel_requested = 1, updated_at = ?2 "
                  "WHERE seq = ?4 AND id = ?1 AND (status <= 1 OR status = 3 OR (status = 2 AND ?3)) "
-                 "RETURNING status, seq",
+                 "RETURNING status, seq, owner_instance",
     [Q_RETRY] = "UPDATE jm_jobs SET status = 1, retry_count = 0, run_at = ?2, message = NULL, "
                 "finished_at = NULL, cancel_requested = 0, progress = 0, updated_at = ?2 "
                 "WHERE seq = ?3 AND id = ?1 AND status IN (5, 6)",
     [Q_PRUNE] = "DELETE FROM jm_jobs WHERE seq IN (SELECT seq FROM jm_jobs "
                 "INDEXED BY jm_jobs_finished "
                 "WHERE status >= 4 AND finished_at < ?1 LIMIT ?2)",
-    [Q_RUNNING_OWNERS] = "SELECT DISTINCT owner_pid, owner_instance FROM jm_jobs "
-                         "INDEXED BY jm_jobs_status "
-                         "WHERE status = 2 AND node_id = ?1 AND owner_pid IS NOT NULL",
+    [Q_RUNNING_OWNERS] = "SELECT DISTINCT owner_pid, owner_instance, node_id IS ?1 "
+                         "FROM jm_jobs INDEXED BY jm_jobs_status "
+                         "WHERE status = 2 AND owner_pid IS NOT NULL",
     [Q_RECOVER_OWNER] = "UPDATE jm_jobs INDEXED BY jm_jobs_status SET " RECOVER_SET
                         "WHERE status = 2 AND node_id = ?1 AND owner_pid = ?5 "
                         "AND owner_instance = ?6",
+    /* The owner's runs that started; the rest of its rows go by
+     * Q_RELEASE_OWNER (see jm__sqlite_recover_owner). */
+    [Q_RECOVER_RUN] = "UPDATE jm_jobs SET " RECOVER_SET
+                      "WHERE seq = ?7 AND attempts = ?8 AND status = 2 AND node_id IS ?1 "
+                      "AND owner_pid = ?5 AND owner_instance = ?6",
+    [Q_RELEASE_OWNER] = "UPDATE jm_jobs INDEXED BY jm_jobs_status SET " RELEASE_SET
+                        "WHERE status = 2 AND node_id IS ?1 AND owner_pid = ?5 "
+                        "AND owner_instance = ?6",
+    /* A job on this node whose owner lives is never taken by its lease
+     * alone: liveness beats a timestamp (recovery.c). */
     [Q_RECOVER_EXPIRED] = "UPDATE jm_jobs INDEXED BY jm_jobs_status SET " RECOVER_SET
-                          "WHERE status = 2 AND lease_until < ?2",
+                          "WHERE status = 2 AND (lease_until IS NULL OR lease_until < ?2) "
+                          "AND (node_id IS NOT ?1 OR owner_pid IS NULL)",
     /* A claimed job that never ran goes back without spending a retry,
      * unless a cancel was requested meanwhile. */
-    [Q_RELEASE] = "UPDATE jm_jobs SET "
-                  "status = CASE WHEN cancel_requested THEN 6 ELSE 3 END, "
-                  "message = CASE WHEN cancel_requested THEN 'Cancelled' ELSE message END, "
-                  "finished_at = CASE WHEN cancel_requested THEN ?1 ELSE NULL END, "
-                  "run_at = ?1, updated_at = ?1, "
-                  "lease_until = NULL, owner_pid = NULL, owner_instance = NULL "
-                  "WHERE seq = ?2 AND status = 2 AND attempts = ?3",
+    [Q_RELEASE] = "UPDATE jm_jobs SET " RELEASE_SET
+                  "WHERE seq = ?5 AND status = 2 AND attempts = ?6",
     /* Durability per transaction: see jm__sqlite_cycle. */
     [Q_SYNC_FULL] = "PRAGMA synchronous=FULL",
     [Q_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
@@ -154,7 +191,19 @@ static const char *const sql_text[Q_COUNT_] = {
         "  UNION ALL "
         "  SELECT run_at FROM jm_jobs INDEXED BY jm_jobs_scheduled "
         "    WHERE status = 0 AND run_at <= ?1)) AS due",
+    /* A relative delay counts from when its row was written (updated_at):
+     * rows written "after" now were written before the clock stepped back. */
+    [Q_REBASE] = "UPDATE jm_jobs INDEXED BY jm_jobs_due "
+                 "SET run_at = ?1 + max(0, run_at - updated_at), updated_at = ?1 "
+                 "WHERE status IN (1, 3) AND updated_at > ?1",
+    /* On the reader connection, right before a claimed job starts. */
+    [Q_START_CHECK] = "SELECT status = 2 AND attempts = ?2, cancel_requested "
+                      "FROM jm_jobs WHERE seq = ?1",
 };
+
+/* SQLite's message when a row breaks the idempotency index
+ * (jm_jobs_idempotency, in sqlite_schema.c). */
+#define IDEMPOTENCY_VIOLATION "UNIQUE constraint failed: jm_jobs.idempotency_key"
 
 int jm__sqlite_err(jm__store *s, int rc, const char *what)
 {
@@ -176,7 +225,15 @@ int jm__sqlite_err(jm__store *s, int rc, const char *what)
         code = JM_EIO;
         break;
     case SQLITE_CONSTRAINT:
-        code = JM_ECONFLICT;
+        /* Only a key held by an active job is a conflict the caller can
+         * act on. SQLite names a unique index by its columns, and no other
+         * unique index of ours is on idempotency_key; any other constraint
+         * failing (a trigger or index added by hand, a damaged schema) is
+         * the database's fault. */
+        code = s && s->db && sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_UNIQUE &&
+                       strcmp(msg, IDEMPOTENCY_VIOLATION) == 0
+                   ? JM_ECONFLICT
+                   : JM_EDB;
         break;
     default:
         code = JM_EDB;
@@ -330,6 +387,15 @@ static int sqlite_open(const jm__store_config *cfg, jm__store **out)
     s->busy_timeout_us = cfg->busy_timeout_ms > INT64_MAX / 1000 ? INT64_MAX
                                                                  : cfg->busy_timeout_ms * 1000;
     sqlite3_busy_handler(s->db, busy_wait, s);
+    if (cfg->reader) {
+        /* The writer connection made the schema; this one never writes. */
+        if ((rc = pragma(s, "PRAGMA query_only=1"))) {
+            sqlite_close(s);
+            return rc;
+        }
+        *out = s;
+        return JM_OK;
+    }
     /* WAL lets readers (listing, inspection) run beside the one writer;
      * FULL sync makes every acknowledged create and completion durable.
      * journal_mode=WAL is written into the file's header for good, so it
@@ -345,6 +411,12 @@ static int sqlite_open(const jm__store_config *cfg, jm__store **out)
     jm__wal_checkpointer_start(s, cfg->path, cfg->vfs);
     *out = s;
     return JM_OK;
+}
+
+static const char *sqlite_file_path(jm__store *s)
+{
+    const char *path = sqlite3_db_filename(s->db, "main");
+    return path && *path ? path : NULL;
 }
 
 const jm__store_ops jm__sqlite_store = {
@@ -367,7 +439,11 @@ const jm__store_ops jm__sqlite_store = {
     .prune = jm__sqlite_prune,
     .settle = jm__wal_settle,
     .running_owners = jm__sqlite_running_owners,
-    .recover = jm__sqlite_recover,
+    .recover_owner = jm__sqlite_recover_owner,
+    .recover_expired = jm__sqlite_recover_expired,
+    .rebase = jm__sqlite_rebase,
+    .file_path = sqlite_file_path,
+    .start_check = jm__sqlite_start_check,
     .release = jm__sqlite_release,
     .stats = jm__sqlite_stats,
 };

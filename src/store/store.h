@@ -24,6 +24,9 @@ typedef struct jm__store_config {
     const char *path;
     const char *vfs;
     int64_t busy_timeout_ms;
+    /* Non-zero: a second connection that only reads (start checks); no
+     * schema work, no checkpointer. */
+    int reader;
 } jm__store_config;
 
 /* A job to insert; every field already validated by the core. */
@@ -78,6 +81,7 @@ typedef struct jm__finish {
     int64_t run_at;       /* for retrying/queued */
     double progress;
     int64_t now;
+    int64_t started_at; /* when the run started; kept if the claim set one */
     /* Out: the status the row ended in, or -1 if the job was no longer
      * this claim's (recovered elsewhere), in which case nothing changed. */
     int final_status;
@@ -86,14 +90,29 @@ typedef struct jm__finish {
 /* A running job's lease renewal result. */
 typedef struct jm__lease_info {
     int64_t seq;
+    int64_t attempt; /* the claim that holds the row now */
     int cancel_requested;
 } jm__lease_info;
 
-/* A process that owns running jobs on one node. */
+/* A process that owns running jobs. */
 typedef struct jm__owner_ref {
     int64_t pid;
     int64_t instance;
+    int same_node; /* on the recovering manager's node */
 } jm__owner_ref;
+
+/* One run of a job: its row and the claim it ran under. */
+typedef struct jm__run_ref {
+    int64_t seq;
+    int64_t attempt;
+} jm__run_ref;
+
+/* What a worker may do with a claimed job it is about to start. */
+typedef enum {
+    JM__START_RUN,       /* still this claim's, no cancel requested */
+    JM__START_CANCELLED, /* a cancel was requested: end it without running */
+    JM__START_LOST       /* no longer this claim's: drop it */
+} jm__start_verdict;
 
 typedef enum {
     JM__CANCEL_CANCELLED, /* it was new/queued/retrying: now cancelled */
@@ -131,13 +150,16 @@ typedef struct jm__store_ops {
      * holder's id (or "" if the holder is in the same batch). */
     int (*insert)(jm__store *s, const jm__new_row *rows, size_t n, size_t *conflict_index,
                   char conflict_id[JM_JOB_ID_SIZE]);
+    /* A row outside damage made unreadable: get reports JM_EDB naming it,
+     * list leaves it out (count still counts it). */
     int (*get)(jm__store *s, const char *id, jm_job **out);
     int (*list)(jm__store *s, const jm_filter *f, jm_job_list **out);
     int (*count)(jm__store *s, const jm_filter *f, int64_t *out);
 
     /* Promotes new jobs whose run_at came, then claims up to req->max due
      * jobs in one atomic statement. *out is an array of *n jobs (free each
-     * with jm_job_free and the array with jm__free). */
+     * with jm_job_free and the array with jm__free). Damaged rows are set
+     * aside as in `cycle`. */
     int (*claim)(jm__store *s, const jm__claim_req *req, jm_job ***out, size_t *n);
     /* Applies the outcomes in one transaction (group commit). */
     int (*finish)(jm__store *s, jm__finish *items, size_t n);
@@ -145,9 +167,16 @@ typedef struct jm__store_ops {
      * `req` is not NULL, claims up to req->max due jobs, in one transaction
      * (group commit). It is synced when it records outcomes; a claim alone
      * is not, since after a power loss a lost claim only leaves the job
-     * queued, and its next synced commit persists it anyway. */
+     * queued, and its next synced commit persists it anyway.
+     * The outcomes never depend on the claim: a claim that fails is undone
+     * alone, *claim_err gets its error (JM_OK otherwise; required with
+     * `req`), *out is NULL, and the outcomes are still recorded. The
+     * return is the outcomes' part: on an error nothing was recorded and
+     * nothing claimed (*claim_err is then that error too). Due rows that
+     * outside damage made unreadable are failed ("Damaged row: ...")
+     * instead of claimed, and never stop the claim. */
     int (*cycle)(jm__store *s, jm__finish *items, size_t n, const jm__claim_req *req,
-                 jm_job ***out, size_t *nout);
+                 jm_job ***out, size_t *nout, int *claim_err);
     /* Saves a running job's checkpoint / progress, guarded by its claim. */
     int (*checkpoint)(jm__store *s, int64_t seq, int64_t attempt, const char *json,
                       int64_t now);
@@ -159,10 +188,11 @@ typedef struct jm__store_ops {
                  jm__lease_info **out, size_t *n);
 
     /* Cancel in one statement; `cancellable_running` says whether a running
-     * job may be asked to stop. Errors: JM_ENOTFOUND, JM_ESTATE,
+     * job may be asked to stop; *owner_instance gets a running job's owner
+     * (0 if none). Errors: JM_ENOTFOUND, JM_ESTATE,
      * JM_ENOTCANCELLABLE (with the job running). */
     int (*cancel)(jm__store *s, const char *id, int cancellable_running, int64_t now,
-                  jm__cancel_outcome *outcome, int64_t *seq);
+                  jm__cancel_outcome *outcome, int64_t *seq, int64_t *owner_instance);
     /* The status of a job (to explain a refusal); JM_ENOTFOUND. */
     int (*status)(jm__store *s, const char *id, jm_status *out);
     int (*retry)(jm__store *s, const char *id, int64_t now);
@@ -175,16 +205,35 @@ typedef struct jm__store_ops {
      * bulk writer, not the next small write, pays for it. May be NULL. */
     void (*settle)(jm__store *s, int64_t max_wait_ms);
 
-    /* Recovery. The owners (pid, instance) with running jobs on node. */
+    /* Recovery. The owners (pid, instance) with running jobs, each marked
+     * whether it is on node_id. */
     int (*running_owners)(jm__store *s, const char *node_id, jm__owner_ref **out, size_t *n);
-    /* Ends the running jobs matching: those of one owner (owner != NULL) or
-     * those whose lease expired before now (owner == NULL). Each ends
-     * cancelled if a cancel was requested, else by the policy: retrying
-     * (a retry spent; failed "Max retries exceeded" past max_retries) or
-     * failed with `fail_message`. One statement: two recovering processes
-     * never both take a job. */
-    int (*recover)(jm__store *s, const char *node_id, const jm__owner_ref *owner, int64_t now,
-                   jm_recovery_policy policy, const char *fail_message, int *recovered);
+    /* Ends the running jobs of one owner on node_id, in one transaction
+     * (two recovering processes never both take a job). A run that started
+     * ends cancelled if a cancel was requested, else by the policy:
+     * retrying (a retry spent; failed "Max retries exceeded" past
+     * max_retries) or failed with `fail_message`. With started_known, only
+     * the runs listed in `started` started; every other row goes back as a
+     * release does (no retry spent). Without it, every row counts as
+     * started. */
+    int (*recover_owner)(jm__store *s, const char *node_id, const jm__owner_ref *owner,
+                         int64_t now, jm_recovery_policy policy, const char *fail_message,
+                         const jm__run_ref *started, size_t nstarted, int started_known,
+                         int *recovered);
+    /* Ends, as started runs, the running jobs whose lease expired before
+     * now (or that have none) and whose owner is not a process on node_id:
+     * those of other nodes and those without an owner. One statement. */
+    int (*recover_expired)(jm__store *s, const char *node_id, int64_t now,
+                           jm_recovery_policy policy, const char *fail_message,
+                           int *recovered);
+    /* After the wall clock stepped back: jobs waiting out a relative delay
+     * (retrying, or queued with a later run_at) that were written "after"
+     * now get their delay counted from now again. Idempotent. */
+    int (*rebase)(jm__store *s, int64_t now, int *changed);
+    /* The database file's full path, or NULL if it has none (in memory). */
+    const char *(*file_path)(jm__store *s);
+    /* On a reader connection: may the claim (seq, attempt) start? */
+    int (*start_check)(jm__store *s, int64_t seq, int64_t attempt, jm__start_verdict *out);
     /* Puts claimed-but-never-started jobs back (running -> retrying, no retry
      * spent). */
     int (*release)(jm__store *s, int64_t seq, int64_t attempt, int64_t now);
