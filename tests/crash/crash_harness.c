@@ -60,6 +60,7 @@
 #define ROUND_MAX_MS 1200
 #define FINAL_TIMEOUT_MS 240000
 #define LX_MAX_WORK_US 40000
+#define UNSTARTED_SLACK 2
 #define KEYED_EVERY 10 /* one LX job in this many has an idempotency key */
 #define NKEYS 40       /* distinct keys, reused across rounds */
 #define BATCH 100      /* jobs per jm_create_many */
@@ -790,6 +791,7 @@ static long check(driver *d)
     /* Every job created exists and ended completed. */
     qsort(d->jobs, d->njobrecs, sizeof *d->jobs, job_cmp);
     int *attempts = calloc(d->njobrecs ? d->njobrecs : 1, sizeof *attempts);
+    int *retries = calloc(d->njobrecs ? d->njobrecs : 1, sizeof *retries);
     for (size_t i = 0; i < d->njobrecs; i++) {
         jm_job *j = NULL;
         if ((rc = jm_get(m, d->jobs[i].id, &j)) != JM_OK) {
@@ -801,6 +803,7 @@ static long check(driver *d)
                       jm_status_name(jm_job_status(j)),
                       jm_job_message(j) ? jm_job_message(j) : "");
         attempts[i] = jm_job_attempts(j);
+        retries[i] = jm_job_retry_count(j);
         jm_job_free(j);
     }
     int64_t total = -1;
@@ -849,21 +852,35 @@ static long check(driver *d)
             runs += check_job_ledger(d, &recs[i], j - i, attempts[jr - d->jobs]);
         i = j;
     }
-    /* Every completed LX job finished a run in the ledger. */
+    /* Every completed LX job finished a run in the ledger, and spent no
+     * retry for a run that never started: recovery charges only runs the
+     * run journal marked started, a few microseconds before the executor
+     * writes its S record. A kill in that window charges a run the ledger
+     * does not show; more than UNSTARTED_SLACK of them in one run means
+     * claimed jobs that never started were charged. */
+    long unstarted_charges = 0;
     for (size_t k = 0, r = 0; k < d->njobrecs; k++) {
         if (strcmp(d->jobs[k].type, "LX") != 0)
             continue;
         while (r < nrec && strcmp(recs[r].id, d->jobs[k].id) < 0)
             r++;
-        int finished = 0;
-        for (size_t q = r; q < nrec && strcmp(recs[q].id, d->jobs[k].id) == 0; q++)
+        int finished = 0, started = 0;
+        for (size_t q = r; q < nrec && strcmp(recs[q].id, d->jobs[k].id) == 0; q++) {
             finished |= recs[q].kind == 'F' && recs[q].attempt == attempts[k];
+            started += recs[q].kind == 'S';
+        }
         if (!finished)
             violation("job %s completed without a finished run of attempt %d in the ledger",
                       d->jobs[k].id, attempts[k]);
+        if (retries[k] > started)
+            unstarted_charges += retries[k] - started;
     }
+    if (unstarted_charges > UNSTARTED_SLACK)
+        violation("%ld retries spent on runs that never started (%zu kills)",
+                  unstarted_charges, d->nkills);
     free(recs);
     free(attempts);
+    free(retries);
 
     /* The databases and the engine's tables. */
     check_integrity(d->db);
