@@ -97,6 +97,14 @@ void tu_log_destroy(tu_log *l)
     }
 }
 
+int tu_log_has(tu_log *l, const char *needle)
+{
+    pthread_mutex_lock(l->mutex);
+    int found = strstr(l->all, needle) != NULL;
+    pthread_mutex_unlock(l->mutex);
+    return found;
+}
+
 void tu_log_fn(void *user, jm_log_level level, const char *line)
 {
     (void)level;

@@ -44,6 +44,8 @@ typedef struct tu_log {
 void tu_log_init(tu_log *l);
 void tu_log_destroy(tu_log *l);
 void tu_log_fn(void *user, jm_log_level level, const char *line);
+/* Whether a line logged so far contains `needle` (safe while logging). */
+int tu_log_has(tu_log *l, const char *needle);
 
 /* A config for `db` with test-friendly defaults: logs off, short leases. */
 jm_config tu_config(const char *db);
