@@ -104,7 +104,7 @@ static void create_indexed(jm_manager *m, const char *type, int from, int n, int
 typedef struct storm {
     _Atomic int accepted[WARM_JOBS + STORM_JOBS]; /* jm_cancel returned JM_OK */
     _Atomic int ran[WARM_JOBS + STORM_JOBS];
-    _Atomic int late; /* executors that began after their cancel was accepted */
+    _Atomic int late; /* executors that began after their cancel was accepted, untold */
     _Atomic int finished;
     char ids[WARM_JOBS + STORM_JOBS][JM_JOB_ID_SIZE];
     jm_manager *canceller;
@@ -115,7 +115,9 @@ static jm_decision storm_exec(void *self, jm_ctx *ctx)
     storm *s = self;
     int k = job_index(ctx);
     if (k >= 0 && k < WARM_JOBS + STORM_JOBS) {
-        if (atomic_load(&s->accepted[k]))
+        /* A cancel accepted before this line either kept the executor
+         * from being called or is seen at its first check. */
+        if (atomic_load(&s->accepted[k]) && !jm_ctx_is_cancelled(ctx))
             atomic_fetch_add(&s->late, 1);
         atomic_store(&s->ran[k], 1);
     }

@@ -16,6 +16,7 @@
 #include "core/json_check.h"
 #include "core/log.h"
 #include "core/manager.h"
+#include "core/runner.h"
 
 /* Progress is display data: writing it more often than this buys nothing. */
 #define JM_PROGRESS_SAVE_INTERVAL_MS 500
@@ -133,6 +134,8 @@ int jm_ctx_is_cancelled(jm_ctx *ctx)
     if (!ctx)
         return 0;
     inline_heartbeat(ctx);
+    /* A cancel from another process of this host is seen here at once. */
+    jm__ctx_check_row(ctx);
     return atomic_load(&ctx->cancelled) || atomic_load(&ctx->shutdown) ||
            atomic_load(&ctx->lost);
 }

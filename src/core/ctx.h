@@ -24,6 +24,7 @@ struct jm_ctx {
     int64_t progress_saved_mono;
     jm__strf_node *strs;
     uint64_t activation; /* m->activations when it became active */
+    uint64_t seen_cancels; /* the run journal's cancel counter its row was read at */
     jm_ctx *prev, *next; /* the manager's active list */
 };
 

@@ -134,7 +134,7 @@ void jm__release_job(jm_manager *m, jm_job *job)
 /* Reads the job's row on the reader connection (opened on first use),
  * which the writer's transactions never block. If the read itself fails
  * the job runs: a cancel still reaches it by the heartbeat. */
-static jm__start_verdict read_verdict(jm_manager *m, const jm_job *job)
+jm__start_verdict jm__read_verdict(jm_manager *m, const jm_job *job)
 {
     jm__start_verdict v = JM__START_RUN;
     pthread_mutex_lock(&m->reader_lock);
@@ -158,17 +158,39 @@ static jm__start_verdict read_verdict(jm_manager *m, const jm_job *job)
     return v;
 }
 
+void jm__ctx_check_row(jm_ctx *ctx)
+{
+    jm_manager *m = ctx->m;
+    if (!m->journal || atomic_load(&ctx->cancelled))
+        return;
+    uint64_t now = jm__journal_cancels(m->journal);
+    if (now == ctx->seen_cancels)
+        return;
+    ctx->seen_cancels = now;
+    jm__start_verdict v = jm__read_verdict(m, ctx->job);
+    /* The flag only: the executor's cancel hook is for a blocked execute,
+     * and this runs on the executor's own thread. */
+    if (v == JM__START_CANCELLED)
+        atomic_store(&ctx->cancelled, 1);
+    else if (v == JM__START_LOST)
+        atomic_store(&ctx->lost, 1);
+}
+
 /* May the claimed job start? A job may have waited in memory since its
  * claim; a cancel accepted meanwhile, by any process of this host, has
  * bumped the journal's counter, and only then is the row read. Without a
- * journal the row is always read. */
-static jm__start_verdict start_verdict(jm_manager *m, const jm_job *job)
+ * journal the row is always read. *seen gets the counter the answer is
+ * good for. */
+static jm__start_verdict start_verdict(jm_manager *m, const jm_job *job, uint64_t *seen)
 {
+    *seen = job->claim_cancels;
     if (job->cancel_requested)
         return JM__START_CANCELLED;
-    if (m->journal && jm__journal_cancels(m->journal) == job->claim_cancels)
+    uint64_t now = jm__journal_cancels(m->journal);
+    if (m->journal && now == job->claim_cancels)
         return JM__START_RUN;
-    return read_verdict(m, job);
+    *seen = now; /* read before the row: a later bump is seen next time */
+    return jm__read_verdict(m, job);
 }
 
 jm__outcome *jm__run_job(jm_manager *m, jm_job *job, int inline_mode)
@@ -213,7 +235,7 @@ jm__outcome *jm__run_job(jm_manager *m, jm_job *job, int inline_mode)
         /* Active before the verdict: a cancel in this process after it
          * flags the context instead. */
         jm__ctx_activate(&ctx);
-        jm__start_verdict v = start_verdict(m, job);
+        jm__start_verdict v = start_verdict(m, job, &ctx.seen_cancels);
         if (v != JM__START_RUN)
             jm__ctx_deactivate(&ctx);
         if (v == JM__START_LOST) {
