@@ -1156,6 +1156,32 @@ static void recover_expired_leases(void **state)
     free_claimed(jobs, n);
 }
 
+/* A running row without a lease (only outside damage makes one) is lost
+ * as soon as anyone looks, unless its owner on the recovering node lives. */
+static void recover_running_without_lease(void **state)
+{
+    fx *f = *state;
+    char ids[2][JM_JOB_ID_SIZE];
+    add_job(f->s, "FL", ids[0], T0);
+    add_job(f->s, "FL", ids[1], T0);
+    assert_int_equal(claim(f->s, &owner_a, "FL", T0, 2, NULL), 2);
+    tu_sql_exec(f->db, "UPDATE jm_jobs SET lease_until = NULL");
+    tu_sql_exec(f->db, "UPDATE jm_jobs SET owner_pid = NULL, owner_instance = NULL "
+                       "WHERE seq = (SELECT min(seq) FROM jm_jobs)");
+    int k = -1;
+    assert_int_equal(OPS->recover_expired(f->s, "node-a", T0 + 1, JM_RECOVER_RETRY,
+                                          "Server restarted", &k),
+                     JM_OK);
+    assert_int_equal(k, 1); /* the ownerless one; the other's owner is judged alive */
+    assert_int_equal(status_of(f->s, ids[0]), JM_STATUS_RETRYING);
+    assert_int_equal(status_of(f->s, ids[1]), JM_STATUS_RUNNING);
+    assert_int_equal(OPS->recover_expired(f->s, "node-z", T0 + 1, JM_RECOVER_RETRY,
+                                          "Server restarted", &k),
+                     JM_OK);
+    assert_int_equal(k, 1); /* from another node, no lease is an expired lease */
+    assert_int_equal(status_of(f->s, ids[1]), JM_STATUS_RETRYING);
+}
+
 static void release_puts_back_without_retry(void **state)
 {
     fx *f = *state;
@@ -1637,6 +1663,7 @@ int main(void)
         T(renew_reports_owned_jobs),
         T(recover_by_owner),
         T(recover_expired_leases),
+        T(recover_running_without_lease),
         T(release_puts_back_without_retry),
         T(prune_finished_before_cutoff_in_batches),
         T(list_and_count_filters),
