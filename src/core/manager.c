@@ -174,6 +174,10 @@ int jm_open(const jm_config *cfg, jm_manager **out)
         free_manager(m);
         return rc;
     }
+    static atomic_flag caveat_told = ATOMIC_FLAG_INIT;
+    const char *caveat = m->ops->caveat();
+    if (caveat && !atomic_flag_test_and_set(&caveat_told))
+        jm__log(m, JM_LOG_WARN, NULL, "%s", caveat);
     const char *file = m->ops->file_path(m->store);
     if (file && !(m->db_file = jm__strdup(file))) {
         free_manager(m);

@@ -366,6 +366,25 @@ static void sqlite_close(jm__store *s)
     jm__free(s);
 }
 
+/* The WAL-reset race: SQLite 3.7.0 through 3.51.2, fixed in 3.51.3 and
+ * backported to 3.44.6 and 3.50.7. Only a system SQLite can have it. */
+static int has_wal_reset_bug(void)
+{
+    int v = sqlite3_libversion_number();
+    if (v >= 3051003 || (v >= 3050007 && v < 3051000) || (v >= 3044006 && v < 3045000))
+        return 0;
+    return v >= 3007000;
+}
+
+static const char *sqlite_caveat(void)
+{
+    return has_wal_reset_bug()
+               ? "this SQLite has the WAL-reset bug (fixed in 3.51.3, 3.50.7, 3.44.6): the "
+                 "jobs database is checkpointed on its writer connection only, but other "
+                 "processes on the same file can still hit it; build with JM_SQLITE=bundled"
+               : NULL;
+}
+
 static int sqlite_open(const jm__store_config *cfg, jm__store **out)
 {
     *out = NULL;
@@ -408,7 +427,10 @@ static int sqlite_open(const jm__store_config *cfg, jm__store **out)
         sqlite_close(s);
         return rc;
     }
-    jm__wal_checkpointer_start(s, cfg->path, cfg->vfs);
+    /* A second connection checkpointing beside the writer is the very
+     * pattern of the WAL-reset race. */
+    if (!has_wal_reset_bug())
+        jm__wal_checkpointer_start(s, cfg->path, cfg->vfs);
     *out = s;
     return JM_OK;
 }
@@ -444,6 +466,7 @@ const jm__store_ops jm__sqlite_store = {
     .rebase = jm__sqlite_rebase,
     .file_path = sqlite_file_path,
     .start_check = jm__sqlite_start_check,
+    .caveat = sqlite_caveat,
     .release = jm__sqlite_release,
     .stats = jm__sqlite_stats,
 };

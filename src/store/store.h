@@ -234,6 +234,9 @@ typedef struct jm__store_ops {
     const char *(*file_path)(jm__store *s);
     /* On a reader connection: may the claim (seq, attempt) start? */
     int (*start_check)(jm__store *s, int64_t seq, int64_t attempt, jm__start_verdict *out);
+    /* A warning about the store's own library that users should see (once
+     * per process), or NULL. */
+    const char *(*caveat)(void);
     /* Puts claimed-but-never-started jobs back (running -> retrying, no retry
      * spent). */
     int (*release)(jm__store *s, int64_t seq, int64_t attempt, int64_t now);

@@ -8,6 +8,8 @@
 
 #include <sqlite3.h>
 #include <stdatomic.h>
+
+#include "jobmgr/sqlite.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -315,7 +317,9 @@ static int fv_current_time64(sqlite3_vfs *vfs, sqlite3_int64 *out)
 int fv_register(int make_default)
 {
     if (!registered) {
-        real_vfs = sqlite3_vfs_find(NULL);
+        /* Through the public API: the shim wraps the library's own SQLite,
+         * whichever copy that is. */
+        real_vfs = jm_sqlite_vfs_find(NULL);
         if (!real_vfs)
             return SQLITE_ERROR;
         init_methods();
@@ -339,13 +343,13 @@ int fv_register(int make_default)
         shim_vfs.xCurrentTimeInt64 = fv_current_time64;
         registered = 1;
     }
-    return sqlite3_vfs_register(&shim_vfs, make_default ? 1 : 0);
+    return jm_sqlite_vfs_register(&shim_vfs, make_default) == JM_OK ? SQLITE_OK : SQLITE_ERROR;
 }
 
 void fv_restore_default(void)
 {
     if (real_vfs)
-        sqlite3_vfs_register(real_vfs, 1);
+        jm_sqlite_vfs_register(real_vfs, 1);
 }
 
 void fv_arm(fv_kind kind, int64_t nth, int rc, int persistent, const char *filter)
