@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "jobmgr/sqlite.h"
 
 enum { OPT_VERSION = CLI_OPT_FIRST_FREE };
 
@@ -152,7 +153,10 @@ int main(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
         if (c == OPT_VERSION) {
-            printf("jobmgr %s\n", JM_VERSION_STRING);
+            int bundled = 0;
+            const char *sqlite = jm_sqlite_version(&bundled);
+            printf("jobmgr %s (SQLite %s, %s)\n", JM_VERSION_STRING, sqlite,
+                   bundled ? "bundled" : "system");
             return CLI_EXIT_OK;
         }
         if (cli_global_option(&g, NULL, c, optarg, argv, &code)) {

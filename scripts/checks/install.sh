@@ -9,6 +9,10 @@
 #    CMAKE_PREFIX_PATH) and once through pkg-config (PKG_CONFIG_PATH): each
 #    opens a database, registers an executor, runs one job with
 #    jm_run_once() and checks that it completed (tests/install/consumer.c).
+#  - SQLite is inside (bundled): neither jobmgr.pc nor the CMake package asks
+#    for the system's, and a host that links its own SQLite uses both at once
+#    on different files, with the shared and the static library
+#    (tests/install/coexist.c).
 # Everything happens in a temporary directory, removed at the end; the
 # source tree and its build directories are left alone. Exits non-zero at
 # the first failure. scripts/test.sh runs it with the other checks.
@@ -50,10 +54,11 @@ ok "cmake --install into a temporary prefix"
 
 # --- What was installed ------------------------------------------------------
 
-for header in include/jobmgr.h include/jobmgr/host.h include/jobmgr/engine.h; do
+for header in include/jobmgr.h include/jobmgr/host.h include/jobmgr/engine.h \
+    include/jobmgr/sqlite.h; do
     [ -f "$prefix/$header" ] || fail "$header not installed"
 done
-ok "headers: jobmgr.h, jobmgr/host.h, jobmgr/engine.h"
+ok "headers: jobmgr.h, jobmgr/host.h, jobmgr/engine.h, jobmgr/sqlite.h"
 
 so=$(find "$prefix" -name "libjobmgr.so.$soname_major" -print -quit)
 [ -n "$so" ] || fail "libjobmgr.so.$soname_major not installed"
@@ -135,5 +140,39 @@ mkdir -p "$work/run-static"
     fail "static: the consumer failed"
 }
 ok "static (libjobmgr.a, pkg-config --static): $(cat "$work/run-static.log")"
+
+# The SQLite inside is bundled: nothing asks for the system's.
+if pkg-config --print-requires-private jobmgr | grep -q sqlite3; then
+    fail "jobmgr.pc requires sqlite3 although SQLite is bundled"
+fi
+grep -q sqlite3 "$libdir/cmake/jobmgr/jobmgrConfig.cmake" &&
+    fail "the CMake package looks for sqlite3 although SQLite is bundled"
+ok "neither jobmgr.pc nor the CMake package requires sqlite3"
+
+# A host with its own (the system's) SQLite, using it beside jobmgr, with
+# the shared and with the static library.
+echo "=== install: a host linking its own SQLite"
+sqlite_flags=$(pkg-config --cflags --libs sqlite3) || fail "pkg-config sqlite3"
+# shellcheck disable=SC2086
+quiet "$work/coexist-shared-build.log" cc -std=c11 -Wall -Wextra -Werror \
+    -o "$work/coexist-shared" "$src/tests/install/coexist.c" $pc_flags $sqlite_flags \
+    -Wl,-rpath,"$pc_libdir"
+mkdir -p "$work/run-coexist-shared"
+"$work/coexist-shared" "$work/run-coexist-shared" >"$work/coexist-shared.log" 2>&1 || {
+    cat "$work/coexist-shared.log" >&2
+    fail "coexist (shared) failed"
+}
+ok "shared: $(cat "$work/coexist-shared.log")"
+# shellcheck disable=SC2086
+quiet "$work/coexist-static-build.log" cc -std=c11 -Wall -Wextra -Werror \
+    -o "$work/coexist-static" "$src/tests/install/coexist.c" \
+    $(pkg-config --cflags jobmgr) "$libdir/libjobmgr.a" \
+    $(echo " $pc_static " | sed 's/ -ljobmgr / /') $sqlite_flags
+mkdir -p "$work/run-coexist-static"
+"$work/coexist-static" "$work/run-coexist-static" >"$work/coexist-static.log" 2>&1 || {
+    cat "$work/coexist-static.log" >&2
+    fail "coexist (static) failed"
+}
+ok "static: $(cat "$work/coexist-static.log")"
 
 echo "install: all checks passed"

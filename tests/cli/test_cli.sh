@@ -152,7 +152,7 @@ done
 expect "$OUT" "JOBMGR_DB" "--help documents JOBMGR_DB"
 expect "$OUT" "^    6  database error" "--help documents exit 6"
 run 0 "$J" --version
-expect "$OUT" "^jobmgr [0-9]+\.[0-9]+\.[0-9]+$" "--version"
+expect "$OUT" "^jobmgr [0-9]+\.[0-9]+\.[0-9]+ \(SQLite 3\.[0-9]+\.[0-9]+, (bundled|system)\)$" "--version"
 run 0 "$J" help
 expect "$OUT" "^COMMANDS" "help alone is the manual page"
 for cmd in list show create cancel retry prune stats run watch; do
