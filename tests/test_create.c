@@ -422,9 +422,11 @@ static void max_retries_default_and_override(void **state)
 static void params_stored_byte_for_byte(void **state)
 {
     fx *f = *state;
+    /* The first element is one literal in two pieces (parenthesised, so
+     * the compiler knows the concatenation is meant). */
     const char *odd[] = {
-        "{ \"b\" : 1,\n\t\"a\":[1, 2.50, 1e3, -0],  \"s\":\"caf\xc3\xa9 \\u00e9 \\\"q\\\"\", "
-        "\"n\":null ,\"t\":true}",
+        ("{ \"b\" : 1,\n\t\"a\":[1, 2.50, 1e3, -0],  \"s\":\"caf\xc3\xa9 \\u00e9 \\\"q\\\"\", "
+         "\"n\":null ,\"t\":true}"),
         "{}",
         "  {\"x\":{\"y\":{\"z\":[]}}}  ",
         "{\"dup\":1,\"dup\":2}",

@@ -304,8 +304,14 @@ static void add_job(driver *d, const char *id, const char *type, int key)
             exit(2);
     }
     job_rec *r = &d->jobs[d->njobrecs++];
-    snprintf(r->id, sizeof r->id, "%s", id);
-    snprintf(r->type, sizeof r->type, "%s", type);
+    /* Bounded copies: ids and types are fixed-size, whatever the caller's
+     * buffer (snprintf here trips -Wformat-truncation at -O2). */
+    size_t n = strnlen(id, sizeof r->id - 1);
+    memcpy(r->id, id, n);
+    r->id[n] = '\0';
+    n = strnlen(type, sizeof r->type - 1);
+    memcpy(r->type, type, n);
+    r->type[n] = '\0';
     r->key = key;
 }
 
