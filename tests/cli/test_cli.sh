@@ -482,7 +482,7 @@ if command -v tmux >/dev/null 2>&1; then
     # new-session is connecting to it.
     "${TM[@]}" new-session -d -s keep "sleep 3600"
     "${TM[@]}" new-session -d -s watch -x 100 -y 20 \
-        "env -u NO_COLOR TZ=$TZ '$J' --db '$WATCH_DB' watch --interval 200; echo \$? >'$T/tmux.rc'"
+        "env -u NO_COLOR TZ=$TZ '$J' --db '$WATCH_DB' watch --interval 200 2>'$T/watch.err'; echo \$? >'$T/tmux.rc'"
     pane() { "${TM[@]}" capture-pane -p -t watch "$@" 2>/dev/null; }
     shows_job() { pane | grep -q "$SLOW" && pane | grep -Eq '\[#{10}\.{10}\]  50%'; }
     checks=$((checks + 1))
