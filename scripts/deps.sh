@@ -8,7 +8,7 @@ packages=(
     build-essential   # gcc, make, libc headers
     pkg-config
     cmake
-    libsqlite3-dev    # the jobs store
+    libsqlite3-dev    # JM_SQLITE=system, and the check that a host's own SQLite works beside ours
     libcjson-dev      # job parameters and metrics
     uuid-dev          # job ids
     libzstd-dev       # compressed backups

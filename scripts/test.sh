@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds jobmgr and runs every test three times over:
-#   build/       plain build, all tests
+# Builds jobmgr and runs every test in several configurations:
+#   build/       plain build (gcc, RelWithDebInfo, bundled SQLite), all tests
+#   build-clang/ clang, Debug, on the system's SQLite, all tests
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer, all tests
-#   scripts/checks/*.sh  further checks (install, fuzzing, crash harness, ...)
+#   scripts/checks/*.sh  further checks (install, fuzzing, the README's
+#                commands with a Release build by gcc, ...)
 #   build-tsan/  ThreadSanitizer, the worker-pool tests
 # Stops at the first failure. Warnings are errors in every build.
 set -euo pipefail
@@ -47,6 +49,11 @@ fi
 
 configure_and_build build -DJM_SANITIZE= -DJM_ONLY_THREADED_TESTS=OFF
 run_ctest build
+
+# The other compiler, the other end of the build types, and the other SQLite.
+CC=clang configure_and_build build-clang -DCMAKE_BUILD_TYPE=Debug -DJM_SANITIZE= \
+    -DJM_ONLY_THREADED_TESTS=OFF -DJM_SQLITE=system
+run_ctest build-clang
 
 configure_and_build build-asan -DJM_SANITIZE=address,undefined -DJM_ONLY_THREADED_TESTS=OFF
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
