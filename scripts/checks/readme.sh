@@ -78,7 +78,8 @@ while IFS= read -r line; do
         [ -n "$id" ] || fail "create printed no id"
         ;;
     *" run "*)
-        eval "$cmd" &
+        # exec: the signal must reach jobmgr, not a subshell around it.
+        eval "exec $cmd" &
         runner=$!
         for _ in $(seq 600); do
             status=$(./tools/jobmgr show "$id" | awk '$1 == "status:" { print $2 }')
