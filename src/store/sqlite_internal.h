@@ -83,6 +83,10 @@ struct jm__store {
 
 /* Maps a SQLite result to a JM_ code and records "what: sqlite message". */
 int jm__sqlite_err(jm__store *s, int rc, const char *what);
+/* Steps a bound write statement once and resets it (bindings stay);
+ * *changed (if not NULL) gets the rows it changed. Errors as
+ * jm__sqlite_err with `what`. */
+int jm__sqlite_write(jm__store *s, sqlite3_stmt *st, const char *what, int64_t *changed);
 /* The cached statement, prepared on first use and reset for reuse. */
 int jm__sqlite_stmt(jm__store *s, jm__query q, sqlite3_stmt **out);
 int jm__sqlite_begin(jm__store *s);

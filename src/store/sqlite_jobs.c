@@ -581,8 +581,5 @@ int jm__sqlite_prune(jm__store *s, int64_t finished_before, int64_t batch, int64
         return rc;
     sqlite3_bind_int64(st, 1, finished_before);
     sqlite3_bind_int64(st, 2, batch);
-    int src = sqlite3_step(st);
-    *deleted = src == SQLITE_DONE ? sqlite3_changes64(s->db) : 0;
-    sqlite3_reset(st);
-    return src == SQLITE_DONE ? JM_OK : jm__sqlite_err(s, src, "pruning jobs");
+    return jm__sqlite_write(s, st, "pruning jobs", deleted);
 }

@@ -137,12 +137,11 @@ static int set_aside(jm__store *s, int64_t seq, const char *damage, int64_t now)
     jm__bind_text(st, 1, damage);
     sqlite3_bind_int64(st, 2, now);
     sqlite3_bind_int64(st, 3, seq);
-    int src = sqlite3_step(st);
-    int changed = src == SQLITE_DONE ? sqlite3_changes(s->db) : 0;
-    sqlite3_reset(st);
+    int64_t changed = 0;
+    rc = jm__sqlite_write(s, st, "setting a damaged job row aside", &changed);
     sqlite3_clear_bindings(st);
-    if (src != SQLITE_DONE)
-        return jm__sqlite_err(s, src, "setting a damaged job row aside");
+    if (rc)
+        return rc;
     /* The row was just read as due in this transaction; if it cannot be
      * set aside, the claim stops rather than read it again and again. */
     if (!changed)
@@ -509,11 +508,10 @@ static void bind_recovery(sqlite3_stmt *st, const char *node_id, const jm__owner
 /* Runs a bound recovery statement once, adding the rows it changed. */
 static int step_recovery(jm__store *s, sqlite3_stmt *st, int *recovered)
 {
-    int src = sqlite3_step(st);
-    if (src == SQLITE_DONE)
-        *recovered += sqlite3_changes(s->db);
-    sqlite3_reset(st);
-    return src == SQLITE_DONE ? JM_OK : jm__sqlite_err(s, src, "recovering jobs");
+    int64_t changed = 0;
+    int rc = jm__sqlite_write(s, st, "recovering jobs", &changed);
+    *recovered += (int)changed;
+    return rc;
 }
 
 int jm__sqlite_recover_owner(jm__store *s, const char *node_id, const jm__owner_ref *owner,
@@ -574,11 +572,10 @@ int jm__sqlite_rebase(jm__store *s, int64_t now, int *changed)
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, now);
-    int src = sqlite3_step(st);
-    if (src == SQLITE_DONE)
-        *changed = sqlite3_changes(s->db);
-    sqlite3_reset(st);
-    return src == SQLITE_DONE ? JM_OK : jm__sqlite_err(s, src, "rebasing delayed jobs");
+    int64_t n = 0;
+    rc = jm__sqlite_write(s, st, "rebasing delayed jobs", &n);
+    *changed = (int)n;
+    return rc;
 }
 
 int jm__sqlite_start_check(jm__store *s, int64_t seq, int64_t attempt, jm__start_verdict *out)

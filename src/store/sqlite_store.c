@@ -242,6 +242,15 @@ int jm__sqlite_err(jm__store *s, int rc, const char *what)
     return jm__seterr(code, "%s: %s", what, msg);
 }
 
+int jm__sqlite_write(jm__store *s, sqlite3_stmt *st, const char *what, int64_t *changed)
+{
+    int src = sqlite3_step(st);
+    if (changed)
+        *changed = src == SQLITE_DONE ? sqlite3_changes64(s->db) : 0;
+    sqlite3_reset(st);
+    return src == SQLITE_DONE ? JM_OK : jm__sqlite_err(s, src, what);
+}
+
 int jm__sqlite_stmt(jm__store *s, jm__query q, sqlite3_stmt **out)
 {
     /* Durability is relaxed only for a claim-only cycle. Should restoring
