@@ -224,20 +224,18 @@ int jm__journal_look(const char *db_file, int64_t instance, jm__journal_probe *p
     p->state = JM__JOURNAL_NONE;
     if (!db_file || jm__journal_path(db_file, instance, p->path, sizeof p->path) != 0)
         return JM_OK;
+    /* A journal this process cannot open (another user's) says nothing:
+     * the caller judges the owner by its pid, as without one. */
     p->fd = open(p->path, O_RDONLY | O_CLOEXEC);
     if (p->fd < 0)
-        return errno == ENOENT ? JM_OK
-                               : jm__seterr(JM_EIO, "cannot open the run journal %s: %s", p->path,
-                                            strerror(errno));
+        return JM_OK;
     if (flock(p->fd, LOCK_EX | LOCK_NB) != 0) {
-        int err = errno;
+        /* Held, or not lockable here: never take a possibly live owner's
+         * jobs on a guess. */
         close(p->fd);
         p->fd = -1;
-        if (err == EWOULDBLOCK) {
-            p->state = JM__JOURNAL_ALIVE;
-            return JM_OK;
-        }
-        return jm__seterr(JM_EIO, "cannot lock the run journal %s: %s", p->path, strerror(err));
+        p->state = JM__JOURNAL_ALIVE;
+        return JM_OK;
     }
     p->state = JM__JOURNAL_DEAD;
     int rc = read_started(p);

@@ -79,7 +79,8 @@ typedef struct jm__journal_probe {
 
 /* Looks at another manager's journal. On DEAD the caller recovers the
  * owner's jobs, then calls jm__journal_probe_done(p, 1) to remove the file
- * (or 0 to leave it, if recovery failed). JM_ENOMEM / JM_EIO on failure. */
+ * (or 0 to leave it, if recovery failed). A journal that cannot be opened
+ * counts as none, one that cannot be locked as alive. JM_ENOMEM on failure. */
 int jm__journal_look(const char *db_file, int64_t instance, jm__journal_probe *p);
 void jm__journal_probe_done(jm__journal_probe *p, int remove_file);
 
