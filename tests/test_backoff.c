@@ -12,7 +12,8 @@
 
 #include <cmocka.h>
 
-#include "core/backoff.h"
+#include "backoff.h"
+#include "random.h"
 
 /* d·(1−j) ≤ delay ≤ d, with one millisecond of slack for the rounding of
  * the double product. */

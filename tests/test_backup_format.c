@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "executors/backup_format.h"
+#include "backup_format.h"
 
 #define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define SHA_B "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

@@ -28,8 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/alloc.h"
-#include "engine/segment.h"
+#include "alloc.h"
+#include "segment.h"
 #include "jobmgr.h"
 #include "jobmgr/engine.h"
 #include "test_util.h"

@@ -26,9 +26,9 @@
 #include <cmocka.h>
 
 #include "exec_harness.h"
-#include "executors/backup_format.h"
-#include "executors/builtin.h"
-#include "executors/sha256.h"
+#include "backup_format.h"
+#include "builtin.h"
+#include "sha256.h"
 #include "jobmgr/engine.h"
 #include "test_util.h"
 

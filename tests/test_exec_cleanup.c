@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "exec_harness.h"
-#include "executors/builtin.h"
+#include "builtin.h"
 #include "fake_host.h"
 
 #define PARAMS "{\"table_id\":\"app:docs\",\"table_type\":\"Shared\",\"operation\":\"drop_table\"}"

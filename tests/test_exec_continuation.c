@@ -21,7 +21,7 @@
 #include <cmocka.h>
 
 #include "exec_harness.h"
-#include "executors/builtin.h"
+#include "builtin.h"
 #include "jobmgr/engine.h"
 
 #define TTL_S 3600

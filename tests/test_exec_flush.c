@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "exec_harness.h"
-#include "executors/builtin.h"
+#include "builtin.h"
 #include "fake_host.h"
 
 #define PARAMS "{\"namespace_id\":\"app\",\"table_name\":\"events\",\"table_type\":\"User\"}"

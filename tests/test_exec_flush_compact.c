@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "exec_harness.h"
-#include "executors/builtin.h"
+#include "builtin.h"
 #include "jobmgr/engine.h"
 
 #define SEGMENTS 6

@@ -25,8 +25,8 @@
 #include <cmocka.h>
 
 #include "exec_harness.h"
-#include "executors/builtin.h"
-#include "executors/sha256.h"
+#include "builtin.h"
+#include "sha256.h"
 #include "jobmgr/engine.h"
 #include "test_util.h"
 

@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "exec_harness.h"
-#include "executors/builtin.h"
+#include "builtin.h"
 #include "fake_host.h"
 
 #define BATCH 1000

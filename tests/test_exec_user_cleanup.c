@@ -22,7 +22,7 @@
 #include <cmocka.h>
 
 #include "exec_harness.h"
-#include "executors/builtin.h"
+#include "builtin.h"
 #include "jobmgr/engine.h"
 #include "test_util.h"
 

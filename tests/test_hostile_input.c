@@ -41,7 +41,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "executors/sha256.h"
+#include "sha256.h"
 #include "jobmgr/engine.h"
 #include "test_util.h"
 

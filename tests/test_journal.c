@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/journal.h"
+#include "journal.h"
 #include "test_util.h"
 
 #define INSTANCE 0x1234abcdLL

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "core/json_check.h"
+#include "json_check.h"
 #include "jobmgr.h"
 
 typedef struct {

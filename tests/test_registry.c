@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "core/registry.h"
+#include "registry.h"
 #include "test_util.h"
 
 static _Atomic int runs;

@@ -15,9 +15,9 @@
 
 #include <cmocka.h>
 
-#include "core/job.h"
-#include "core/job_id.h"
-#include "store/store.h"
+#include "job.h"
+#include "job_id.h"
+#include "store.h"
 #include "test_util.h"
 
 #define T0 INT64_C(1700000000000)

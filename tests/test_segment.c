@@ -13,9 +13,9 @@
 
 #include <cmocka.h>
 
-#include "core/alloc.h"
-#include "engine/crc32.h"
-#include "engine/segment.h"
+#include "alloc.h"
+#include "crc32.h"
+#include "segment.h"
 #include "jobmgr.h"
 
 static const char *const docs[] = {"{\"a\":1}", "[1,2,3]", "\"text\"", "{}"};

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "executors/sha256.h"
+#include "sha256.h"
 
 static void check_hex(const void *data, size_t n, const char *expect)
 {

@@ -18,10 +18,10 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "core/alloc.h"
-#include "core/job.h"
-#include "core/job_id.h"
-#include "store/store.h"
+#include "alloc.h"
+#include "job.h"
+#include "job_id.h"
+#include "store.h"
 #include "test_util.h"
 
 #define T0 INT64_C(1700000000000)

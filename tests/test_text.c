@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "core/alloc.h"
-#include "core/text.h"
+#include "alloc.h"
+#include "text.h"
 
 #define MARK_LEN (sizeof JM_TRUNCATED_MARK - 1)
 

@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "core/job_id.h"
-#include "store/sqlite_internal.h"
+#include "job_id.h"
+#include "sqlite_internal.h"
 #include "test_util.h"
 
 #define OPS (&jm__sqlite_store)

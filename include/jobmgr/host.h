@@ -72,6 +72,16 @@ JM_EXTERN const char *jm_table_type_name(jm_table_type t);
 JM_EXTERN int jm_table_type_parse(const char *name, jm_table_type *out);
 
 /**
+ * @brief Checks a namespace, table or user name against the rule hosts and
+ * executors share: 1..JM_HOST_NAME_MAX bytes of `[A-Za-z0-9_.-]`, and
+ * neither "." nor "..", so a name is safe in a file path.
+ * @param what  what the name is, for the message ("table name")
+ * @param name  the name to check; NULL is refused
+ * @return JM_OK, or JM_EINVAL with the reason in jm_last_error().
+ */
+JM_EXTERN int jm_host_name_check(const char *what, const char *name);
+
+/**
  * @brief Records @p fmt as the detail of a failure (jm_last_error()) and
  * returns @p code, so a host operation can
  * `return jm_host_error(JM_EBUSY, ...)`.

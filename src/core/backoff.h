@@ -9,7 +9,4 @@
 int64_t jm__backoff_delay(int64_t base_ms, int64_t max_ms, double jitter, int retry_count,
                           double unit_random);
 
-/* A uniform double in [0, 1), thread-safe. */
-double jm__random_unit(void);
-
 #endif

@@ -2,7 +2,7 @@
 #ifndef JM_CLAIM_H
 #define JM_CLAIM_H
 
-#include "core/manager.h"
+#include "manager.h"
 
 /* Claims up to `max` due jobs of the registered types. *jobs is an array of
  * *n owned jobs (free the array with jm__free). */

@@ -1,8 +1,8 @@
 /* Steering jobs by hand: cancel, retry and prune. */
-#include "core/error.h"
-#include "core/job_id.h"
-#include "core/log.h"
-#include "core/manager.h"
+#include "error.h"
+#include "job_id.h"
+#include "log.h"
+#include "manager.h"
 
 /* Rows deleted per prune transaction: small enough that a concurrent
  * create never waits long for the write lock (the store lock is taken in

@@ -7,13 +7,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/error.h"
-#include "core/job_id.h"
-#include "core/json_check.h"
-#include "core/log.h"
-#include "core/manager.h"
-#include "core/text.h"
+#include "alloc.h"
+#include "error.h"
+#include "job_id.h"
+#include "json_check.h"
+#include "log.h"
+#include "manager.h"
+#include "text.h"
 
 static int fail(int code, size_t i, int many, const char *fmt, ...) JM_PRINTF(4, 5);
 

@@ -4,19 +4,19 @@
  * follow-up jobs. Writes are guarded by the job's claim, so a worker that
  * lost its job cannot overwrite the new owner's state.
  */
-#include "core/ctx.h"
+#include "ctx.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/error.h"
-#include "core/job.h"
-#include "core/json_check.h"
-#include "core/log.h"
-#include "core/manager.h"
-#include "core/runner.h"
+#include "alloc.h"
+#include "error.h"
+#include "job.h"
+#include "json_check.h"
+#include "log.h"
+#include "manager.h"
+#include "runner.h"
 
 /* Progress is display data: writing it more often than this buys nothing. */
 #define JM_PROGRESS_SAVE_INTERVAL_MS 500

@@ -5,7 +5,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "core/registry.h"
+#include "registry.h"
 #include "jobmgr.h"
 
 typedef struct jm__strf_node jm__strf_node;

@@ -5,7 +5,7 @@
  * power cut loses it together with the unsynced claims it describes.
  * Free slots are tracked in memory, never in the file.
  */
-#include "core/journal.h"
+#include "journal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,8 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/alloc.h"
-#include "core/error.h"
+#include "alloc.h"
+#include "error.h"
 
 #define JOURNAL_MAGIC "jmrunj1"
 #define JOURNAL_HEADER 64

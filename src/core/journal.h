@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store/store.h"
+#include "store.h"
 
 typedef struct jm__journal jm__journal;
 

@@ -1,11 +1,11 @@
 /* Formats log lines and hands them to the configured sink (stderr when the
  * host gave none). Lines are formatted on the stack: logging must work when
  * memory is short. */
-#include "core/log.h"
+#include "log.h"
 
 #include <stdio.h>
 
-#include "core/manager.h"
+#include "manager.h"
 
 static const char *level_name(jm_log_level l)
 {

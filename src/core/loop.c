@@ -14,12 +14,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/alloc.h"
-#include "core/ctx.h"
-#include "core/job.h"
-#include "core/log.h"
-#include "core/loop.h"
-#include "core/runner.h"
+#include "alloc.h"
+#include "ctx.h"
+#include "job.h"
+#include "log.h"
+#include "loop.h"
+#include "runner.h"
 
 /* How long to wait before trying again to record outcomes that failed to
  * commit (e.g. the database was busy past its timeout). */

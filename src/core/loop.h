@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "core/manager.h"
+#include "manager.h"
 
 /* Prefetch: the loop keeps about JM_PREFETCH_AHEAD_US of work per worker
  * claimed (by a moving average of run times), between one and

@@ -3,7 +3,7 @@
  * opening the store, and the first recovery. Running jobs is in pool.c and
  * run_once.c; job operations in create.c, query.c and control.c.
  */
-#include "core/manager.h"
+#include "manager.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,11 +12,11 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
-#include "core/alloc.h"
-#include "core/error.h"
-#include "core/log.h"
-#include "core/runner.h"
-#include "core/text.h"
+#include "alloc.h"
+#include "error.h"
+#include "log.h"
+#include "runner.h"
+#include "text.h"
 
 int64_t jm__mono_ms(void)
 {

@@ -10,11 +10,11 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "core/journal.h"
-#include "core/registry.h"
-#include "core/stats.h"
+#include "journal.h"
+#include "registry.h"
+#include "stats.h"
 #include "jobmgr.h"
-#include "store/store.h"
+#include "store.h"
 
 typedef struct jm__outcome jm__outcome;
 

@@ -8,13 +8,13 @@
  */
 #include <time.h>
 
-#include "core/alloc.h"
-#include "core/ctx.h"
-#include "core/error.h"
-#include "core/job.h"
-#include "core/log.h"
-#include "core/loop.h"
-#include "core/runner.h"
+#include "alloc.h"
+#include "ctx.h"
+#include "error.h"
+#include "job.h"
+#include "log.h"
+#include "loop.h"
+#include "runner.h"
 
 static _Thread_local jm_manager *tl_worker_of;
 

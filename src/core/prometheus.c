@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/error.h"
+#include "error.h"
 #include "jobmgr.h"
 
 static const int64_t bucket_bounds_ms[] = JM_STATS_BUCKET_BOUNDS_MS;

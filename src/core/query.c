@@ -2,10 +2,10 @@
  * nothing malformed reaches the store. */
 #include <string.h>
 
-#include "core/error.h"
-#include "core/job_id.h"
-#include "core/manager.h"
-#include "core/text.h"
+#include "error.h"
+#include "job_id.h"
+#include "manager.h"
+#include "text.h"
 
 static int check_opt_text(const char *v, const char *what)
 {

@@ -12,11 +12,11 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "core/alloc.h"
-#include "core/error.h"
-#include "core/journal.h"
-#include "core/log.h"
-#include "core/manager.h"
+#include "alloc.h"
+#include "error.h"
+#include "journal.h"
+#include "log.h"
+#include "manager.h"
 
 #define JM_MAX_LIVE_INSTANCES 1024
 #define FAIL_MESSAGE "Server restarted"

@@ -1,12 +1,12 @@
 /* The executor registry. Types are two uppercase letters, so a 676-slot
  * table indexed by them replaces any hashing; entries are copied out under
  * a lock so registration may happen while jobs run. */
-#include "core/registry.h"
+#include "registry.h"
 
 #include <string.h>
 
-#include "core/error.h"
-#include "core/job_id.h"
+#include "error.h"
+#include "job_id.h"
 
 int jm__type_slot(const char *type)
 {

@@ -2,12 +2,12 @@
  * loop, and the claim both run modes share. */
 #include <pthread.h>
 
-#include "core/alloc.h"
-#include "core/claim.h"
-#include "core/error.h"
-#include "core/job.h"
-#include "core/log.h"
-#include "core/runner.h"
+#include "alloc.h"
+#include "claim.h"
+#include "error.h"
+#include "job.h"
+#include "log.h"
+#include "runner.h"
 
 #define JM_RUN_ONCE_MAX 100000
 

@@ -4,20 +4,21 @@
  * budget, backoff, continue, shutdown); the store applies it atomically,
  * including "a standing cancel request wins over retry and continue".
  */
-#include "core/runner.h"
+#include "runner.h"
 
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/backoff.h"
-#include "core/claim.h"
-#include "core/ctx.h"
-#include "core/error.h"
-#include "core/job.h"
-#include "core/journal.h"
-#include "core/json_check.h"
-#include "core/log.h"
-#include "core/text.h"
+#include "alloc.h"
+#include "backoff.h"
+#include "claim.h"
+#include "ctx.h"
+#include "error.h"
+#include "job.h"
+#include "journal.h"
+#include "json_check.h"
+#include "log.h"
+#include "random.h"
+#include "text.h"
 
 #define SHUTDOWN_MESSAGE "Interrupted by shutdown; will run again"
 

@@ -2,7 +2,7 @@
 #ifndef JM_RUNNER_H
 #define JM_RUNNER_H
 
-#include "core/manager.h"
+#include "manager.h"
 
 struct jm__outcome {
     jm__finish f; /* its strings point at the copies below */

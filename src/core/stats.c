@@ -4,15 +4,15 @@
  * store in one snapshot) into one report. Rendering the report for
  * Prometheus is in prometheus.c; nothing here formats text.
  */
-#include "core/stats.h"
+#include "stats.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/ctx.h"
-#include "core/error.h"
-#include "core/manager.h"
+#include "alloc.h"
+#include "ctx.h"
+#include "error.h"
+#include "manager.h"
 
 static const int64_t bucket_bounds_ms[] = JM_STATS_BUCKET_BOUNDS_MS;
 _Static_assert(sizeof bucket_bounds_ms / sizeof bucket_bounds_ms[0] == JM_STATS_BUCKETS - 1,

@@ -10,7 +10,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "core/registry.h"
+#include "registry.h"
 #include "jobmgr.h"
 
 /* One type's counters. Buckets hold the runs whose duration fell in bucket

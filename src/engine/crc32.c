@@ -3,7 +3,7 @@
  * byte. The table is built once per process on first use (pthread_once),
  * so no caller has to initialise anything.
  */
-#include "engine/crc32.h"
+#include "crc32.h"
 
 #include <pthread.h>
 

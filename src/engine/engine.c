@@ -18,33 +18,23 @@
 
 #include <cjson/cJSON.h>
 
-#include "core/alloc.h"
-#include "core/json_check.h"
-#include "engine/engine_internal.h"
+#include "alloc.h"
+#include "array.h"
+#include "json_check.h"
+#include "engine_internal.h"
+#include "sqlite_error.h"
 
 #define MS_PER_SEC 1000
 #define NS_PER_MS 1000000
 
 /* --- small lists --------------------------------------------------------- */
 
-#define IDS_INITIAL 16
-
 int jm__eng_ids_push(jm__eng_ids *l, int64_t id)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : IDS_INITIAL;
-        if (cap > SIZE_MAX / sizeof *l->v)
-            return jm_host_error(JM_ENOMEM, "id list too long");
-        /* The allocator hook has no realloc: grow by copying. */
-        int64_t *v = jm__malloc(cap * sizeof *v);
-        if (!v)
-            return jm_host_error(JM_ENOMEM, "out of memory");
-        if (l->n)
-            memcpy(v, l->v, l->n * sizeof *v);
-        jm__free(l->v);
-        l->v = v;
-        l->cap = cap;
-    }
+    int64_t *v = jm__array_grow(l->v, l->n, &l->cap, sizeof *l->v);
+    if (!v)
+        return jm_host_error(JM_ENOMEM, "out of memory growing an id list");
+    l->v = v;
     l->v[l->n++] = id;
     return JM_OK;
 }
@@ -70,30 +60,7 @@ void jm__eng_unlock(jm_engine *e)
 int jm__eng_sqlite_err(sqlite3 *db, int rc, const char *what)
 {
     const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    int code;
-    switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        code = JM_EBUSY;
-        break;
-    case SQLITE_NOMEM:
-        code = JM_ENOMEM;
-        break;
-    case SQLITE_IOERR:
-    case SQLITE_FULL:
-    case SQLITE_CANTOPEN:
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-        code = JM_EIO;
-        break;
-    case SQLITE_CONSTRAINT:
-        code = JM_ECONFLICT;
-        break;
-    default:
-        code = JM_EDB;
-        break;
-    }
-    return jm_host_error(code, "%s: %s", what, msg);
+    return jm_host_error(jm__sqlite_code(rc), "%s: %s", what, msg);
 }
 
 int jm__eng_stmt(jm_engine *e, const char *sql, sqlite3_stmt **out)
@@ -163,28 +130,6 @@ void jm__eng_rollback(jm_engine *e)
 }
 
 /* --- checks --------------------------------------------------------------- */
-
-int jm__eng_check_name(const char *what, const char *name)
-{
-    if (!name)
-        return jm_host_error(JM_EINVAL, "%s is NULL", what);
-    size_t n = strnlen(name, JM_HOST_NAME_MAX + 1);
-    if (n == 0 || n > JM_HOST_NAME_MAX)
-        return jm_host_error(JM_EINVAL, "%s must be 1..%d bytes", what, JM_HOST_NAME_MAX);
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '_' || c == '.' || c == '-';
-        if (!ok)
-            return jm_host_error(JM_EINVAL,
-                                 "%s may only hold letters, digits, '_', '.' and '-' "
-                                 "(byte %zu is 0x%02x)",
-                                 what, i, (unsigned)(unsigned char)c);
-    }
-    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-        return jm_host_error(JM_EINVAL, "%s may not be \".\" or \"..\"", what);
-    return JM_OK;
-}
 
 int64_t jm__eng_now_ms(void)
 {
@@ -258,9 +203,9 @@ int jm__eng_table_locked(jm_engine *e, const char *ns, const char *table, jm__en
 int jm__eng_find_table_locked(jm_engine *e, const char *ns, const char *table,
                               jm__eng_table *out)
 {
-    int rc = jm__eng_check_name("namespace", ns);
+    int rc = jm_host_name_check("namespace", ns);
     if (!rc)
-        rc = jm__eng_check_name("table name", table);
+        rc = jm_host_name_check("table name", table);
     return rc ? rc : jm__eng_table_locked(e, ns, table, out);
 }
 

@@ -19,9 +19,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "core/alloc.h"
-#include "core/json_check.h"
-#include "engine/engine_internal.h"
+#include "alloc.h"
+#include "json_check.h"
+#include "engine_internal.h"
 
 /* --- export --------------------------------------------------------------- */
 
@@ -186,7 +186,7 @@ static int parse_acl(const cJSON *acl, eng_import *imp)
         int rc;
         if (!cJSON_IsString(u))
             return jm_host_error(JM_EINVAL, "import metadata: acl entries must be strings");
-        if ((rc = jm__eng_check_name("acl user id", u->valuestring)))
+        if ((rc = jm_host_name_check("acl user id", u->valuestring)))
             return rc;
         snprintf(imp->acl[imp->nacl++], sizeof(eng_name), "%s", u->valuestring);
     }
@@ -249,8 +249,8 @@ int jm__eng_host_import_begin(void *self, const char *ns, const char *table,
         return jm_host_error(JM_EINVAL, "import_begin: NULL argument");
     *import = NULL;
     int rc;
-    if ((rc = jm__eng_check_name("namespace", ns)) ||
-        (rc = jm__eng_check_name("table name", table)))
+    if ((rc = jm_host_name_check("namespace", ns)) ||
+        (rc = jm_host_name_check("table name", table)))
         return rc;
     eng_import *imp = jm__calloc(1, sizeof *imp);
     if (!imp)

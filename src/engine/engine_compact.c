@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "engine/engine_internal.h"
+#include "alloc.h"
+#include "engine_internal.h"
 
 static const char sql_insert_segment[] =
     "INSERT INTO segments (table_id, rows, bytes, crc) VALUES (?1, ?2, ?3, ?4)";

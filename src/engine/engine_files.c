@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/alloc.h"
-#include "engine/engine_internal.h"
+#include "alloc.h"
+#include "engine_internal.h"
 
 int jm__eng_seg_path(const jm_engine *e, int64_t id, int tmp, char *buf, size_t len)
 {

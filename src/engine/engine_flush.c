@@ -7,8 +7,8 @@
  */
 #include <string.h>
 
-#include "core/alloc.h"
-#include "engine/engine_internal.h"
+#include "alloc.h"
+#include "engine_internal.h"
 
 static const char sql_buffer_size[] =
     "SELECT count(*), coalesce(sum(length(CAST(doc AS BLOB))), 0) FROM rows "

@@ -3,7 +3,7 @@
  * call. Each operation lives with its concern (engine_flush.c,
  * engine_purge.c, ...); this file only wires them up.
  */
-#include "engine/engine_internal.h"
+#include "engine_internal.h"
 
 void jm__eng_host_init(jm_engine *e)
 {

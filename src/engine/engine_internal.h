@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/segment.h"
+#include "segment.h"
 #include "jobmgr.h"
 #include "jobmgr/engine.h"
 #include "jobmgr/host.h"
@@ -78,7 +78,7 @@ typedef struct jm__eng_table {
     char owner[JM_HOST_NAME_MAX + 1]; /* "" = none */
 } jm__eng_table;
 
-/* --- engine.c: handle, catalog, errors, names, time -------------------- */
+/* --- engine.c: handle, catalog, errors, time ---------------------------- */
 
 void jm__eng_lock(jm_engine *e);
 void jm__eng_unlock(jm_engine *e);
@@ -95,9 +95,6 @@ int jm__eng_begin(jm_engine *e);
 int jm__eng_commit(jm_engine *e);
 void jm__eng_rollback(jm_engine *e);
 
-/* JM_EINVAL unless `name` is 1..JM_HOST_NAME_MAX bytes of [A-Za-z0-9_.-]
- * and not "." or "..". `what` names the argument in the message. */
-int jm__eng_check_name(const char *what, const char *name);
 /* Resolves a caller's time: 0 is now, negative is JM_EINVAL. */
 int jm__eng_time(const char *what, int64_t t, int64_t *out);
 int64_t jm__eng_now_ms(void);

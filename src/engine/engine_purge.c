@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "engine/engine_internal.h"
+#include "alloc.h"
+#include "engine_internal.h"
 
 static const char sql_pick_deleted[] =
     "SELECT key, segment_id, coalesce(length(CAST(doc AS BLOB)), 0) FROM rows "

@@ -6,8 +6,8 @@
  */
 #include <string.h>
 
-#include "core/alloc.h"
-#include "engine/engine_internal.h"
+#include "alloc.h"
+#include "engine_internal.h"
 
 static const char sql_next_key[] =
     "UPDATE tables SET next_key = next_key + 1 WHERE id = ?1 RETURNING next_key - 1";

@@ -7,7 +7,7 @@
  */
 #include <stdio.h>
 
-#include "engine/engine_internal.h"
+#include "engine_internal.h"
 
 #define ENGINE_SCHEMA_VERSION 1
 

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/alloc.h"
-#include "engine/engine_internal.h"
+#include "alloc.h"
+#include "engine_internal.h"
 
 /* Decoded segments a reader keeps at once. */
 #define SNAP_CACHE 4
@@ -125,8 +125,8 @@ int jm__eng_snap_open(jm_engine *e, const char *ns, const char *table, jm__eng_s
 {
     *out = NULL;
     int rc;
-    if ((rc = jm__eng_check_name("namespace", ns)) ||
-        (rc = jm__eng_check_name("table name", table)))
+    if ((rc = jm_host_name_check("namespace", ns)) ||
+        (rc = jm_host_name_check("table name", table)))
         return rc;
     jm__eng_snap *s = jm__calloc(1, sizeof *s);
     if (!s)

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "engine/engine_internal.h"
+#include "engine_internal.h"
 
 static const char sql_insert_ns[] =
     "INSERT INTO namespaces (name) VALUES (?1) ON CONFLICT DO NOTHING";
@@ -21,7 +21,7 @@ int jm_engine_create_namespace(jm_engine *e, const char *ns)
 {
     if (!e)
         return jm_host_error(JM_EINVAL, "jm_engine_create_namespace: engine is NULL");
-    int rc = jm__eng_check_name("namespace", ns);
+    int rc = jm_host_name_check("namespace", ns);
     if (rc)
         return rc;
     jm__eng_lock(e);
@@ -62,7 +62,7 @@ int jm__eng_check_definition(jm_table_type type, int64_t ttl, const char *owner)
         return jm_host_error(JM_EINVAL, "a Stream table needs ttl_seconds > 0");
     if (type != JM_TABLE_STREAM && ttl != 0)
         return jm_host_error(JM_EINVAL, "ttl_seconds applies to Stream tables only");
-    return owner ? jm__eng_check_name("owner_user_id", owner) : JM_OK;
+    return owner ? jm_host_name_check("owner_user_id", owner) : JM_OK;
 }
 
 int jm_engine_create_table(jm_engine *e, const char *ns, const char *table,
@@ -75,8 +75,8 @@ int jm_engine_create_table(jm_engine *e, const char *ns, const char *table,
     const char *owner = o ? o->owner_user_id : NULL;
     int64_t ttl = o ? o->ttl_seconds : 0;
     int rc;
-    if ((rc = jm__eng_check_name("namespace", ns)) ||
-        (rc = jm__eng_check_name("table name", table)) ||
+    if ((rc = jm_host_name_check("namespace", ns)) ||
+        (rc = jm_host_name_check("table name", table)) ||
         (rc = jm__eng_check_definition(type, ttl, owner)))
         return rc;
     jm__eng_lock(e);

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "engine/engine_internal.h"
+#include "alloc.h"
+#include "engine_internal.h"
 
 static const char sql_insert_user[] =
     "INSERT INTO users (user_id, username, deleted_at) VALUES (?1, ?2, NULL) "
@@ -22,8 +22,8 @@ int jm_engine_create_user(jm_engine *e, const char *user_id, const char *usernam
     if (!e)
         return jm_host_error(JM_EINVAL, "jm_engine_create_user: engine is NULL");
     int rc;
-    if ((rc = jm__eng_check_name("user_id", user_id)) ||
-        (rc = jm__eng_check_name("username", username)))
+    if ((rc = jm_host_name_check("user_id", user_id)) ||
+        (rc = jm_host_name_check("username", username)))
         return rc;
     sqlite3_stmt *st = NULL;
     jm__eng_lock(e);
@@ -68,7 +68,7 @@ int jm_engine_soft_delete_user(jm_engine *e, const char *user_id)
 {
     if (!e)
         return jm_host_error(JM_EINVAL, "jm_engine_soft_delete_user: engine is NULL");
-    int rc = jm__eng_check_name("user_id", user_id);
+    int rc = jm_host_name_check("user_id", user_id);
     if (rc)
         return rc;
     jm_host_user u;
@@ -93,7 +93,7 @@ int jm_engine_user_exists(jm_engine *e, const char *user_id, int *out)
     if (!e || !out)
         return jm_host_error(JM_EINVAL, "jm_engine_user_exists: NULL argument");
     *out = 0;
-    int rc = jm__eng_check_name("user_id", user_id);
+    int rc = jm_host_name_check("user_id", user_id);
     if (rc)
         return rc;
     jm_host_user u;
@@ -114,7 +114,7 @@ int jm_engine_grant(jm_engine *e, const char *ns, const char *table, const char 
 {
     if (!e)
         return jm_host_error(JM_EINVAL, "jm_engine_grant: engine is NULL");
-    int rc = jm__eng_check_name("user_id", user_id);
+    int rc = jm_host_name_check("user_id", user_id);
     if (rc)
         return rc;
     jm__eng_table t;
@@ -146,7 +146,7 @@ int jm_engine_add_live_query(jm_engine *e, const char *user_id, const char *ns,
 {
     if (!e)
         return jm_host_error(JM_EINVAL, "jm_engine_add_live_query: engine is NULL");
-    int rc = jm__eng_check_name("user_id", user_id);
+    int rc = jm_host_name_check("user_id", user_id);
     if (rc)
         return rc;
     jm__eng_table t;
@@ -176,7 +176,7 @@ static int count_for_user(jm_engine *e, const char *user_id, const char *sql, in
     if (!e || !out)
         return jm_host_error(JM_EINVAL, "count for a user: NULL argument");
     *out = 0;
-    int rc = jm__eng_check_name("user_id", user_id);
+    int rc = jm_host_name_check("user_id", user_id);
     if (rc)
         return rc;
     sqlite3_stmt *st = NULL;
@@ -212,7 +212,7 @@ int jm__eng_host_user_info(void *self, const char *user_id, jm_host_user *out)
     if (!e || !out)
         return jm_host_error(JM_EINVAL, "user_info: NULL argument");
     memset(out, 0, sizeof *out);
-    int rc = jm__eng_check_name("user_id", user_id);
+    int rc = jm_host_name_check("user_id", user_id);
     if (rc)
         return rc;
     jm__eng_lock(e);
@@ -279,7 +279,7 @@ int jm__eng_host_user_tables(void *self, const char *user_id,
     jm_engine *e = self;
     if (!e || !each)
         return jm_host_error(JM_EINVAL, "user_tables: NULL argument");
-    int rc = jm__eng_check_name("user_id", user_id);
+    int rc = jm_host_name_check("user_id", user_id);
     if (rc)
         return rc;
     owned_table *list = NULL;
@@ -304,7 +304,7 @@ static int remove_for_user(void *self, const char *user_id, const char *sql, int
         return jm_host_error(JM_EINVAL, "remove for a user: engine is NULL");
     if (removed)
         *removed = 0;
-    int rc = jm__eng_check_name("user_id", user_id);
+    int rc = jm_host_name_check("user_id", user_id);
     if (rc)
         return rc;
     sqlite3_stmt *st = NULL;
@@ -339,7 +339,7 @@ int jm__eng_host_delete_user(void *self, const char *user_id)
     jm_engine *e = self;
     if (!e)
         return jm_host_error(JM_EINVAL, "delete_user: engine is NULL");
-    int rc = jm__eng_check_name("user_id", user_id);
+    int rc = jm_host_name_check("user_id", user_id);
     if (rc)
         return rc;
     jm_host_user u;

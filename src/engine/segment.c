@@ -3,12 +3,12 @@
  * deciding which rows go into a segment, belong to the engine files that
  * call this one.
  */
-#include "engine/segment.h"
+#include "segment.h"
 
 #include <string.h>
 
-#include "core/alloc.h"
-#include "engine/crc32.h"
+#include "alloc.h"
+#include "crc32.h"
 #include "jobmgr/host.h"
 
 static void put_u32(uint8_t *p, uint32_t v)

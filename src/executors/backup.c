@@ -19,11 +19,11 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include "executors/backup_format.h"
-#include "executors/builtin.h"
-#include "executors/exec_util.h"
-#include "executors/fs_util.h"
-#include "executors/sha256.h"
+#include "backup_format.h"
+#include "builtin.h"
+#include "exec_util.h"
+#include "fs_util.h"
+#include "sha256.h"
 
 /* Bytes gathered before one write(2). */
 #define BK_WRITE_BUFFER_BYTES (256 * 1024)
@@ -339,22 +339,8 @@ static jm_decision backup_execute(void *self, jm_ctx *ctx)
     const char *tmpname = jm_ctx_strf(ctx, ".%s.tmp", id);
 
     jm_host_table info;
-    int rc = h->table_info(h->self, ns, table, &info);
-    if (rc == JM_ENOTFOUND) {
-        d = jm_decision_failed(jm_ctx_strf(ctx, "table %s.%s does not exist", ns, table), NULL);
+    if (jm__exec_table(ctx, h, ns, table, b.type, &info, &d))
         goto done;
-    }
-    if (rc) {
-        d = jm__host_failure(ctx, rc, "table_info", -1);
-        goto done;
-    }
-    if (info.type != b.type) {
-        d = jm_decision_failed(jm_ctx_strf(ctx, "table %s.%s is a %s table, not %s", ns, table,
-                                           jm_table_type_name(info.type),
-                                           jm_table_type_name(b.type)),
-                               NULL);
-        goto done;
-    }
 
     /* Where: the names were validated, so they are single path components.
      * jm_ctx_strf gives "" when memory is short: never a directory name. */
@@ -377,7 +363,7 @@ static jm_decision backup_execute(void *self, jm_ctx *ctx)
     }
 
     jm_host_export_cb cb = {on_meta, on_rows, &b};
-    rc = h->export_table(h->self, ns, table, &cb);
+    int rc = h->export_table(h->self, ns, table, &cb);
     if (rc == BK_STOP_CANCELLED) {
         d = jm_decision_cancelled("backup cancelled; nothing was kept");
         goto done;

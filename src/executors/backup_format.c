@@ -4,13 +4,13 @@
  * untrusted input to a restore, so the parsers accept exactly what the
  * writers produce and say precisely what else they found.
  */
-#include "executors/backup_format.h"
+#include "backup_format.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "core/json_check.h"
-#include "executors/exec_util.h"
+#include "json_check.h"
+#include "exec_util.h"
 
 static const char *const compression_names[] = {"none", "zstd"};
 

@@ -25,7 +25,7 @@
 
 #include "jobmgr.h"
 #include "jobmgr/host.h"
-#include "executors/sha256.h"
+#include "sha256.h"
 
 #define JM_BACKUP_FORMAT "jobmgr-backup"
 #define JM_BACKUP_FORMAT_VERSION 1

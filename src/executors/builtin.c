@@ -1,5 +1,5 @@
 /* Registers the eight built-in executors, all or none. */
-#include "executors/builtin.h"
+#include "builtin.h"
 
 #include "jobmgr/host.h"
 

@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "executors/builtin.h"
-#include "executors/exec_util.h"
+#include "builtin.h"
+#include "exec_util.h"
 
 /* A busy store (a lock held by a flush or compaction of the same table)
  * usually clears within seconds: wait this long rather than the manager's

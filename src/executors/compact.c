@@ -12,8 +12,8 @@
  */
 #include <stdint.h>
 
-#include "executors/builtin.h"
-#include "executors/exec_util.h"
+#include "builtin.h"
+#include "exec_util.h"
 
 /* 64 GiB: no sane segment is larger. */
 #define COMPACT_TARGET_MB_MAX 65536

@@ -1,23 +1,12 @@
 /* Helpers shared by the built-in executors; see exec_util.h. */
-#include "executors/exec_util.h"
+#include "exec_util.h"
 
 #include <stdio.h>
 #include <string.h>
 
 int jm__name_valid(const char *s)
 {
-    if (!s)
-        return 0;
-    size_t n = strnlen(s, JM_HOST_NAME_MAX + 1);
-    if (n == 0 || n > JM_HOST_NAME_MAX || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
-            return 0;
-    }
-    return 1;
+    return jm_host_name_check("name", s) == JM_OK;
 }
 
 int jm__param_string(const cJSON *p, const char *field, int required, size_t max_len,
@@ -271,7 +260,7 @@ int jm__exec_table(jm_ctx *ctx, const jm_host *h, const char *ns, const char *ta
     memset(info, 0, sizeof *info);
     int rc = h->table_info(h->self, ns, table, info);
     if (rc == JM_ENOTFOUND) {
-        *fail = jm_decision_failed(jm_ctx_strf(ctx, "table %s.%s not found", ns, table), NULL);
+        *fail = jm_decision_failed(jm_ctx_strf(ctx, "table %s.%s not found: it does not exist", ns, table), NULL);
         return -1;
     }
     if (rc != JM_OK) {

@@ -1,7 +1,8 @@
 /*
  * Shared by the built-in executors: reading and checking parameters,
  * reading and writing checkpoints, and turning host errors into decisions.
- * Executors see only the public API (jobmgr.h, jobmgr/host.h).
+ * Executors see the public API (jobmgr.h, jobmgr/host.h) and the base
+ * layer, nothing of the core, the store or the engine.
  */
 #ifndef JM_EXEC_UTIL_H
 #define JM_EXEC_UTIL_H
@@ -12,8 +13,7 @@
 #include "jobmgr.h"
 #include "jobmgr/host.h"
 
-/* Non-zero if s is a valid engine name: 1..JM_HOST_NAME_MAX bytes of
- * [A-Za-z0-9_.-], not "." or "..". */
+/* Non-zero if s passes jm_host_name_check(). */
 int jm__name_valid(const char *s);
 
 /* Parameter readers for validate(): each returns 0 when the value is fine

@@ -8,8 +8,8 @@
  */
 #include <stdint.h>
 
-#include "executors/builtin.h"
-#include "executors/exec_util.h"
+#include "builtin.h"
+#include "exec_util.h"
 
 /* No threshold given: flush whatever is buffered. */
 #define FLUSH_DEFAULT_THRESHOLD 0

@@ -1,5 +1,5 @@
 /* POSIX file helpers for backup and restore; see fs_util.h. */
-#include "executors/fs_util.h"
+#include "fs_util.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -8,13 +8,13 @@
  * rows itself: the host's purge() does, atomically, which is what makes the
  * checkpoint (saved after the batch) safe to resume from.
  */
-#include "executors/purge_batches.h"
+#include "purge_batches.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "executors/exec_util.h"
+#include "exec_util.h"
 
 /* The continuation key before any batch: purge() takes keys greater than
  * it. Host keys are positive (the reference engine's start at 1, and it

@@ -22,11 +22,11 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include "executors/backup_format.h"
-#include "executors/builtin.h"
-#include "executors/exec_util.h"
-#include "executors/fs_util.h"
-#include "executors/sha256.h"
+#include "backup_format.h"
+#include "builtin.h"
+#include "exec_util.h"
+#include "fs_util.h"
+#include "sha256.h"
 
 /* Bytes read from a file at a time. */
 #define RS_READ_BYTES (256 * 1024)

@@ -9,9 +9,9 @@
  */
 #include <stdint.h>
 
-#include "executors/builtin.h"
-#include "executors/exec_util.h"
-#include "executors/purge_batches.h"
+#include "builtin.h"
+#include "exec_util.h"
+#include "purge_batches.h"
 
 /* Rows per run: small enough that one atomic purge holds the table's lock
  * briefly, large enough that a big backlog needs few runs. */

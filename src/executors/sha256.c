@@ -1,5 +1,5 @@
 /* SHA-256 as FIPS 180-4 defines it; see sha256.h for what it is not for. */
-#include "executors/sha256.h"
+#include "sha256.h"
 
 #include <string.h>
 

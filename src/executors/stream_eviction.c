@@ -10,9 +10,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "executors/builtin.h"
-#include "executors/exec_util.h"
-#include "executors/purge_batches.h"
+#include "builtin.h"
+#include "exec_util.h"
+#include "purge_batches.h"
 
 /* The seeds' default: large batches, since stream rows are small and many. */
 #define EVICTION_DEFAULT_BATCH 10000

@@ -17,9 +17,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "executors/builtin.h"
-#include "executors/exec_util.h"
-#include "executors/sha256.h"
+#include "builtin.h"
+#include "exec_util.h"
+#include "sha256.h"
 
 /* How soon to look at the cleanup jobs again: they are usually quick. */
 #define UC_POLL_DELAY_MS 200

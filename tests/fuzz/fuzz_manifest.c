@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "executors/backup_format.h"
+#include "backup_format.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

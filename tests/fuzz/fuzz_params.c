@@ -17,8 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/json_check.h"
-#include "executors/builtin.h"
+#include "json_check.h"
+#include "builtin.h"
 #include "jobmgr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "engine/crc32.h"
-#include "engine/segment.h"
+#include "alloc.h"
+#include "crc32.h"
+#include "segment.h"
 #include "jobmgr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

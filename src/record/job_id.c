@@ -1,6 +1,6 @@
 /* Job id generation and parsing. Parsing is strict: ids come from users and
  * the command line, and a malformed one must never reach a query. */
-#include "core/job_id.h"
+#include "job_id.h"
 
 #include <string.h>
 #include <sys/random.h>
@@ -8,7 +8,7 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
-#include "core/error.h"
+#include "error.h"
 
 int jm__type_valid(const char *t)
 {

@@ -7,10 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/error.h"
-#include "core/job.h"
-#include "store/sqlite_internal.h"
+#include "alloc.h"
+#include "array.h"
+#include "error.h"
+#include "job.h"
+#include "sqlite_internal.h"
 
 static int claim_order(const void *a, const void *b)
 {
@@ -413,19 +414,12 @@ int jm__sqlite_renew(jm__store *s, const jm__owner *owner, int64_t now, int64_t 
     jm__lease_info *v = NULL;
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            jm__lease_info *nv = jm__calloc(ncap, sizeof *nv);
-            if (!nv) {
-                rc = jm__seterr(JM_ENOMEM, "out of memory renewing leases");
-                break;
-            }
-            if (v)
-                memcpy(nv, v, *n * sizeof *v);
-            jm__free(v);
-            v = nv;
-            cap = ncap;
+        jm__lease_info *nv = jm__array_grow(v, *n, &cap, sizeof *v);
+        if (!nv) {
+            rc = jm__seterr(JM_ENOMEM, "out of memory renewing leases");
+            break;
         }
+        v = nv;
         v[*n].seq = sqlite3_column_int64(st, 0);
         v[*n].attempt = sqlite3_column_int64(st, 1);
         v[*n].cancel_requested = sqlite3_column_int(st, 2);
@@ -459,19 +453,12 @@ int jm__sqlite_running_owners(jm__store *s, const char *node_id, jm__owner_ref *
     jm__owner_ref *v = NULL;
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            jm__owner_ref *nv = jm__calloc(ncap, sizeof *nv);
-            if (!nv) {
-                rc = jm__seterr(JM_ENOMEM, "out of memory during recovery");
-                break;
-            }
-            if (v)
-                memcpy(nv, v, *n * sizeof *v);
-            jm__free(v);
-            v = nv;
-            cap = ncap;
+        jm__owner_ref *nv = jm__array_grow(v, *n, &cap, sizeof *v);
+        if (!nv) {
+            rc = jm__seterr(JM_ENOMEM, "out of memory during recovery");
+            break;
         }
+        v = nv;
         v[*n].pid = sqlite3_column_int64(st, 0);
         v[*n].instance = sqlite3_column_int64(st, 1);
         v[*n].same_node = sqlite3_column_int(st, 2);

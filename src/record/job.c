@@ -1,8 +1,8 @@
 /* Job records and lists: allocation, freeing and the public accessors. */
-#include "core/job.h"
+#include "job.h"
 
-#include "core/alloc.h"
-#include "core/error.h"
+#include "alloc.h"
+#include "error.h"
 
 #include <string.h>
 

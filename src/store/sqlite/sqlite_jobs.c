@@ -5,11 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/error.h"
-#include "core/job.h"
-#include "core/job_id.h"
-#include "store/sqlite_internal.h"
+#include "alloc.h"
+#include "error.h"
+#include "job.h"
+#include "job_id.h"
+#include "sqlite_internal.h"
 
 /* Looks up the active job holding `key`; "" if none. */
 static int active_holder(jm__store *s, const char *key, char out[JM_JOB_ID_SIZE])

@@ -5,10 +5,15 @@
 #ifndef JM_SQLITE_INTERNAL_H
 #define JM_SQLITE_INTERNAL_H
 
+/* The core reaches a store through store.h alone. */
+#if !defined(JM_LAYER_STORE) && !defined(JM_INTERNAL_TESTS)
+#error "sqlite_internal.h is private to the SQLite store: include store.h"
+#endif
+
 #include <sqlite3.h>
 #include <stdint.h>
 
-#include "store/store.h"
+#include "store.h"
 
 /* Statements with fixed text, each prepared once per connection on first
  * use. The order here matches sql_text[] in sqlite_store.c. */

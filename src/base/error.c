@@ -1,6 +1,6 @@
 /* Error names and messages, generated from JM_ERRNO_MAP, and the
- * thread-local detail message. */
-#include "core/error.h"
+ * thread-local detail message that jm__seterr and jm_host_error both set. */
+#include "error.h"
 #include "jobmgr/host.h"
 
 #include <stdarg.h>
@@ -8,11 +8,17 @@
 
 static _Thread_local char last_error[JM_ERRMSG_SIZE];
 
+int jm__vseterr(int code, const char *fmt, va_list ap)
+{
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    return code;
+}
+
 int jm__seterr(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    jm__vseterr(code, fmt, ap);
     va_end(ap);
     return code;
 }
@@ -48,11 +54,14 @@ const char *jm_err_name(int code)
     }
 }
 
+/* The public name of jm__seterr, for hosts and executors. */
 int jm_host_error(int code, const char *fmt, ...)
 {
+    if (!fmt)
+        return jm__seterr(code, "host error");
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt ? fmt : "host error", ap);
+    jm__vseterr(code, fmt, ap);
     va_end(ap);
     return code;
 }

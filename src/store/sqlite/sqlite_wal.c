@@ -26,8 +26,8 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "core/alloc.h"
-#include "store/sqlite_internal.h"
+#include "alloc.h"
+#include "sqlite_internal.h"
 
 /* WAL pages that wake the checkpointer: SQLite's own default threshold. */
 #define JM_WAL_CHECKPOINT_PAGES 1000

@@ -1,6 +1,6 @@
 /* A recursive-descent JSON validator over a bounded buffer; it never
  * allocates and stops at JM_JSON_MAX_DEPTH levels of nesting. */
-#include "core/json_check.h"
+#include "json_check.h"
 
 #include <string.h>
 

@@ -7,9 +7,9 @@
 #include <limits.h>
 #include <stdio.h>
 
-#include "core/error.h"
-#include "core/text.h"
-#include "store/sqlite_internal.h"
+#include "error.h"
+#include "text.h"
+#include "sqlite_internal.h"
 
 #define JM_SCHEMA_VERSION 4
 

@@ -3,11 +3,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/error.h"
-#include "core/job.h"
-#include "core/job_id.h"
-#include "store/sqlite_internal.h"
+#include "alloc.h"
+#include "error.h"
+#include "job.h"
+#include "job_id.h"
+#include "sqlite_internal.h"
 
 static int col_str(sqlite3_stmt *st, int i, char **out)
 {

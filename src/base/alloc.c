@@ -3,12 +3,12 @@
  * managers are opened; it does not try to make switching allocators safe
  * while memory from the old one is still alive.
  */
-#include "core/alloc.h"
+#include "alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
+#include "error.h"
 #include "jobmgr.h"
 
 static jm_allocator current;
@@ -68,6 +68,21 @@ void jm__free(void *ptr)
         current.free_fn(current.user, ptr);
     else
         free(ptr);
+}
+
+void *jm__realloc(void *ptr, size_t old_size, size_t new_size)
+{
+    if (new_size == 0)
+        new_size = 1;
+    if (!custom)
+        return realloc(ptr, new_size);
+    void *p = jm__malloc(new_size);
+    if (!p)
+        return NULL;
+    if (ptr)
+        memcpy(p, ptr, old_size < new_size ? old_size : new_size);
+    jm__free(ptr);
+    return p;
 }
 
 char *jm__strndup(const char *s, size_t n)

@@ -1,9 +1,9 @@
 /* UTF-8 validation and truncation on character boundaries. */
-#include "core/text.h"
+#include "text.h"
 
 #include <string.h>
 
-#include "core/alloc.h"
+#include "alloc.h"
 
 /* Length of the well-formed sequence at s (at most n bytes), or 0. */
 static size_t seq_len(const unsigned char *s, size_t n)

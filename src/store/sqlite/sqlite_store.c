@@ -7,10 +7,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/alloc.h"
-#include "core/backoff.h"
-#include "core/error.h"
-#include "store/sqlite_internal.h"
+#include "alloc.h"
+#include "random.h"
+#include "sqlite_error.h"
+#include "error.h"
+#include "sqlite_internal.h"
 
 /* Outcome expressions shared by the recovery statements: what a lost
  * running job becomes. ?3 is 1 under JM_RECOVER_FAIL, ?4 its message. */
@@ -208,37 +209,16 @@ static const char *const sql_text[Q_COUNT_] = {
 int jm__sqlite_err(jm__store *s, int rc, const char *what)
 {
     const char *msg = s && s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
-    int code;
-    switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        code = JM_EBUSY;
-        break;
-    case SQLITE_NOMEM:
-        code = JM_ENOMEM;
-        break;
-    case SQLITE_IOERR:
-    case SQLITE_FULL:
-    case SQLITE_CANTOPEN:
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-        code = JM_EIO;
-        break;
-    case SQLITE_CONSTRAINT:
-        /* Only a key held by an active job is a conflict the caller can
-         * act on. SQLite names a unique index by its columns, and no other
-         * unique index of ours is on idempotency_key; any other constraint
-         * failing (a trigger or index added by hand, a damaged schema) is
-         * the database's fault. */
-        code = s && s->db && sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_UNIQUE &&
-                       strcmp(msg, IDEMPOTENCY_VIOLATION) == 0
-                   ? JM_ECONFLICT
-                   : JM_EDB;
-        break;
-    default:
+    int code = jm__sqlite_code(rc);
+    /* Only a key held by an active job is a conflict the caller can act
+     * on. SQLite names a unique index by its columns, and no other unique
+     * index of ours is on idempotency_key; any other constraint failing (a
+     * trigger or index added by hand, a damaged schema) is the database's
+     * fault. */
+    if (code == JM_ECONFLICT &&
+        !(s && s->db && sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_UNIQUE &&
+          strcmp(msg, IDEMPOTENCY_VIOLATION) == 0))
         code = JM_EDB;
-        break;
-    }
     return jm__seterr(code, "%s: %s", what, msg);
 }
 

@@ -5,7 +5,7 @@
  */
 #include <sqlite3.h>
 
-#include "core/error.h"
+#include "error.h"
 #include "jobmgr/sqlite.h"
 
 const char *jm_sqlite_version(int *bundled)

@@ -6,24 +6,17 @@
  */
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/error.h"
-#include "store/sqlite_internal.h"
+#include "alloc.h"
+#include "array.h"
+#include "error.h"
+#include "sqlite_internal.h"
 
-/* Grows the rows array by doubling; the library's allocator has no realloc. */
 static int push_row(jm__store_stats *out, size_t *cap, const jm__type_status_count *row)
 {
-    if (out->nrows == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        jm__type_status_count *nv = jm__calloc(ncap, sizeof *nv);
-        if (!nv)
-            return jm__seterr(JM_ENOMEM, "out of memory reading job counts");
-        if (out->rows)
-            memcpy(nv, out->rows, out->nrows * sizeof *nv);
-        jm__free(out->rows);
-        out->rows = nv;
-        *cap = ncap;
-    }
+    jm__type_status_count *v = jm__array_grow(out->rows, out->nrows, cap, sizeof *v);
+    if (!v)
+        return jm__seterr(JM_ENOMEM, "out of memory reading job counts");
+    out->rows = v;
     out->rows[out->nrows++] = *row;
     return JM_OK;
 }
