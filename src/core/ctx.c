@@ -14,6 +14,7 @@
 #include "error.h"
 #include "job.h"
 #include "json_check.h"
+#include "lease.h"
 #include "log.h"
 #include "manager.h"
 #include "runner.h"

@@ -5,18 +5,20 @@
  * outcomes pile up for the next one (group commit). It also renews leases,
  * runs periodic recovery and drives shutdown. It never runs executors.
  *
- * How far ahead it claims adapts to the jobs: it keeps about
- * JM_PREFETCH_AHEAD_US of work per worker claimed (at most
- * JM_PREFETCH_PER_WORKER jobs), so short jobs travel many to a transaction
- * while long ones are claimed only for idle workers, and one process does
- * not hoard work other processes could run.
+ * Each turn runs the phases in order, as jm__loop_run shows: drain (when
+ * stopping), clock, leases, recovery, claim-or-commit, wait. A phase that
+ * did work starts the next turn at once, so every decision is taken on a
+ * fresh clock reading; only the wait phase sleeps. m->lock is held except
+ * while a phase talks to the store.
  */
 #include <string.h>
 #include <time.h>
 
 #include "alloc.h"
+#include "claim.h"
 #include "ctx.h"
 #include "job.h"
+#include "lease.h"
 #include "log.h"
 #include "loop.h"
 #include "runner.h"
@@ -25,74 +27,6 @@
  * commit (e.g. the database was busy past its timeout). */
 #define JM_COMMIT_RETRY_MS 100
 
-size_t jm__prefetch_capacity(int nworkers)
-{
-    size_t n = (size_t)nworkers * JM_PREFETCH_PER_WORKER;
-    if (n > JM_PREFETCH_MAX)
-        n = JM_PREFETCH_MAX;
-    return n < (size_t)nworkers ? (size_t)nworkers : n;
-}
-
-/* What the next claim asks for: `now` jobs of any type, one per idle
- * worker, and `ahead` more of the types known to run short (at most half
- * of JM_PREFETCH_AHEAD_US on average), enough to hold about
- * JM_PREFETCH_AHEAD_US of work per worker. A type that has not run here
- * yet counts as long: a burst of long jobs after short ones is claimed
- * only as workers free up. */
-typedef struct claim_plan {
-    size_t now, ahead;
-    char ahead_types[JM_TYPE_SLOTS * 3 + 1];
-} claim_plan;
-
-static void plan_claim(jm_manager *m, claim_plan *c)
-{
-    jm__pool *p = &m->pool;
-    size_t have = p->npending + (size_t)p->executing, workers = (size_t)p->nworkers;
-    c->now = workers > have ? workers - have : 0;
-    c->ahead = 0;
-    c->ahead_types[0] = '\0';
-    char all[JM_TYPE_SLOTS * 3 + 1];
-    jm__registry_types(&m->registry, all);
-    int64_t longest = 0;
-    size_t len = 0;
-    for (const char *t = all; t[0] && t[1]; t += t[2] ? 3 : 2) {
-        char type[3] = {t[0], t[1], '\0'};
-        int slot = jm__type_slot(type);
-        int64_t us = slot >= 0 ? p->type_run_us[slot] : 0;
-        if (us <= 0 || us > JM_PREFETCH_AHEAD_US / 2)
-            continue;
-        memcpy(c->ahead_types + len, t, 2);
-        c->ahead_types[len + 2] = ',';
-        len += 3;
-        if (us > longest)
-            longest = us;
-    }
-    if (!len)
-        return;
-    c->ahead_types[len - 1] = '\0';
-    size_t per = (size_t)(JM_PREFETCH_AHEAD_US / longest);
-    if (per > JM_PREFETCH_PER_WORKER)
-        per = JM_PREFETCH_PER_WORKER;
-    size_t target = per * workers;
-    if (target > p->pending_cap)
-        target = p->pending_cap;
-    size_t total = target > have ? target - have : 0;
-    c->ahead = total > c->now ? total - c->now : 0;
-}
-
-void jm__pool_push_pending(jm__pool *p, jm_job *job)
-{
-    p->pending[(p->pending_head + p->npending) % p->pending_cap] = job;
-    p->npending++;
-}
-
-jm_job *jm__pool_pop_pending(jm__pool *p)
-{
-    jm_job *job = p->pending[p->pending_head];
-    p->pending_head = (p->pending_head + 1) % p->pending_cap;
-    p->npending--;
-    return job;
-}
 
 static void timed_wait(jm_manager *m, int64_t until_mono)
 {
@@ -120,7 +54,7 @@ static int64_t next_due_mono(jm_manager *m, const jm__outcome *list)
 
 /* One transaction: the finished runs so far, and the jobs `plan` asks for
  * (none if NULL). */
-static void cycle(jm_manager *m, const claim_plan *plan)
+static void cycle(jm_manager *m, const jm__claim_plan_t *plan)
 {
     size_t want = plan ? plan->now + plan->ahead : 0;
     jm__pool *p = &m->pool;
@@ -235,93 +169,133 @@ static void signal_shutdown(jm_manager *m)
             jm__ctx_signal(c, 1);
 }
 
-void jm__loop_run(jm_manager *m)
+/* The loop's own timers and this turn's view of the pool. */
+typedef struct loop_turn {
+    int64_t mono;             /* monotonic ms at the start of the turn */
+    int stopping;             /* jm_stop was called */
+    int64_t hb_every;         /* lease renewal interval */
+    int64_t next_hb;          /* next lease renewal */
+    int64_t next_clock_check; /* next comparison of the two clocks */
+    size_t want;              /* jobs the last claim plan asked for */
+} loop_turn;
+
+typedef enum { PHASE_IDLE, PHASE_WORKED, PHASE_EXIT } phase_result;
+
+/* Stopping: put claimed jobs back once, wait for running ones until the
+ * drain deadline, then tell them to stop; exit when nothing is left. */
+static phase_result drain_phase(jm_manager *m, loop_turn *t)
 {
     jm__pool *p = &m->pool;
-    int64_t hb_every = jm__heartbeat_interval_ms(m);
-    int64_t next_hb = jm__mono_ms() + hb_every;
-    int64_t next_clock_check = 0;
-    pthread_mutex_lock(&m->lock);
-    for (;;) {
-        int64_t mono = jm__mono_ms();
-        int stopping = p->state == JM__POOL_STOPPING;
-        if (stopping) {
-            if (!p->drain_started) {
-                p->drain_started = 1;
-                p->drain_deadline_mono = mono + p->drain_ms;
-                release_pending(m);
-                continue;
-            }
-            if (p->executing == 0 && p->npending == 0 && (!p->done || p->give_up_commit))
-                break;
-            if (!p->shutdown_signalled && mono >= p->drain_deadline_mono)
-                signal_shutdown(m);
-        }
-        if (mono >= next_clock_check) {
-            /* A step renews our leases at once (and rebases delays after a
-             * step back), before anything is judged by the new time. */
-            next_clock_check = mono + hb_every;
-            pthread_mutex_unlock(&m->lock);
-            int64_t step = jm__clock_watch(m);
-            pthread_mutex_lock(&m->lock);
-            if (step) {
-                next_hb = mono + hb_every;
-                p->claim_now = 1;
-            }
-            continue;
-        }
-        if (mono >= next_hb) {
-            next_hb = mono + hb_every;
-            /* Outcomes waiting to be recorded keep their leases too. */
-            if (p->executing || p->npending || p->done || m->active) {
-                pthread_mutex_unlock(&m->lock);
-                jm__heartbeat(m);
-                pthread_mutex_lock(&m->lock);
-                continue;
-            }
-        }
-        if (!stopping && mono >= atomic_load(&m->next_recovery_mono)) {
-            pthread_mutex_unlock(&m->lock);
-            jm__recover_if_due(m);
-            pthread_mutex_lock(&m->lock);
-            continue;
-        }
-        claim_plan plan = {0, 0, ""};
-        if (!stopping)
-            plan_claim(m, &plan);
-        size_t want = plan.now + plan.ahead;
-        /* Claim when told to (a local create), when the poll is due, or when
-         * the queue runs low or a worker is idle and the last claim suggests
-         * more are waiting. */
-        int claim = want > 0 && (p->claim_now || mono >= p->next_poll_mono ||
-                                 (p->maybe_more && p->npending < (size_t)p->nworkers) ||
-                                 (p->idle_may_claim && plan.now > 0));
-        int commit = p->done && mono >= p->commit_retry_mono;
-        if (claim || commit) {
-            cycle(m, claim ? &plan : NULL);
-            continue;
-        }
-        int64_t until = next_hb < next_clock_check ? next_hb : next_clock_check;
-        if (p->done && p->commit_retry_mono < until)
-            until = p->commit_retry_mono;
-        if (!stopping) {
-            int64_t rec = atomic_load(&m->next_recovery_mono);
-            if (rec < until)
-                until = rec;
-            if (want > 0 && p->next_poll_mono < until)
-                until = p->next_poll_mono;
-        } else if (!p->shutdown_signalled && p->drain_deadline_mono < until) {
-            until = p->drain_deadline_mono;
-        }
-        if (stopping && p->shutdown_signalled && p->done && p->executing == 0 &&
-            p->npending == 0) {
-            /* Outcomes that still cannot be recorded after every job ended:
-             * give up after one more try; recovery requeues those jobs. */
-            p->give_up_commit = 1;
-        }
-        timed_wait(m, until);
+    if (!t->stopping)
+        return PHASE_IDLE;
+    if (!p->drain_started) {
+        p->drain_started = 1;
+        p->drain_deadline_mono = t->mono + p->drain_ms;
+        release_pending(m);
+        return PHASE_WORKED;
     }
-    /* Stop the workers (all idle now) and wait for them. */
+    if (p->executing == 0 && p->npending == 0 && (!p->done || p->give_up_commit))
+        return PHASE_EXIT;
+    if (!p->shutdown_signalled && t->mono >= p->drain_deadline_mono)
+        signal_shutdown(m);
+    return PHASE_IDLE;
+}
+
+/* A step of the wall clock renews our leases at once (and rebases delays
+ * after a step back), before anything is judged by the new time. */
+static phase_result clock_phase(jm_manager *m, loop_turn *t)
+{
+    if (t->mono < t->next_clock_check)
+        return PHASE_IDLE;
+    t->next_clock_check = t->mono + t->hb_every;
+    pthread_mutex_unlock(&m->lock);
+    int64_t step = jm__clock_watch(m);
+    pthread_mutex_lock(&m->lock);
+    if (step) {
+        t->next_hb = t->mono + t->hb_every;
+        m->pool.claim_now = 1;
+    }
+    return PHASE_WORKED;
+}
+
+/* Renews the leases of every job held; outcomes waiting to be recorded
+ * keep theirs too. */
+static phase_result lease_phase(jm_manager *m, loop_turn *t)
+{
+    jm__pool *p = &m->pool;
+    if (t->mono < t->next_hb)
+        return PHASE_IDLE;
+    t->next_hb = t->mono + t->hb_every;
+    if (!(p->executing || p->npending || p->done || m->active))
+        return PHASE_IDLE;
+    pthread_mutex_unlock(&m->lock);
+    jm__heartbeat(m);
+    pthread_mutex_lock(&m->lock);
+    return PHASE_WORKED;
+}
+
+static phase_result recovery_phase(jm_manager *m, loop_turn *t)
+{
+    if (t->stopping || t->mono < atomic_load(&m->next_recovery_mono))
+        return PHASE_IDLE;
+    pthread_mutex_unlock(&m->lock);
+    jm__recover_if_due(m);
+    pthread_mutex_lock(&m->lock);
+    return PHASE_WORKED;
+}
+
+/* One transaction when there is something to claim or to record. Claims
+ * when told to (a local create), when the poll is due, or when the queue
+ * runs low or a worker is idle and the last claim suggests more are
+ * waiting. */
+static phase_result claim_phase(jm_manager *m, loop_turn *t)
+{
+    jm__pool *p = &m->pool;
+    jm__claim_plan_t plan = {0, 0, ""};
+    if (!t->stopping)
+        jm__claim_plan(m, &plan);
+    t->want = plan.now + plan.ahead;
+    int claim = t->want > 0 && (p->claim_now || t->mono >= p->next_poll_mono ||
+                                (p->maybe_more && p->npending < (size_t)p->nworkers) ||
+                                (p->idle_may_claim && plan.now > 0));
+    int commit = p->done && t->mono >= p->commit_retry_mono;
+    if (!claim && !commit)
+        return PHASE_IDLE;
+    cycle(m, claim ? &plan : NULL);
+    return PHASE_WORKED;
+}
+
+/* Sleeps until the earliest timer (or a signal of loop_cv: a local create,
+ * a finished run, jm_stop). */
+static void wait_phase(jm_manager *m, loop_turn *t)
+{
+    jm__pool *p = &m->pool;
+    int64_t until = t->next_hb < t->next_clock_check ? t->next_hb : t->next_clock_check;
+    if (p->done && p->commit_retry_mono < until)
+        until = p->commit_retry_mono;
+    if (!t->stopping) {
+        int64_t rec = atomic_load(&m->next_recovery_mono);
+        if (rec < until)
+            until = rec;
+        if (t->want > 0 && p->next_poll_mono < until)
+            until = p->next_poll_mono;
+    } else if (!p->shutdown_signalled && p->drain_deadline_mono < until) {
+        until = p->drain_deadline_mono;
+    }
+    if (t->stopping && p->shutdown_signalled && p->done && p->executing == 0 &&
+        p->npending == 0) {
+        /* Outcomes that still cannot be recorded after every job ended:
+         * give up after one more try; recovery requeues those jobs. */
+        p->give_up_commit = 1;
+    }
+    timed_wait(m, until);
+}
+
+/* Stops the workers (all idle now), waits for them, and drops what could
+ * not be recorded. */
+static void loop_close(jm_manager *m)
+{
+    jm__pool *p = &m->pool;
     p->workers_exit = 1;
     pthread_cond_broadcast(&p->work_cv);
     int n = p->nworkers;
@@ -339,5 +313,25 @@ void jm__loop_run(jm_manager *m)
     }
     p->state = JM__POOL_IDLE;
     pthread_cond_broadcast(&p->stopped_cv);
+}
+
+void jm__loop_run(jm_manager *m)
+{
+    loop_turn t = {0};
+    t.hb_every = jm__heartbeat_interval_ms(m);
+    t.next_hb = jm__mono_ms() + t.hb_every;
+    pthread_mutex_lock(&m->lock);
+    for (;;) {
+        t.mono = jm__mono_ms();
+        t.stopping = m->pool.state == JM__POOL_STOPPING;
+        phase_result r = drain_phase(m, &t);
+        if (r == PHASE_EXIT)
+            break;
+        if (r == PHASE_WORKED || clock_phase(m, &t) || lease_phase(m, &t) ||
+            recovery_phase(m, &t) || claim_phase(m, &t))
+            continue;
+        wait_phase(m, &t);
+    }
+    loop_close(m);
     pthread_mutex_unlock(&m->lock);
 }

@@ -1,14 +1,18 @@
 /*
- * The worker pool: starting and stopping it, the worker threads, wake-ups
- * from local creates, cancel flags and lease renewal. The run loop that
- * claims and commits is in loop.c. Workers only execute. A job is reported
+ * The worker pool: starting and stopping it, the worker threads, the ring
+ * of claimed jobs they take from, wake-ups from local creates and cancel
+ * flags. The run loop that claims and commits is in loop.c, lease renewal
+ * in lease.c. Workers only execute. A job is reported
  * finished only once its outcome is committed; until then its row stays
  * running under this manager's lease, so a crash means a re-run, never a
  * lost job.
  */
+#include "pool.h"
+
 #include <time.h>
 
 #include "alloc.h"
+#include "claim.h"
 #include "ctx.h"
 #include "error.h"
 #include "job.h"
@@ -72,63 +76,31 @@ void jm__flag_cancel(jm_manager *m, int64_t seq)
     pthread_mutex_unlock(&m->lock);
 }
 
-int jm__holds_claims(jm_manager *m)
+
+
+
+/* ---- the claimed-jobs ring ---- */
+
+size_t jm__prefetch_capacity(int nworkers)
 {
-    pthread_mutex_lock(&m->lock);
-    const jm__pool *p = &m->pool;
-    int held = p->executing || p->npending || p->done || m->active || m->unrecorded;
-    pthread_mutex_unlock(&m->lock);
-    return held;
+    size_t n = (size_t)nworkers * JM_PREFETCH_PER_WORKER;
+    if (n > JM_PREFETCH_MAX)
+        n = JM_PREFETCH_MAX;
+    return n < (size_t)nworkers ? (size_t)nworkers : n;
 }
 
-void jm__lose_older_runs(jm_manager *m, jm_job *const *claimed, size_t n)
+void jm__pool_push_pending(jm__pool *p, jm_job *job)
 {
-    for (jm_ctx *c = m->active; c; c = c->next)
-        for (size_t i = 0; i < n; i++)
-            if (claimed[i]->seq == c->job->seq && claimed[i]->attempts > c->job->attempts &&
-                !atomic_exchange(&c->lost, 1))
-                jm__log(m, JM_LOG_WARN, c->job->id,
-                        "lease lost: the job was taken over and claimed again; asking it "
-                        "to stop");
+    p->pending[(p->pending_head + p->npending) % p->pending_cap] = job;
+    p->npending++;
 }
 
-void jm__heartbeat(jm_manager *m)
+jm_job *jm__pool_pop_pending(jm__pool *p)
 {
-    pthread_mutex_lock(&m->lock);
-    uint64_t mark = m->activations;
-    pthread_mutex_unlock(&m->lock);
-    int64_t now = jm__now(m);
-    jm__lease_info *infos = NULL;
-    size_t n = 0;
-    jm__db_lock(m);
-    int rc = m->ops->renew(m->store, &m->owner, now, now + m->cfg.lease_ms, &infos, &n);
-    jm__db_unlock(m);
-    if (rc) {
-        jm__log(m, JM_LOG_WARN, NULL, "lease renewal failed, will try again: %s",
-                jm_last_error());
-        return;
-    }
-    pthread_mutex_lock(&m->lock);
-    for (jm_ctx *c = m->active; c; c = c->next) {
-        /* A job activated after `mark` may have been claimed after the
-         * renewal read the table; it is judged next time. */
-        if (c->activation > mark)
-            continue;
-        /* The row must still be this run's claim: a row the same instance
-         * claimed again after a takeover belongs to the newer run. */
-        const jm__lease_info *hit = NULL;
-        for (size_t i = 0; i < n && !hit; i++)
-            if (infos[i].seq == c->job->seq && infos[i].attempt == c->job->attempts)
-                hit = &infos[i];
-        if (hit && hit->cancel_requested) {
-            jm__ctx_signal(c, 0);
-        } else if (!hit && !atomic_exchange(&c->lost, 1)) {
-            jm__log(m, JM_LOG_WARN, c->job->id,
-                    "lease lost: the job was recovered elsewhere; asking it to stop");
-        }
-    }
-    pthread_mutex_unlock(&m->lock);
-    jm__free(infos);
+    jm_job *job = p->pending[p->pending_head];
+    p->pending_head = (p->pending_head + 1) % p->pending_cap;
+    p->npending--;
+    return job;
 }
 
 /* ---- workers ---- */

@@ -6,7 +6,7 @@
  * process), and never while the owner lives, whatever the clock says. A
  * job of another node is lost when its lease expired. Each recovery is one
  * transaction in the store, so two recovering processes never both requeue
- * a job. Also here: watching the wall clock for steps.
+ * a job. Leases themselves are renewed in lease.c.
  */
 #include <errno.h>
 #include <signal.h>
@@ -15,6 +15,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "journal.h"
+#include "lease.h"
 #include "log.h"
 #include "manager.h"
 
@@ -71,10 +72,6 @@ static int owner_dead(const jm_manager *m, const jm__owner_ref *o)
     return kill((pid_t)o->pid, 0) != 0 && errno == ESRCH;
 }
 
-int64_t jm__heartbeat_interval_ms(const jm_manager *m)
-{
-    return m->cfg.lease_ms / 3;
-}
 
 int64_t jm__recovery_interval_ms(const jm_manager *m)
 {
@@ -143,37 +140,6 @@ int jm__recover_all(jm_manager *m, int *recovered)
     return rc;
 }
 
-int64_t jm__clock_watch(jm_manager *m)
-{
-    int64_t wall = jm__now(m), mono = jm__mono_ms();
-    pthread_mutex_lock(&m->clock_lock);
-    int64_t step = (wall - m->clock_wall) - (mono - m->clock_mono);
-    m->clock_wall = wall;
-    m->clock_mono = mono;
-    pthread_mutex_unlock(&m->clock_lock);
-    int64_t limit = m->cfg.lease_ms / 4 < JM_CLOCK_STEP_MS ? m->cfg.lease_ms / 4
-                                                           : JM_CLOCK_STEP_MS;
-    if (step <= limit && step >= -limit)
-        return 0;
-    jm__log(m, JM_LOG_DEBUG, NULL, "the wall clock stepped %lld ms", (long long)step);
-    /* Before anyone judges our leases by the new time. */
-    if (jm__holds_claims(m))
-        jm__heartbeat(m);
-    if (step < 0) {
-        int changed = 0;
-        jm__db_lock(m);
-        int rc = m->ops->rebase(m->store, wall, &changed);
-        jm__db_unlock(m);
-        if (rc)
-            jm__log(m, JM_LOG_WARN, NULL, "could not rebase delays after a clock step: %s",
-                    jm_last_error());
-        else if (changed)
-            jm__log(m, JM_LOG_WARN, NULL,
-                    "the wall clock stepped back %lld ms: %d delayed job(s) keep their delays",
-                    (long long)-step, changed);
-    }
-    return step;
-}
 
 void jm__recover_if_due(jm_manager *m)
 {

@@ -1,5 +1,5 @@
 /* Running due jobs on the caller's thread, for hosts with their own event
- * loop, and the claim both run modes share. */
+ * loop. */
 #include <pthread.h>
 
 #include "alloc.h"
@@ -11,27 +11,7 @@
 
 #define JM_RUN_ONCE_MAX 100000
 
-void jm__claim_req_init(jm_manager *m, jm__claim_req *req, char *types, size_t max)
-{
-    jm__registry_types(&m->registry, types);
-    int64_t now = jm__now(m);
-    jm__claim_req r = {&m->owner, types, now, now + m->cfg.lease_ms, max, NULL, 0};
-    *req = r;
-}
 
-int jm__claim(jm_manager *m, size_t max, jm_job ***jobs, size_t *n)
-{
-    char types[JM_TYPE_SLOTS * 3 + 1];
-    jm__claim_req req;
-    jm__claim_req_init(m, &req, types, max);
-    uint64_t cancels = jm__journal_cancels(m->journal);
-    jm__db_lock(m);
-    int rc = m->ops->claim(m->store, &req, jobs, n);
-    jm__db_unlock(m);
-    for (size_t i = 0; rc == JM_OK && i < *n; i++)
-        (*jobs)[i]->claim_cancels = cancels;
-    return rc;
-}
 
 /* Records outcomes an earlier call could not (the database was busy or out
  * of memory then). Until they are recorded their jobs stay running under
