@@ -77,7 +77,7 @@ static void decide(jm_manager *m, jm_ctx *ctx, jm_decision d, jm__outcome *o)
         if (job->retry_count >= job->max_retries) {
             f->status = JM_STATUS_FAILED;
             trace = d.trace ? d.trace : d.message;
-            message = "Max retries exceeded";
+            message = JM__MSG_MAX_RETRIES;
         } else {
             f->status = JM_STATUS_RETRYING;
             f->retry_count = job->retry_count + 1;
@@ -102,7 +102,7 @@ static void decide(jm_manager *m, jm_ctx *ctx, jm_decision d, jm__outcome *o)
         } else {
             f->status = JM_STATUS_CANCELLED;
             if (!message)
-                message = "Cancelled";
+                message = JM__MSG_CANCELLED;
         }
         break;
     default:

@@ -10,6 +10,12 @@
 
 #include "jobmgr.h"
 
+/* Messages the library itself writes into a job's row: the core when it
+ * overrides a decision, the store in statements that change a status
+ * atomically (spliced into their text, so they hold no quote). */
+#define JM__MSG_CANCELLED "Cancelled"
+#define JM__MSG_MAX_RETRIES "Max retries exceeded"
+
 struct jm_job {
     int64_t seq; /* the row's position in creation order */
     char id[JM_JOB_ID_SIZE];

@@ -15,6 +15,39 @@
 
 #include "store.h"
 
+/* Statuses as the statements spell them (jm_status); literals, not
+ * parameters, so the planner can match the partial indexes:
+ *   0 new   1 queued   2 running   3 retrying
+ *   4 completed   5 failed   6 cancelled
+ * "status <= 3" is active (the idempotency index), "status >= 4" finished,
+ * "status IN (1, 3)" waiting to run once run_at has passed. */
+_Static_assert(JM_STATUS_NEW == 0 && JM_STATUS_QUEUED == 1 && JM_STATUS_RUNNING == 2 &&
+                   JM_STATUS_RETRYING == 3 && JM_STATUS_COMPLETED == 4 &&
+                   JM_STATUS_FAILED == 5 && JM_STATUS_CANCELLED == 6,
+               "the statements' status legend");
+
+/* Named parameters of the hot statements with many bindings. Each list is
+ * the order in which its statement's text first names them (":now"),
+ * which is their index; binders use the P_<STATEMENT>_<name> constants,
+ * at no cost per call, and jm__sqlite_stmt checks on preparing that text
+ * and list agree. */
+#define JM_PARAMS_INSERT(X, S)                                                           \
+    X(S, id) X(S, type) X(S, status) X(S, namespace_id) X(S, params) X(S, key)            \
+    X(S, max_retries) X(S, priority) X(S, now) X(S, run_at)
+#define JM_PARAMS_TAKE(X, S)                                                             \
+    X(S, node) X(S, pid) X(S, instance) X(S, lease_until) X(S, starts) X(S, now) X(S, seq)
+/* Both finish statements. */
+#define JM_PARAMS_FINISH(X, S)                                                           \
+    X(S, status) X(S, keep_message) X(S, message) X(S, trace) X(S, result)                \
+    X(S, retry_count) X(S, run_at) X(S, progress) X(S, now) X(S, finished_at)             \
+    X(S, started_at) X(S, seq) X(S, attempt)
+
+#define JM_PARAM_ENUM(S, name) P_##S##_##name,
+#define JM_PARAM_NAME(S, name) ":" #name "\0"
+enum { P_INSERT_BEFORE_FIRST_, JM_PARAMS_INSERT(JM_PARAM_ENUM, INSERT) };
+enum { P_TAKE_BEFORE_FIRST_, JM_PARAMS_TAKE(JM_PARAM_ENUM, TAKE) };
+enum { P_FINISH_BEFORE_FIRST_, JM_PARAMS_FINISH(JM_PARAM_ENUM, FINISH) };
+
 /* Statements with fixed text, each prepared once per connection on first
  * use. The order here matches sql_text[] in sqlite_store.c. */
 typedef enum {

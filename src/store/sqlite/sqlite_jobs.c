@@ -88,16 +88,16 @@ int jm__sqlite_insert(jm__store *s, const jm__new_row *rows, size_t n, size_t *c
     for (size_t i = 0; i < n; i++) {
         const jm__new_row *r = &rows[i];
         /* Stored without its last group: the seq this insert assigns. */
-        sqlite3_bind_text(st, 1, r->id, JM__ID_SEQ_AT, SQLITE_STATIC);
-        jm__bind_text(st, 2, r->type);
-        sqlite3_bind_int(st, 3, (int)r->status);
-        jm__bind_text(st, 4, r->namespace_id);
-        jm__bind_text(st, 5, r->params);
-        jm__bind_text(st, 6, r->idempotency_key);
-        sqlite3_bind_int(st, 7, r->max_retries);
-        sqlite3_bind_int(st, 8, r->priority);
-        sqlite3_bind_int64(st, 9, r->created_at);
-        sqlite3_bind_int64(st, 10, r->run_at);
+        sqlite3_bind_text(st, P_INSERT_id, r->id, JM__ID_SEQ_AT, SQLITE_STATIC);
+        jm__bind_text(st, P_INSERT_type, r->type);
+        sqlite3_bind_int(st, P_INSERT_status, (int)r->status);
+        jm__bind_text(st, P_INSERT_namespace_id, r->namespace_id);
+        jm__bind_text(st, P_INSERT_params, r->params);
+        jm__bind_text(st, P_INSERT_key, r->idempotency_key);
+        sqlite3_bind_int(st, P_INSERT_max_retries, r->max_retries);
+        sqlite3_bind_int(st, P_INSERT_priority, r->priority);
+        sqlite3_bind_int64(st, P_INSERT_now, r->created_at);
+        sqlite3_bind_int64(st, P_INSERT_run_at, r->run_at);
         int src = sqlite3_step(st);
         sqlite3_reset(st);
         if (src == SQLITE_DONE) {

@@ -55,25 +55,25 @@ static int finish_one(jm__store *s, jm__finish *f)
     if (rc)
         return rc;
     int final = f->status >= JM_STATUS_COMPLETED;
-    sqlite3_bind_int(st, 1, (int)f->status);
-    sqlite3_bind_int(st, 2, f->keep_message ? 1 : 0);
-    jm__bind_text(st, 3, f->message);
-    jm__bind_text(st, 4, f->trace);
-    jm__bind_text(st, 5, f->result);
-    sqlite3_bind_int(st, 6, f->retry_count);
-    sqlite3_bind_int64(st, 7, f->run_at);
-    sqlite3_bind_double(st, 8, f->progress);
-    sqlite3_bind_int64(st, 9, f->now);
+    sqlite3_bind_int(st, P_FINISH_status, (int)f->status);
+    sqlite3_bind_int(st, P_FINISH_keep_message, f->keep_message ? 1 : 0);
+    jm__bind_text(st, P_FINISH_message, f->message);
+    jm__bind_text(st, P_FINISH_trace, f->trace);
+    jm__bind_text(st, P_FINISH_result, f->result);
+    sqlite3_bind_int(st, P_FINISH_retry_count, f->retry_count);
+    sqlite3_bind_int64(st, P_FINISH_run_at, f->run_at);
+    sqlite3_bind_double(st, P_FINISH_progress, f->progress);
+    sqlite3_bind_int64(st, P_FINISH_now, f->now);
     if (final)
-        sqlite3_bind_int64(st, 10, f->now);
+        sqlite3_bind_int64(st, P_FINISH_finished_at, f->now);
     else
-        sqlite3_bind_null(st, 10);
-    sqlite3_bind_int64(st, 11, f->seq);
-    sqlite3_bind_int64(st, 12, f->attempt);
+        sqlite3_bind_null(st, P_FINISH_finished_at);
+    sqlite3_bind_int64(st, P_FINISH_seq, f->seq);
+    sqlite3_bind_int64(st, P_FINISH_attempt, f->attempt);
     if (f->started_at)
-        sqlite3_bind_int64(st, 13, f->started_at);
+        sqlite3_bind_int64(st, P_FINISH_started_at, f->started_at);
     else
-        sqlite3_bind_null(st, 13);
+        sqlite3_bind_null(st, P_FINISH_started_at);
     /* No RETURNING: it makes SQLite build a temporary table per statement,
      * which cost more than the update itself. The outcome's status is known
      * unless a standing cancel could have overridden it; then one rowid
@@ -107,7 +107,7 @@ static int finish_one(jm__store *s, jm__finish *f)
 static int take_row(jm__store *s, sqlite3_stmt *take, const jm__claim_req *req, jm_job *job,
                     int *taken)
 {
-    sqlite3_bind_int64(take, 6, job->seq);
+    sqlite3_bind_int64(take, P_TAKE_seq, job->seq);
     int src = sqlite3_step(take);
     *taken = src == SQLITE_DONE && sqlite3_changes(s->db) == 1;
     sqlite3_reset(take);
@@ -187,13 +187,13 @@ static int claim_pass(jm__store *s, const jm__claim_req *req, const char *types,
         rc = set_aside(s, damaged_seq, damage, req->now);
     if (rc)
         return rc;
-    jm__bind_text(take, 1, req->owner->node_id);
-    sqlite3_bind_int64(take, 2, req->owner->pid);
-    sqlite3_bind_int64(take, 3, req->owner->instance);
-    sqlite3_bind_int64(take, 4, req->lease_until);
-    sqlite3_bind_int64(take, 5, req->now);
+    jm__bind_text(take, P_TAKE_node, req->owner->node_id);
+    sqlite3_bind_int64(take, P_TAKE_pid, req->owner->pid);
+    sqlite3_bind_int64(take, P_TAKE_instance, req->owner->instance);
+    sqlite3_bind_int64(take, P_TAKE_lease_until, req->lease_until);
+    sqlite3_bind_int64(take, P_TAKE_now, req->now);
     /* The first pass is one job per idle worker: those start at once. */
-    sqlite3_bind_int(take, 7, types == req->types);
+    sqlite3_bind_int(take, P_TAKE_starts, types == req->types);
     size_t kept = first;
     for (size_t i = first; i < *got; i++) {
         int taken = 0;
@@ -477,18 +477,20 @@ int jm__sqlite_running_owners(jm__store *s, const char *node_id, jm__owner_ref *
     return JM_OK;
 }
 
-/* Binds what every recovery statement shares: ?1 node, ?2 now, ?3 the
- * fail policy, ?4 its message, and the owner as ?5, ?6. */
+/* Binds what the recovery statements use, by name: each uses a different
+ * subset of :node, :now, :fail, :fail_message, :pid and :instance (a name
+ * a statement lacks has index 0 and binds nothing). */
 static void bind_recovery(sqlite3_stmt *st, const char *node_id, const jm__owner_ref *owner,
                           int64_t now, jm_recovery_policy policy, const char *fail_message)
 {
-    jm__bind_text(st, 1, node_id);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int(st, 3, policy == JM_RECOVER_FAIL ? 1 : 0);
-    jm__bind_text(st, 4, fail_message);
+    jm__bind_text(st, sqlite3_bind_parameter_index(st, ":node"), node_id);
+    sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":now"), now);
+    sqlite3_bind_int(st, sqlite3_bind_parameter_index(st, ":fail"),
+                     policy == JM_RECOVER_FAIL ? 1 : 0);
+    jm__bind_text(st, sqlite3_bind_parameter_index(st, ":fail_message"), fail_message);
     if (owner) {
-        sqlite3_bind_int64(st, 5, owner->pid);
-        sqlite3_bind_int64(st, 6, owner->instance);
+        sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":pid"), owner->pid);
+        sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":instance"), owner->instance);
     }
 }
 
@@ -516,9 +518,11 @@ int jm__sqlite_recover_owner(jm__store *s, const char *node_id, const jm__owner_
     if (rc)
         return rc;
     bind_recovery(run, node_id, owner, now, policy, fail_message);
+    int at_seq = sqlite3_bind_parameter_index(run, ":seq");
+    int at_attempt = sqlite3_bind_parameter_index(run, ":attempt");
     for (size_t i = 0; i < nstarted && rc == JM_OK; i++) {
-        sqlite3_bind_int64(run, 7, started[i].seq);
-        sqlite3_bind_int64(run, 8, started[i].attempt);
+        sqlite3_bind_int64(run, at_seq, started[i].seq);
+        sqlite3_bind_int64(run, at_attempt, started[i].attempt);
         rc = step_recovery(s, run, recovered);
     }
     sqlite3_clear_bindings(run);
@@ -592,9 +596,9 @@ int jm__sqlite_release(jm__store *s, int64_t seq, int64_t attempt, int64_t now)
     int rc = jm__sqlite_stmt(s, Q_RELEASE, &st);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 5, seq);
-    sqlite3_bind_int64(st, 6, attempt);
+    sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":now"), now);
+    sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":seq"), seq);
+    sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":attempt"), attempt);
     int src = sqlite3_step(st);
     sqlite3_reset(st);
     return src == SQLITE_DONE ? JM_OK : jm__sqlite_err(s, src, "releasing a job");

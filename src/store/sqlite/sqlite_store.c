@@ -8,37 +8,42 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "error.h"
+#include "job.h"
 #include "random.h"
 #include "sqlite_error.h"
-#include "error.h"
 #include "sqlite_internal.h"
 
 /* Outcome expressions shared by the recovery statements: what a lost
- * running job becomes. ?3 is 1 under JM_RECOVER_FAIL, ?4 its message. */
+ * running job becomes. :fail is 1 under JM_RECOVER_FAIL, :fail_message its
+ * message. The recovery statements bind by name (bind_recovery in
+ * sqlite_run.c), since each uses a different subset. */
 #define RECOVER_SET                                                                   \
-    "status = CASE WHEN cancel_requested THEN 6 WHEN ?3 THEN 5 "                      \
+    "status = CASE WHEN cancel_requested THEN 6 WHEN :fail THEN 5 "                   \
     "  WHEN retry_count >= max_retries THEN 5 ELSE 3 END, "                           \
-    "message = CASE WHEN cancel_requested THEN 'Cancelled' WHEN ?3 THEN ?4 "          \
-    "  WHEN retry_count >= max_retries THEN 'Max retries exceeded' "                  \
+    "message = CASE WHEN cancel_requested THEN '" JM__MSG_CANCELLED "' "              \
+    "  WHEN :fail THEN :fail_message "                                                \
+    "  WHEN retry_count >= max_retries THEN '" JM__MSG_MAX_RETRIES "' "               \
     "  ELSE 'Recovered after worker was lost' END, "                                  \
-    "exception_trace = CASE WHEN cancel_requested OR ?3 THEN exception_trace "        \
+    "exception_trace = CASE WHEN cancel_requested OR :fail THEN exception_trace "     \
     "  WHEN retry_count >= max_retries THEN "                                         \
     "    coalesce(exception_trace, 'worker lost on the last attempt') "               \
     "  ELSE exception_trace END, "                                                    \
-    "finished_at = CASE WHEN cancel_requested OR ?3 OR retry_count >= max_retries "   \
-    "  THEN ?2 ELSE NULL END, "                                                       \
-    "retry_count = CASE WHEN cancel_requested OR ?3 OR retry_count >= max_retries "   \
+    "finished_at = CASE WHEN cancel_requested OR :fail OR retry_count >= max_retries "\
+    "  THEN :now ELSE NULL END, "                                                     \
+    "retry_count = CASE WHEN cancel_requested OR :fail OR retry_count >= max_retries "\
     "  THEN retry_count ELSE retry_count + 1 END, "                                   \
-    "run_at = ?2, updated_at = ?2, lease_until = NULL, owner_pid = NULL, "            \
+    "run_at = :now, updated_at = :now, lease_until = NULL, owner_pid = NULL, "        \
     "owner_instance = NULL "
 
-/* What a claimed job that never started becomes (?2 is now): back to
+/* What a claimed job that never started becomes: back to
  * retrying without spending a retry, unless a cancel was requested. */
 #define RELEASE_SET                                                                   \
     "status = CASE WHEN cancel_requested THEN 6 ELSE 3 END, "                         \
-    "message = CASE WHEN cancel_requested THEN 'Cancelled' ELSE message END, "        \
-    "finished_at = CASE WHEN cancel_requested THEN ?2 ELSE NULL END, "                \
-    "run_at = ?2, updated_at = ?2, started_at = NULL, "                               \
+    "message = CASE WHEN cancel_requested THEN '" JM__MSG_CANCELLED "' "              \
+    "  ELSE message END, "                                                            \
+    "finished_at = CASE WHEN cancel_requested THEN :now ELSE NULL END, "              \
+    "run_at = :now, updated_at = :now, started_at = NULL, "                           \
     "lease_until = NULL, owner_pid = NULL, owner_instance = NULL "
 
 /* The hot statements name their partial index: without statistics the
@@ -47,13 +52,15 @@ static const char *const sql_text[Q_COUNT_] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
-    /* ?1 is the id without its last group, which is the seq the row gets
+    /* :id is the id without its last group, which is the seq the row gets
      * (schema version 4). created_at never goes below the newest row's
      * (version 3), so creation-time filters can seek by seq. */
     [Q_INSERT] = "INSERT INTO jm_jobs (id, type, status, namespace_id, params, "
                  "idempotency_key, max_retries, priority, created_at, updated_at, run_at) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, max(?9, coalesce("
-                 "(SELECT created_at FROM jm_jobs ORDER BY seq DESC LIMIT 1), ?9)), ?9, ?10)",
+                 "VALUES (:id, :type, :status, :namespace_id, :params, :key, :max_retries, "
+                 ":priority, max(:now, coalesce("
+                 "(SELECT created_at FROM jm_jobs ORDER BY seq DESC LIMIT 1), :now)), :now, "
+                 ":run_at)",
     [Q_ROW_FROM] = "SELECT seq, created_at FROM jm_jobs WHERE seq >= ?1 ORDER BY seq LIMIT 1",
     [Q_LAST_ROW] = "SELECT seq, created_at FROM jm_jobs ORDER BY seq DESC LIMIT 1",
     [Q_ACTIVE_BY_KEY] = "SELECT seq, id FROM jm_jobs WHERE idempotency_key = ?1 "
@@ -79,13 +86,13 @@ static const char *const sql_text[Q_COUNT_] = {
     [Q_DUE] = "SELECT " JM_JOB_COLUMNS " FROM jm_jobs INDEXED BY jm_jobs_due "
               "WHERE status IN (1, 3) AND run_at <= ?1 AND instr(?2, type) > 0 "
               "ORDER BY priority DESC, run_at, seq LIMIT ?3",
-    /* ?7: the job starts at once (a worker is idle for it); a job claimed
-     * ahead gets its started_at when it really starts. */
-    [Q_TAKE] = "UPDATE jm_jobs SET status = 2, attempts = attempts + 1, node_id = ?1, "
-               "owner_pid = ?2, owner_instance = ?3, lease_until = ?4, "
-               "started_at = CASE WHEN ?7 THEN ?5 END, "
-               "updated_at = ?5, message = CASE WHEN status = 3 THEN NULL ELSE message END "
-               "WHERE seq = ?6 AND status IN (1, 3)",
+    /* :starts: the job starts at once (a worker is idle for it); a job
+     * claimed ahead gets its started_at when it really starts. */
+    [Q_TAKE] = "UPDATE jm_jobs SET status = 2, attempts = attempts + 1, node_id = :node, "
+               "owner_pid = :pid, owner_instance = :instance, lease_until = :lease_until, "
+               "started_at = CASE WHEN :starts THEN :now END, updated_at = :now, "
+               "message = CASE WHEN status = 3 THEN NULL ELSE message END "
+               "WHERE seq = :seq AND status IN (1, 3)",
     /* A due row outside damage made unreadable (jm__row_damage) ends
      * failed (5) instead of being claimed, so it holds up no other job:
      * ?1 what is wrong, ?2 now, ?3 its seq. */
@@ -98,33 +105,31 @@ static const char *const sql_text[Q_COUNT_] = {
     [Q_CLAIM_SAVEPOINT] = "SAVEPOINT jm_claim",
     [Q_CLAIM_ROLLBACK] = "ROLLBACK TO jm_claim",
     [Q_CLAIM_RELEASE] = "RELEASE jm_claim",
-    /* ?1 status, ?2 keep_message, ?3 message, ?4 trace, ?5 result,
-     * ?6 retry_count, ?7 run_at, ?8 progress, ?9 now, ?10 finished_at,
-     * ?11 seq, ?12 attempt, ?13 when the run started. An outcome a
-     * standing cancel cannot change. */
-    [Q_FINISH] = "UPDATE jm_jobs SET status = ?1, "
-                 "message = CASE WHEN ?2 THEN message ELSE ?3 END, "
-                 "exception_trace = coalesce(?4, exception_trace), "
-                 "result = coalesce(?5, result), retry_count = ?6, run_at = ?7, "
-                 "progress = ?8, updated_at = ?9, finished_at = ?10, "
-                 "started_at = coalesce(started_at, ?13), "
+    /* An outcome a standing cancel cannot change. :started_at is when the
+     * run started, for a job claimed ahead. */
+    [Q_FINISH] = "UPDATE jm_jobs SET status = :status, "
+                 "message = CASE WHEN :keep_message THEN message ELSE :message END, "
+                 "exception_trace = coalesce(:trace, exception_trace), "
+                 "result = coalesce(:result, result), retry_count = :retry_count, "
+                 "run_at = :run_at, progress = :progress, updated_at = :now, "
+                 "finished_at = :finished_at, started_at = coalesce(started_at, :started_at), "
                  "lease_until = NULL, owner_pid = NULL, owner_instance = NULL "
-                 "WHERE seq = ?11 AND status = 2 AND attempts = ?12",
+                 "WHERE seq = :seq AND status = 2 AND attempts = :attempt",
     /* The same for an outcome a standing cancel request overrides: it
      * becomes cancelled, atomically with the write. */
     [Q_FINISH_CANCELLABLE] =
         "UPDATE jm_jobs SET "
-        "status = CASE WHEN cancel_requested THEN 6 ELSE ?1 END, "
-        "message = CASE WHEN cancel_requested THEN 'Cancelled' "
-        "  WHEN ?2 THEN message ELSE ?3 END, "
-        "exception_trace = coalesce(?4, exception_trace), "
-        "result = coalesce(?5, result), "
-        "retry_count = CASE WHEN cancel_requested THEN retry_count ELSE ?6 END, "
-        "run_at = ?7, progress = ?8, updated_at = ?9, "
-        "finished_at = CASE WHEN cancel_requested THEN ?9 ELSE ?10 END, "
-        "started_at = coalesce(started_at, ?13), "
+        "status = CASE WHEN cancel_requested THEN 6 ELSE :status END, "
+        "message = CASE WHEN cancel_requested THEN '" JM__MSG_CANCELLED "' "
+        "  WHEN :keep_message THEN message ELSE :message END, "
+        "exception_trace = coalesce(:trace, exception_trace), "
+        "result = coalesce(:result, result), "
+        "retry_count = CASE WHEN cancel_requested THEN retry_count ELSE :retry_count END, "
+        "run_at = :run_at, progress = :progress, updated_at = :now, "
+        "finished_at = CASE WHEN cancel_requested THEN :now ELSE :finished_at END, "
+        "started_at = coalesce(started_at, :started_at), "
         "lease_until = NULL, owner_pid = NULL, owner_instance = NULL "
-        "WHERE seq = ?11 AND status = 2 AND attempts = ?12",
+        "WHERE seq = :seq AND status = 2 AND attempts = :attempt",
     [Q_CHECKPOINT] = "UPDATE jm_jobs SET checkpoint = ?1, updated_at = ?2 "
                      "WHERE seq = ?3 AND status = 2 AND attempts = ?4",
     [Q_PROGRESS] = "UPDATE jm_jobs SET progress = ?1, updated_at = ?2 "
@@ -136,7 +141,8 @@ static const char *const sql_text[Q_COUNT_] = {
     [Q_CANCEL] = "UPDATE jm_jobs SET "
                  "status = CASE WHEN status <> 2 THEN 6 ELSE status END, "
                  "finished_at = CASE WHEN status <> 2 THEN ?2 ELSE finished_at END, "
-                 "message = CASE WHEN status <> 2 THEN 'Cancelled' ELSE message END, "
+                 "message = CASE WHEN status <> 2 THEN '" JM__MSG_CANCELLED "' "
+                 "  ELSE message END, "
                  "cancel_requested = 1, updated_at = ?2 "
                  "WHERE seq = ?4 AND id = ?1 AND (status <= 1 OR status = 3 OR (status = 2 AND ?3)) "
                  "RETURNING status, seq, owner_instance",
@@ -150,25 +156,25 @@ static const char *const sql_text[Q_COUNT_] = {
                          "FROM jm_jobs INDEXED BY jm_jobs_status "
                          "WHERE status = 2 AND owner_pid IS NOT NULL",
     [Q_RECOVER_OWNER] = "UPDATE jm_jobs INDEXED BY jm_jobs_status SET " RECOVER_SET
-                        "WHERE status = 2 AND node_id = ?1 AND owner_pid = ?5 "
-                        "AND owner_instance = ?6",
+                        "WHERE status = 2 AND node_id = :node AND owner_pid = :pid "
+                        "AND owner_instance = :instance",
     /* The owner's runs that started; the rest of its rows go by
      * Q_RELEASE_OWNER (see jm__sqlite_recover_owner). */
     [Q_RECOVER_RUN] = "UPDATE jm_jobs SET " RECOVER_SET
-                      "WHERE seq = ?7 AND attempts = ?8 AND status = 2 AND node_id IS ?1 "
-                      "AND owner_pid = ?5 AND owner_instance = ?6",
+                      "WHERE seq = :seq AND attempts = :attempt AND status = 2 "
+                      "AND node_id IS :node AND owner_pid = :pid AND owner_instance = :instance",
     [Q_RELEASE_OWNER] = "UPDATE jm_jobs INDEXED BY jm_jobs_status SET " RELEASE_SET
-                        "WHERE status = 2 AND node_id IS ?1 AND owner_pid = ?5 "
-                        "AND owner_instance = ?6",
+                        "WHERE status = 2 AND node_id IS :node AND owner_pid = :pid "
+                        "AND owner_instance = :instance",
     /* A job on this node whose owner lives is never taken by its lease
      * alone: liveness beats a timestamp (recovery.c). */
     [Q_RECOVER_EXPIRED] = "UPDATE jm_jobs INDEXED BY jm_jobs_status SET " RECOVER_SET
-                          "WHERE status = 2 AND (lease_until IS NULL OR lease_until < ?2) "
-                          "AND (node_id IS NOT ?1 OR owner_pid IS NULL)",
+                          "WHERE status = 2 AND (lease_until IS NULL OR lease_until < :now) "
+                          "AND (node_id IS NOT :node OR owner_pid IS NULL)",
     /* A claimed job that never ran goes back without spending a retry,
      * unless a cancel was requested meanwhile. */
     [Q_RELEASE] = "UPDATE jm_jobs SET " RELEASE_SET
-                  "WHERE seq = ?5 AND status = 2 AND attempts = ?6",
+                  "WHERE seq = :seq AND status = 2 AND attempts = :attempt",
     /* Durability per transaction: see jm__sqlite_cycle. */
     [Q_SYNC_FULL] = "PRAGMA synchronous=FULL",
     [Q_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
@@ -231,6 +237,34 @@ int jm__sqlite_write(jm__store *s, sqlite3_stmt *st, const char *what, int64_t *
     return src == SQLITE_DONE ? JM_OK : jm__sqlite_err(s, src, what);
 }
 
+/* The named parameters of the checked statements, in index order
+ * (JM_PARAMS_* in sqlite_internal.h); NULL: bound by number or by name. */
+static const char *const sql_params[Q_COUNT_] = {
+    [Q_INSERT] = JM_PARAMS_INSERT(JM_PARAM_NAME, INSERT),
+    [Q_TAKE] = JM_PARAMS_TAKE(JM_PARAM_NAME, TAKE),
+    [Q_FINISH] = JM_PARAMS_FINISH(JM_PARAM_NAME, FINISH),
+    [Q_FINISH_CANCELLABLE] = JM_PARAMS_FINISH(JM_PARAM_NAME, FINISH),
+};
+
+/* A statement's text and its binder's constants must agree. */
+static int check_params(jm__query q, sqlite3_stmt *st)
+{
+    const char *want = sql_params[q];
+    if (!want)
+        return JM_OK;
+    int i = 1;
+    for (; *want; want += strlen(want) + 1, i++) {
+        const char *got = sqlite3_bind_parameter_name(st, i);
+        if (!got || strcmp(got, want) != 0)
+            return jm__seterr(JM_EDB, "statement %d: parameter %d is %s where %s is bound",
+                              (int)q, i, got ? got : "unnamed", want);
+    }
+    if (sqlite3_bind_parameter_count(st) != i - 1)
+        return jm__seterr(JM_EDB, "statement %d has %d parameters, %d are bound", (int)q,
+                          sqlite3_bind_parameter_count(st), i - 1);
+    return JM_OK;
+}
+
 int jm__sqlite_stmt(jm__store *s, jm__query q, sqlite3_stmt **out)
 {
     /* Durability is relaxed only for a claim-only cycle. Should restoring
@@ -251,6 +285,11 @@ int jm__sqlite_stmt(jm__store *s, jm__query q, sqlite3_stmt **out)
                                     NULL);
         if (rc != SQLITE_OK)
             return jm__sqlite_err(s, rc, "preparing a statement");
+        if ((rc = check_params(q, s->q[q])) != JM_OK) {
+            sqlite3_finalize(s->q[q]);
+            s->q[q] = NULL;
+            return rc;
+        }
     }
     *out = s->q[q];
     return JM_OK;
