@@ -344,21 +344,22 @@ int bu_mark_completed(const char *db_path, int64_t finished)
         maxseq = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     st = NULL;
-    /* The library's schema: statuses are jm_status integers. */
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "UPDATE jm_jobs SET status = %d, attempts = 1, started_at = ?1, finished_at = ?1, "
-             "updated_at = ?1 WHERE seq BETWEEN ?2 AND ?3 AND status = %d",
-             (int)JM_STATUS_COMPLETED, (int)JM_STATUS_QUEUED);
+    /* The library's schema stores statuses as jm_status integers. */
+    const char *sql = "UPDATE jm_jobs SET status = :completed, attempts = 1, "
+                      "started_at = :finished, finished_at = :finished, updated_at = :finished "
+                      "WHERE seq BETWEEN :lo AND :hi AND status = :queued";
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
         fprintf(stderr, "jm-bench: %s\n", sqlite3_errmsg(db));
         rc = 1;
         goto done;
     }
     for (sqlite3_int64 lo = 1; lo <= maxseq && rc == 0; lo += BU_MARK_CHUNK) {
-        sqlite3_bind_int64(st, 1, finished);
-        sqlite3_bind_int64(st, 2, lo);
-        sqlite3_bind_int64(st, 3, lo + BU_MARK_CHUNK - 1);
+        sqlite3_bind_int(st, sqlite3_bind_parameter_index(st, ":completed"),
+                         JM_STATUS_COMPLETED);
+        sqlite3_bind_int(st, sqlite3_bind_parameter_index(st, ":queued"), JM_STATUS_QUEUED);
+        sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":finished"), finished);
+        sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":lo"), lo);
+        sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":hi"), lo + BU_MARK_CHUNK - 1);
         if (sqlite3_step(st) != SQLITE_DONE) {
             fprintf(stderr, "jm-bench: marking jobs completed: %s\n", sqlite3_errmsg(db));
             rc = 1;
