@@ -1,5 +1,5 @@
 /*
- * The allocator hook (src/core/alloc.c): every allocation of the library
+ * The allocator hook (src/base/alloc.c): every allocation of the library
  * (and of cJSON) goes through jm_set_allocator's functions and is freed by
  * the time the manager closes; the Nth allocation failing, for every N in
  * turn, gives JM_ENOMEM or success, never a crash, and leaves the jobs

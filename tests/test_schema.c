@@ -1,5 +1,5 @@
 /*
- * The jobs schema (src/store/sqlite_schema.c): what a new database gets,
+ * The jobs schema (src/store/sqlite/sqlite_schema.c): what a new database gets,
  * migration of databases written by earlier versions (built here from the
  * SQL those versions shipped, not derived from the current one), refusal
  * of newer ones, the creation-time order that time filters rely on, and

@@ -1,5 +1,5 @@
 /*
- * UTF-8 checks and truncation (src/core/text.c): well-formed sequences of
+ * UTF-8 checks and truncation (src/base/text.c): well-formed sequences of
  * every length, the ill-formed ones a lax decoder accepts (overlongs,
  * surrogates, code points past U+10FFFF, truncated sequences), identifier
  * checks, and cutting long messages on a character boundary.

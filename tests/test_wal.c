@@ -1,5 +1,5 @@
 /*
- * WAL checkpoints (src/store/sqlite_wal.c): the store hands them to a
+ * WAL checkpoints (src/store/sqlite/sqlite_wal.c): the store hands them to a
  * thread with its own connection, and the log still stays bounded while
  * jobs are created one transaction at a time and while a prune deletes
  * many (it waits between batches for the checkpoints to catch up).

@@ -4,8 +4,9 @@
  * The core decides what should happen to a job (next status, backoff,
  * messages); a store makes it happen atomically and guards every write with
  * the status (and, for running jobs, the claim) it expects, so a write based
- * on stale knowledge changes nothing. No SQL lives outside src/store/; a
- * second backend implements this vtable and nothing in src/core changes.
+ * on stale knowledge changes nothing. No SQL lives outside src/store/: each
+ * backend has its folder there (sqlite/) and implements this vtable, and
+ * nothing in src/core changes for another.
  *
  * A store handle is one connection: the caller serialises calls on it.
  */

@@ -14,6 +14,10 @@ set(allowed_core store record base)
 set(allowed_engine base)
 set(allowed_executors base)
 
+# Programs that link the library (tools/, bench/, examples/) see the public
+# API only.
+set(allowed_users "")
+
 # One header of each layer to include.
 set(probe_base alloc.h)
 set(probe_record job.h)
@@ -58,7 +62,7 @@ endfunction()
 
 set(failures 0)
 set(checked 0)
-foreach(from IN LISTS stated)
+foreach(from IN LISTS stated ITEMS users)
     foreach(to IN LISTS stated)
         compile(${from} ${probe_${to}} rc out)
         math(EXPR checked "${checked} + 1")

@@ -30,7 +30,7 @@ static int active_holder(jm__store *s, const char *key, char out[JM_JOB_ID_SIZE]
 }
 
 /* Binds what finds the row `id` names: its seq at seq_param and the id
- * as the row stores it at id_param. An id carries its seq (core/job_id.h)
+ * as the row stores it at id_param. An id carries its seq (record/job_id.h)
  * and its row stores all but that last group. An id written by an earlier
  * version is stored whole; its seq comes from the index kept for those.
  * No row has seq 0, so an id that names none finds nothing. */

@@ -101,7 +101,7 @@ static const char *const schema_v3[] = {
     NULL,
 };
 
-/* Version 4: an id ends in its row's seq (core/job_id.h), and the row
+/* Version 4: an id ends in its row's seq (record/job_id.h), and the row
  * stores the rest: the id names its row without an index of its own, one
  * B-tree fewer for every insert to write. Ids written before carry no seq;
  * they stay stored whole, and only they are indexed. The UNIQUE column
