@@ -17,7 +17,7 @@
 #include "lease.h"
 #include "log.h"
 #include "manager.h"
-#include "runner.h"
+#include "start_check.h"
 
 /* Progress is display data: writing it more often than this buys nothing. */
 #define JM_PROGRESS_SAVE_INTERVAL_MS 500
@@ -121,6 +121,27 @@ int64_t jm_ctx_now(const jm_ctx *ctx)
 
 /* Without a loop thread (jm_run_once) the executor's own calls renew the
  * lease and pick up cancel requests from other processes. */
+/* If a cancel of one of this manager's jobs was accepted on this host
+ * since the context last looked (the run journal's counter moved), reads
+ * the job's row and flags the context cancelled or lost. */
+static void jm__ctx_check_row(jm_ctx *ctx)
+{
+    jm_manager *m = ctx->m;
+    if (!m->journal || atomic_load(&ctx->cancelled))
+        return;
+    uint64_t now = jm__journal_cancels(m->journal);
+    if (now == ctx->seen_cancels)
+        return;
+    ctx->seen_cancels = now;
+    jm__start_verdict v = jm__read_verdict(m, ctx->job);
+    /* The flag only: the executor's cancel hook is for a blocked execute,
+     * and this runs on the executor's own thread. */
+    if (v == JM__START_CANCELLED)
+        atomic_store(&ctx->cancelled, 1);
+    else if (v == JM__START_LOST)
+        atomic_store(&ctx->lost, 1);
+}
+
 static void inline_heartbeat(jm_ctx *ctx)
 {
     int64_t now = jm__mono_ms();

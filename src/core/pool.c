@@ -1,8 +1,8 @@
 /*
- * The worker pool: starting and stopping it, the worker threads, the ring
- * of claimed jobs they take from, wake-ups from local creates and cancel
- * flags. The run loop that claims and commits is in loop.c, lease renewal
- * in lease.c. Workers only execute. A job is reported
+ * The worker pool: the worker threads, the ring of claimed jobs they take
+ * from, wake-ups from local creates and cancel flags. jm_start, jm_run and
+ * jm_stop (run.c) start and stop it with the run loop (loop.c) that claims
+ * and commits; lease renewal is in lease.c. Workers only execute. A job is reported
  * finished only once its outcome is committed; until then its row stays
  * running under this manager's lease, so a crash means a re-run, never a
  * lost job.
@@ -17,7 +17,6 @@
 #include "error.h"
 #include "job.h"
 #include "log.h"
-#include "loop.h"
 #include "runner.h"
 
 static _Thread_local jm_manager *tl_worker_of;
@@ -105,6 +104,11 @@ jm_job *jm__pool_pop_pending(jm__pool *p)
 
 /* ---- workers ---- */
 
+int jm__pool_on_worker(const jm_manager *m)
+{
+    return tl_worker_of == m;
+}
+
 static void *worker_main(void *arg)
 {
     jm_manager *m = arg;
@@ -144,31 +148,11 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static void *loop_main(void *arg)
-{
-    jm__loop_run(arg);
-    return NULL;
-}
 
-/* Joins a loop thread that ended on its own (a stop asked for from an
- * executor) and was not joined yet; m->lock held, dropped meanwhile. */
-static void join_finished_loop(jm_manager *m)
+
+int jm__pool_begin(jm_manager *m, int n)
 {
     jm__pool *p = &m->pool;
-    if (p->state != JM__POOL_IDLE || !p->loop_thread_started)
-        return;
-    p->loop_thread_started = 0;
-    pthread_t t = p->loop_thread;
-    pthread_mutex_unlock(&m->lock);
-    pthread_join(t, NULL);
-    pthread_mutex_lock(&m->lock);
-}
-
-/* Sets the pool up and starts the workers; m->lock held. */
-static int pool_begin(jm_manager *m, int n)
-{
-    jm__pool *p = &m->pool;
-    join_finished_loop(m);
     if (p->state == JM__POOL_RUNNING)
         return jm__seterr(JM_EBUSY, "the manager is already running");
     if (p->state == JM__POOL_STOPPING)
@@ -210,91 +194,4 @@ static int pool_begin(jm_manager *m, int n)
     pthread_mutex_lock(&m->lock);
     p->state = JM__POOL_IDLE;
     return jm__seterr(JM_ENOMEM, "cannot start worker threads");
-}
-
-static int check_workers(jm_manager *m, int n, const char *fn)
-{
-    if (!m)
-        return jm__seterr(JM_EINVAL, "%s: manager is NULL", fn);
-    if (n < 1 || n > JM_MAX_WORKERS)
-        return jm__seterr(JM_EINVAL, "%s: max_concurrent must be 1..%d", fn, JM_MAX_WORKERS);
-    return JM_OK;
-}
-
-int jm_start(jm_manager *m, int max_concurrent)
-{
-    int rc = check_workers(m, max_concurrent, "jm_start");
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&m->lock);
-    if ((rc = pool_begin(m, max_concurrent))) {
-        pthread_mutex_unlock(&m->lock);
-        return rc;
-    }
-    if (pthread_create(&m->pool.loop_thread, NULL, loop_main, m) != 0) {
-        /* Run the stop sequence with no loop: only idle workers exist. */
-        m->pool.state = JM__POOL_STOPPING;
-        pthread_mutex_unlock(&m->lock);
-        jm__loop_run(m);
-        return jm__seterr(JM_ENOMEM, "cannot start the run loop thread");
-    }
-    m->pool.loop_thread_started = 1;
-    pthread_mutex_unlock(&m->lock);
-    jm__log(m, JM_LOG_INFO, NULL, "started with %d worker(s)", max_concurrent);
-    return JM_OK;
-}
-
-int jm_run(jm_manager *m, int max_concurrent)
-{
-    int rc = check_workers(m, max_concurrent, "jm_run");
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&m->lock);
-    rc = pool_begin(m, max_concurrent);
-    pthread_mutex_unlock(&m->lock);
-    if (rc)
-        return rc;
-    jm__log(m, JM_LOG_INFO, NULL, "running with %d worker(s)", max_concurrent);
-    jm__loop_run(m);
-    return JM_OK;
-}
-
-int jm_stop(jm_manager *m, int64_t drain_ms)
-{
-    if (!m)
-        return jm__seterr(JM_EINVAL, "jm_stop: manager is NULL");
-    if (drain_ms < 0)
-        drain_ms = 0;
-    jm__pool *p = &m->pool;
-    pthread_mutex_lock(&m->lock);
-    if (p->state == JM__POOL_IDLE && !p->loop_thread_started) {
-        pthread_mutex_unlock(&m->lock);
-        return JM_OK;
-    }
-    if (p->state == JM__POOL_RUNNING) {
-        p->state = JM__POOL_STOPPING;
-        p->drain_ms = drain_ms;
-        jm__log(m, JM_LOG_INFO, NULL, "stopping (drain %lld ms)", (long long)drain_ms);
-    } else if (p->state == JM__POOL_STOPPING && p->drain_started) {
-        int64_t d = jm__mono_ms() + drain_ms;
-        if (d < p->drain_deadline_mono)
-            p->drain_deadline_mono = d;
-    } else if (p->state == JM__POOL_STOPPING && drain_ms < p->drain_ms) {
-        p->drain_ms = drain_ms;
-    }
-    pthread_cond_signal(&p->loop_cv);
-    if (tl_worker_of == m) {
-        /* From an executor: waiting here would wait for ourselves. */
-        pthread_mutex_unlock(&m->lock);
-        return JM_OK;
-    }
-    while (p->state != JM__POOL_IDLE)
-        pthread_cond_wait(&p->stopped_cv, &m->lock);
-    int join = p->loop_thread_started;
-    p->loop_thread_started = 0;
-    pthread_t t = p->loop_thread;
-    pthread_mutex_unlock(&m->lock);
-    if (join)
-        pthread_join(t, NULL);
-    return JM_OK;
 }

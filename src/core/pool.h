@@ -49,6 +49,10 @@ typedef struct jm__pool {
 
 int jm__pool_init(jm_manager *m);
 void jm__pool_destroy(jm_manager *m);
+/* Sets the pool up for n workers and starts them; m->lock held. */
+int jm__pool_begin(jm_manager *m, int n);
+/* Whether the calling thread is one of m's workers (an executor). */
+int jm__pool_on_worker(const jm_manager *m);
 /* A job was created here: wake the run loop if it is due by run_at. */
 void jm__pool_notify(jm_manager *m, int64_t run_at);
 /* Flags the running context of `seq` cancelled (and nudges its executor). */

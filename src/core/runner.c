@@ -18,6 +18,7 @@
 #include "json_check.h"
 #include "log.h"
 #include "random.h"
+#include "start_check.h"
 #include "text.h"
 
 #define SHUTDOWN_MESSAGE "Interrupted by shutdown; will run again"
@@ -132,67 +133,8 @@ void jm__release_job(jm_manager *m, jm_job *job)
     jm_job_free(job);
 }
 
-/* Reads the job's row on the reader connection (opened on first use),
- * which the writer's transactions never block. If the read itself fails
- * the job runs: a cancel still reaches it by the heartbeat. */
-jm__start_verdict jm__read_verdict(jm_manager *m, const jm_job *job)
-{
-    jm__start_verdict v = JM__START_RUN;
-    pthread_mutex_lock(&m->reader_lock);
-    if (!m->reader && !m->reader_failed) {
-        jm__store_config sc = {m->db_path, m->vfs, m->cfg.busy_timeout_ms, 1};
-        if (m->ops->open(&sc, &m->reader) != JM_OK) {
-            m->reader = NULL;
-            m->reader_failed = 1;
-            jm__log(m, JM_LOG_WARN, NULL,
-                    "cannot open a reader connection (cancels reach waiting jobs by the "
-                    "heartbeat only): %s",
-                    jm_last_error());
-        }
-    }
-    if (m->reader && m->ops->start_check(m->reader, job->seq, job->attempts, &v) != JM_OK) {
-        jm__log(m, JM_LOG_DEBUG, job->id, "start check failed, running it: %s",
-                jm_last_error());
-        v = JM__START_RUN;
-    }
-    pthread_mutex_unlock(&m->reader_lock);
-    return v;
-}
 
-void jm__ctx_check_row(jm_ctx *ctx)
-{
-    jm_manager *m = ctx->m;
-    if (!m->journal || atomic_load(&ctx->cancelled))
-        return;
-    uint64_t now = jm__journal_cancels(m->journal);
-    if (now == ctx->seen_cancels)
-        return;
-    ctx->seen_cancels = now;
-    jm__start_verdict v = jm__read_verdict(m, ctx->job);
-    /* The flag only: the executor's cancel hook is for a blocked execute,
-     * and this runs on the executor's own thread. */
-    if (v == JM__START_CANCELLED)
-        atomic_store(&ctx->cancelled, 1);
-    else if (v == JM__START_LOST)
-        atomic_store(&ctx->lost, 1);
-}
 
-/* May the claimed job start? A job may have waited in memory since its
- * claim; a cancel accepted meanwhile, by any process of this host, has
- * bumped the journal's counter, and only then is the row read. Without a
- * journal the row is always read. *seen gets the counter the answer is
- * good for. */
-static jm__start_verdict start_verdict(jm_manager *m, const jm_job *job, uint64_t *seen)
-{
-    *seen = job->claim_cancels;
-    if (job->cancel_requested)
-        return JM__START_CANCELLED;
-    uint64_t now = jm__journal_cancels(m->journal);
-    if (m->journal && now == job->claim_cancels)
-        return JM__START_RUN;
-    *seen = now; /* read before the row: a later bump is seen next time */
-    return jm__read_verdict(m, job);
-}
 
 jm__outcome *jm__run_job(jm_manager *m, jm_job *job, int inline_mode)
 {
@@ -236,7 +178,7 @@ jm__outcome *jm__run_job(jm_manager *m, jm_job *job, int inline_mode)
         /* Active before the verdict: a cancel in this process after it
          * flags the context instead. */
         jm__ctx_activate(&ctx);
-        jm__start_verdict v = start_verdict(m, job, &ctx.seen_cancels);
+        jm__start_verdict v = jm__start_verdict_of(m, job, &ctx.seen_cancels);
         if (v != JM__START_RUN)
             jm__ctx_deactivate(&ctx);
         if (v == JM__START_LOST) {
@@ -318,7 +260,7 @@ int jm__commit_cycle(jm_manager *m, jm__outcome *list, size_t n, size_t claim_ma
         req.ahead_max = ahead_types ? ahead_max : 0;
     }
     /* Read before the claim: a cancel that the claim did not see bumps it
-     * after (see start_verdict). */
+     * after (see jm__start_verdict_of). */
     uint64_t cancels = jm__journal_cancels(m->journal);
     jm__db_lock(m);
     int claim_rc = JM_OK;

@@ -35,12 +35,6 @@ int jm__commit_cycle(jm_manager *m, jm__outcome *list, size_t n, size_t claim_ma
                      size_t *nclaimed, int *claim_err);
 void jm__outcome_free_list(jm__outcome *list);
 
-/* Reads a claimed job's row on the reader connection: may it (still) run? */
-jm__start_verdict jm__read_verdict(jm_manager *m, const jm_job *job);
-/* If a cancel of one of this manager's jobs was accepted on this host
- * since the context last looked (the run journal's counter moved), reads
- * the job's row and flags the context cancelled or lost. */
-void jm__ctx_check_row(jm_ctx *ctx);
 
 /* Puts a claimed job that never ran back (running -> retrying, no retry
  * spent) and frees it. */
