@@ -214,7 +214,7 @@ JM_EXTERN void jm_free(void *p);
  */
 JM_EXTERN int jm_job_id_parse(const char *id, char type_out[3]);
 
-/** A job's status; the README's status machine shows the transitions. */
+/** A job's status; docs/design.md's status machine shows the transitions. */
 typedef enum {
     JM_STATUS_NEW,       /**< created with a run_at still in the future */
     JM_STATUS_QUEUED,    /**< due, waiting for a worker */
@@ -296,7 +296,7 @@ typedef enum {
 /** The version of jm_config this header describes. */
 #define JM_CONFIG_VERSION 1u
 
-/* Defaults; the README's configuration table lists them too. */
+/* Defaults; docs/embedding.md's configuration table lists them too. */
 /** Default of jm_config.max_retries. */
 #define JM_DEFAULT_MAX_RETRIES 3
 /** Default of jm_config.backoff_base_ms. */

@@ -4,7 +4,8 @@
 #   build-clang/ clang, Debug, on the system's SQLite, all tests
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer, all tests
 #   scripts/checks/*.sh  further checks (install, fuzzing, the README's
-#                commands with a Release build by gcc, ...)
+#                commands with a Release build by gcc, the documentation's
+#                code blocks, ...)
 #   build-tsan/  ThreadSanitizer, the worker-pool tests
 # Stops at the first failure. Warnings are errors in every build.
 set -euo pipefail
