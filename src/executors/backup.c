@@ -195,7 +195,7 @@ static int on_rows(void *arg, const jm_host_row *rows, size_t n)
             return BK_STOP_FAILED;
         }
         if (need > b->line_cap) {
-            /* The allocator hook has no realloc: replace the buffer. */
+            /* Its old content is not needed: a new buffer, not a copy. */
             cJSON_free(b->line);
             b->line_cap = need < BK_WRITE_BUFFER_BYTES ? BK_WRITE_BUFFER_BYTES : need;
             b->line = cJSON_malloc(b->line_cap);
