@@ -293,6 +293,18 @@ typedef enum {
     JM_RECOVER_FAIL   /**< a lost running job fails with "Server restarted" */
 } jm_recovery_policy;
 
+/** What an acknowledged write survives (jm_config.durability). */
+typedef enum {
+    /** A create, outcome, cancel, retry or checkpoint that returned survives
+     * a power cut: every commit is synced (SQLite synchronous=FULL). */
+    JM_DURABLE_SYNC,
+    /** It survives a crash of the process, not of the machine: commits are
+     * not synced (WAL with synchronous=NORMAL), so a power cut may lose the
+     * last moments before it, never more, and never leaves the database
+     * damaged. Several times faster to write one job at a time. */
+    JM_DURABLE_PROCESS
+} jm_durability;
+
 /** The version of jm_config this header describes. */
 #define JM_CONFIG_VERSION 1u
 
@@ -336,6 +348,7 @@ typedef struct jm_config {
     int64_t busy_timeout_ms;   /**< how long to wait for another writer before
                                     JM_EBUSY */
     const char *sqlite_vfs;    /**< NULL: SQLite's default VFS */
+    jm_durability durability;  /**< JM_DURABLE_SYNC (default) or JM_DURABLE_PROCESS */
 } jm_config;
 
 /** Initialiser of jm_config: every default, no database path. */
@@ -345,7 +358,8 @@ typedef struct jm_config {
             JM_DEFAULT_BACKOFF_BASE_MS, JM_DEFAULT_BACKOFF_MAX_MS,             \
             JM_DEFAULT_BACKOFF_JITTER, JM_DEFAULT_LEASE_MS,                    \
             JM_DEFAULT_POLL_INTERVAL_MS, JM_RECOVER_RETRY, NULL, NULL,         \
-            JM_LOG_WARN, NULL, NULL, NULL, JM_DEFAULT_BUSY_TIMEOUT_MS, NULL    \
+            JM_LOG_WARN, NULL, NULL, NULL, JM_DEFAULT_BUSY_TIMEOUT_MS, NULL,   \
+            JM_DURABLE_SYNC                                                    \
     }
 
 /**

@@ -42,7 +42,7 @@ static const jm__owner owner_far = {"node-b", 111, 1};
 
 static jm__store *open_store(const char *path)
 {
-    jm__store_config c = {path, NULL, 20000, 0};
+    jm__store_config c = {path, NULL, 20000, 0, 1};
     jm__store *s = NULL;
     int rc = OPS->open(&c, &s);
     if (rc != JM_OK)
@@ -218,7 +218,7 @@ static void open_refuses_non_database(void **state)
     for (int i = 0; i < 512; i++)
         fputs("this is a text file, not a database. ", fp);
     fclose(fp);
-    jm__store_config c = {bad, NULL, 1000, 0};
+    jm__store_config c = {bad, NULL, 1000, 0, 1};
     jm__store *s = (jm__store *)1;
     assert_int_equal(OPS->open(&c, &s), JM_EDB);
     assert_null(s);
@@ -567,7 +567,7 @@ typedef struct racer {
 static void *race_main(void *arg)
 {
     racer *r = arg;
-    jm__store_config c = {r->db, NULL, 60000, 0};
+    jm__store_config c = {r->db, NULL, 60000, 0, 1};
     jm__store *s = NULL;
     if ((r->rc = OPS->open(&c, &s)))
         return NULL;

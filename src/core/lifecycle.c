@@ -47,6 +47,8 @@ static int check_config(const jm_config *c)
         return jm__seterr(JM_EINVAL, "jm_open: unknown log level %d", (int)c->log_level);
     if (c->busy_timeout_ms < 0)
         return jm__seterr(JM_EINVAL, "jm_open: busy_timeout_ms must not be negative");
+    if (c->durability != JM_DURABLE_SYNC && c->durability != JM_DURABLE_PROCESS)
+        return jm__seterr(JM_EINVAL, "jm_open: unknown durability %d", (int)c->durability);
     return JM_OK;
 }
 
@@ -123,7 +125,8 @@ int jm_open(const jm_config *cfg, jm_manager **out)
     m->owner.node_id = m->node_id;
     m->owner.pid = (int64_t)getpid();
     m->owner.instance = new_instance();
-    jm__store_config sc = {m->db_path, m->vfs, cfg->busy_timeout_ms, 0};
+    jm__store_config sc = {m->db_path, m->vfs, cfg->busy_timeout_ms, 0,
+                           cfg->durability == JM_DURABLE_SYNC};
     if ((rc = m->ops->open(&sc, &m->store))) {
         m->store = NULL;
         free_manager(m);

@@ -18,7 +18,8 @@ jm__start_verdict jm__read_verdict(jm_manager *m, const jm_job *job)
     jm__start_verdict v = JM__START_RUN;
     pthread_mutex_lock(&m->reader_lock);
     if (!m->reader && !m->reader_failed) {
-        jm__store_config sc = {m->db_path, m->vfs, m->cfg.busy_timeout_ms, 1};
+        jm__store_config sc = {m->db_path, m->vfs, m->cfg.busy_timeout_ms, 1,
+                               m->cfg.durability == JM_DURABLE_SYNC};
         if (m->ops->open(&sc, &m->reader) != JM_OK) {
             m->reader = NULL;
             m->reader_failed = 1;

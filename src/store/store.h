@@ -28,6 +28,10 @@ typedef struct jm__store_config {
     /* Non-zero: a second connection that only reads (start checks); no
      * schema work, no checkpointer. */
     int reader;
+    /* Non-zero: every commit that records something a caller was told of
+     * reaches the disk before it returns (JM_DURABLE_SYNC); zero: commits
+     * survive a crash of the process only (JM_DURABLE_PROCESS). */
+    int durable_sync;
 } jm__store_config;
 
 /* A job to insert; every field already validated by the core. */

@@ -108,6 +108,7 @@ struct jm__store {
     sqlite3_stmt *shape[JM_FILTER_SHAPES];
     int64_t busy_timeout_us; /* how long one wait for the lock may last */
     int64_t busy_since_us;   /* when the current wait began */
+    int durable_sync;        /* synchronous=FULL except for claim-only cycles */
     int sync_relaxed;        /* synchronous=NORMAL is set (a claim-only cycle) */
     int relaxing;            /* ... on purpose, for the statement under way */
 };

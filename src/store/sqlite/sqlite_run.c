@@ -293,7 +293,7 @@ int jm__sqlite_cycle(jm__store *s, jm__finish *items, size_t n, const jm__claim_
      * power loss a lost claim only leaves the job queued (it runs again, as
      * a crash would make it anyway). Skipping that fsync is what lets a
      * newly created job start within a fraction of a millisecond. */
-    int relaxed = n == 0;
+    int relaxed = n == 0 && s->durable_sync;
     if (rc == JM_OK && relaxed) {
         s->relaxing = 1;
         rc = exec_fixed(s, Q_SYNC_NORMAL, "setting durability");

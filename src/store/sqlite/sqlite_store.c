@@ -444,11 +444,14 @@ static int sqlite_open(const jm__store_config *cfg, jm__store **out)
         return JM_OK;
     }
     /* WAL lets readers (listing, inspection) run beside the one writer;
-     * FULL sync makes every acknowledged create and completion durable.
+     * FULL sync makes every acknowledged create and completion durable
+     * (JM_DURABLE_SYNC); NORMAL keeps the file intact and loses only
+     * unsynced commits to a power cut (JM_DURABLE_PROCESS).
      * journal_mode=WAL is written into the file's header for good, so it
      * comes after the schema check: a file that is not a jobs database
      * (or has a newer schema) is refused without being touched. */
-    if ((rc = pragma(s, "PRAGMA synchronous=FULL")) ||
+    s->durable_sync = cfg->durable_sync;
+    if ((rc = pragma(s, s->durable_sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL")) ||
         (rc = pragma(s, JM_PAGE_CACHE_PRAGMA)) ||
         (rc = pragma(s, "PRAGMA foreign_keys=ON")) || (rc = jm__sqlite_schema(s)) ||
         (rc = pragma(s, "PRAGMA journal_mode=WAL"))) {
