@@ -23,12 +23,13 @@ int jm_cancel(jm_manager *m, const char *id)
         return rc;
     jm__executor_entry e;
     int known = jm__registry_find(&m->registry, type, &e);
-    jm__cancel_outcome outcome;
-    int64_t seq = 0, owner = 0;
-    jm__db_lock(m);
-    rc = m->ops->cancel(m->store, id, known && e.ex.cancellable, jm__now(m), &outcome, &seq,
-                        &owner);
-    jm__db_unlock(m);
+    jm__write w = {.kind = JM__WRITE_CANCEL};
+    w.u.cancel.id = id;
+    w.u.cancel.cancellable_running = known && e.ex.cancellable;
+    w.u.cancel.now = jm__now(m);
+    rc = jm__write_submit(m, &w);
+    jm__cancel_outcome outcome = w.u.cancel.outcome;
+    int64_t seq = w.u.cancel.seq, owner = w.u.cancel.owner_instance;
     if (rc == JM_ENOTCANCELLABLE && !known)
         return jm__seterr(JM_ENOEXEC,
                           "job %s is running and type %s is not registered here, so whether it "
@@ -56,9 +57,10 @@ int jm_retry(jm_manager *m, const char *id)
     int rc = jm_job_id_parse(id, NULL);
     if (rc)
         return rc;
-    jm__db_lock(m);
-    rc = m->ops->retry(m->store, id, jm__now(m));
-    jm__db_unlock(m);
+    jm__write w = {.kind = JM__WRITE_RETRY};
+    w.u.retry.id = id;
+    w.u.retry.now = jm__now(m);
+    rc = jm__write_submit(m, &w);
     if (rc == JM_OK) {
         jm__log(m, JM_LOG_INFO, id, "requeued by hand");
         jm__pool_notify(m, 0);

@@ -1,6 +1,7 @@
 /*
  * Creating jobs: validation of type, parameters and options, then one
- * transaction for the whole batch. Idempotency is enforced by the store's
+ * transaction for the whole batch, shared with other threads' creates
+ * that arrive meanwhile (write_queue.c). Idempotency is enforced by the store's
  * unique index, never by a read-then-write here.
  */
 #include <stdarg.h>
@@ -154,13 +155,13 @@ static int create_rows(jm_manager *m, const jm_new_job *jobs, size_t n,
         if (rows[i].run_at < earliest)
             earliest = rows[i].run_at;
     }
-    size_t conflict_index = 0;
-    char conflict_id[JM_JOB_ID_SIZE] = "";
-    if (rc == JM_OK) {
-        jm__db_lock(m);
-        rc = m->ops->insert(m->store, rows, n, &conflict_index, conflict_id);
-        jm__db_unlock(m);
-    }
+    jm__write w = {.kind = JM__WRITE_INSERT};
+    w.u.insert.rows = rows;
+    w.u.insert.n = n;
+    if (rc == JM_OK)
+        rc = jm__write_submit(m, &w);
+    size_t conflict_index = w.u.insert.conflict_index;
+    const char *conflict_id = w.u.insert.conflict_id;
     if (rc == JM_ECONFLICT) {
         char *dst = single_id_out ? single_id_out : (ids_out ? ids_out[conflict_index] : NULL);
         if (dst)

@@ -175,9 +175,14 @@ int jm_ctx_checkpoint(jm_ctx *ctx, const char *json)
     if (!copy)
         return jm__seterr(JM_ENOMEM, "out of memory saving a checkpoint");
     jm_manager *m = ctx->m;
-    jm__db_lock(m);
-    int rc = m->ops->checkpoint(m->store, ctx->job->seq, ctx->job->attempts, copy, jm__now(m));
-    jm__db_unlock(m);
+    /* Grouped with other writers' commits: workers checkpointing at once
+     * share one sync. */
+    jm__write w = {.kind = JM__WRITE_CHECKPOINT};
+    w.u.checkpoint.seq = ctx->job->seq;
+    w.u.checkpoint.attempt = ctx->job->attempts;
+    w.u.checkpoint.json = copy;
+    w.u.checkpoint.now = jm__now(m);
+    int rc = jm__write_submit(m, &w);
     if (rc) {
         jm__free(copy);
         return rc;

@@ -77,6 +77,7 @@ static void free_manager(jm_manager *m)
     pthread_mutex_destroy(&m->lock);
     pthread_mutex_destroy(&m->reader_lock);
     pthread_mutex_destroy(&m->clock_lock);
+    jm__write_queue_destroy(&m->writes);
     jm__stats_destroy(&m->stats);
     jm__free(m->db_file);
     jm__free(m->db_path);
@@ -111,6 +112,7 @@ int jm_open(const jm_config *cfg, jm_manager **out)
     locks &= pthread_mutex_init(&m->reader_lock, NULL) == 0;
     locks &= pthread_mutex_init(&m->clock_lock, NULL) == 0;
     locks &= jm__stats_init(&m->stats) == 0;
+    locks &= jm__write_queue_init(&m->writes) == JM_OK;
     if (!m->db_path || !m->node_id || (cfg->sqlite_vfs && !m->vfs) || !locks) {
         free_manager(m);
         return jm__seterr(JM_ENOMEM, "out of memory opening the manager");

@@ -16,6 +16,7 @@
 #include "stats.h"
 #include "jobmgr.h"
 #include "store.h"
+#include "write_queue.h"
 
 
 struct jm_manager {
@@ -33,6 +34,7 @@ struct jm_manager {
     pthread_cond_t db_turn;
     uint64_t db_next_ticket;
     uint64_t db_serving;
+    jm__write_queue writes; /* callers' writes, committed in groups */
     jm__registry registry;
     jm__owner owner;
     char *db_file;        /* the database file's full path; NULL in memory */

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "error.h"
 #include "jobmgr.h"
 
 typedef struct jm__store jm__store;
@@ -124,6 +125,47 @@ typedef enum {
     JM__CANCEL_REQUESTED  /* it was running: the request is stored */
 } jm__cancel_outcome;
 
+/* One caller's write, which the core may apply together with other
+ * callers' in one transaction (group commit, write_group). */
+typedef enum {
+    JM__WRITE_INSERT,
+    JM__WRITE_CANCEL,
+    JM__WRITE_RETRY,
+    JM__WRITE_CHECKPOINT
+} jm__write_kind;
+
+typedef struct jm__write {
+    jm__write_kind kind;
+    union {
+        struct { /* as the insert op */
+            const jm__new_row *rows;
+            size_t n;
+            size_t conflict_index;             /* out */
+            char conflict_id[JM_JOB_ID_SIZE]; /* out */
+        } insert;
+        struct { /* as the cancel op */
+            const char *id;
+            int cancellable_running;
+            int64_t now;
+            jm__cancel_outcome outcome; /* out */
+            int64_t seq;                /* out */
+            int64_t owner_instance;     /* out */
+        } cancel;
+        struct { /* as the retry op */
+            const char *id;
+            int64_t now;
+        } retry;
+        struct { /* as the checkpoint op */
+            int64_t seq;
+            int64_t attempt;
+            const char *json;
+            int64_t now;
+        } checkpoint;
+    } u;
+    int rc;                   /* out: this write's result */
+    char err[JM_ERRMSG_SIZE]; /* out: its jm_last_error() when it failed */
+} jm__write;
+
 /* How far back "failed in the last hour" looks. */
 #define JM__STATS_FAILED_WINDOW_MS 3600000
 
@@ -182,6 +224,14 @@ typedef struct jm__store_ops {
      * instead of claimed, and never stop the claim. */
     int (*cycle)(jm__store *s, jm__finish *items, size_t n, const jm__claim_req *req,
                  jm_job ***out, size_t *nout, int *claim_err);
+    /* Applies n writes in order, in one transaction and one sync. Each
+     * runs under a savepoint: a write refused on its own (a conflict, a
+     * refused transition, an unknown job) is undone alone, with its error
+     * in ->rc and ->err, and the others commit. An error of the
+     * transaction itself (I/O, memory, a busy database, the commit) undoes
+     * them all: it is returned and every ->rc holds it. With n == 1 the
+     * write runs as its own op would, and ->err is left empty. */
+    int (*write_group)(jm__store *s, jm__write *const *w, size_t n);
     /* Saves a running job's checkpoint / progress, guarded by its claim. */
     int (*checkpoint)(jm__store *s, int64_t seq, int64_t attempt, const char *json,
                       int64_t now);

@@ -83,6 +83,9 @@ typedef enum {
     Q_CLAIM_SAVEPOINT,
     Q_CLAIM_ROLLBACK,
     Q_CLAIM_RELEASE,
+    Q_WRITE_SAVEPOINT,
+    Q_WRITE_ROLLBACK,
+    Q_WRITE_RELEASE,
     Q_SYNC_FULL,
     Q_SYNC_NORMAL,
     Q_BEGIN_READ,
@@ -154,6 +157,7 @@ void jm__wal_settle(jm__store *s, int64_t max_wait_ms);
 int jm__bind_text(sqlite3_stmt *st, int i, const char *v);
 
 /* Store operations defined in the individual files. */
+int jm__sqlite_write_group(jm__store *s, jm__write *const *w, size_t n);
 int jm__sqlite_insert(jm__store *s, const jm__new_row *rows, size_t n, size_t *conflict_index,
                       char conflict_id[JM_JOB_ID_SIZE]);
 int jm__sqlite_get(jm__store *s, const char *id, jm_job **out);

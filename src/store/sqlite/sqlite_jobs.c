@@ -81,8 +81,9 @@ int jm__sqlite_insert(jm__store *s, const jm__new_row *rows, size_t n, size_t *c
     if (rc)
         return rc;
     /* One row is one statement, its own transaction: no BEGIN and COMMIT
-     * to run beside it. */
-    int batch = n > 1;
+     * to run beside it. Inside a write group the group's savepoint holds
+     * the rows together. */
+    int batch = n > 1 && sqlite3_get_autocommit(s->db);
     if (batch && (rc = jm__sqlite_begin(s)))
         return rc;
     for (size_t i = 0; i < n; i++) {

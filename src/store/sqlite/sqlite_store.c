@@ -105,6 +105,10 @@ static const char *const sql_text[Q_COUNT_] = {
     [Q_CLAIM_SAVEPOINT] = "SAVEPOINT jm_claim",
     [Q_CLAIM_ROLLBACK] = "ROLLBACK TO jm_claim",
     [Q_CLAIM_RELEASE] = "RELEASE jm_claim",
+    /* One caller's write in a group (jm__sqlite_write_group). */
+    [Q_WRITE_SAVEPOINT] = "SAVEPOINT jm_write",
+    [Q_WRITE_ROLLBACK] = "ROLLBACK TO jm_write",
+    [Q_WRITE_RELEASE] = "RELEASE jm_write",
     /* An outcome a standing cancel cannot change. :started_at is when the
      * run started, for a job claimed ahead. */
     [Q_FINISH] = "UPDATE jm_jobs SET status = :status, "
@@ -483,6 +487,7 @@ const jm__store_ops jm__sqlite_store = {
     .claim = jm__sqlite_claim,
     .finish = jm__sqlite_finish,
     .cycle = jm__sqlite_cycle,
+    .write_group = jm__sqlite_write_group,
     .checkpoint = jm__sqlite_checkpoint,
     .progress = jm__sqlite_progress,
     .renew = jm__sqlite_renew,
