@@ -3,6 +3,7 @@
 #include "job_id.h"
 #include "log.h"
 #include "manager.h"
+#include "wake.h"
 
 /* Rows deleted per prune transaction: small enough that a concurrent
  * create never waits long for the write lock (the store lock is taken in
@@ -64,6 +65,7 @@ int jm_retry(jm_manager *m, const char *id)
     if (rc == JM_OK) {
         jm__log(m, JM_LOG_INFO, id, "requeued by hand");
         jm__pool_notify(m, 0);
+        jm__wake_post(m);
     }
     return rc;
 }

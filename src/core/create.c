@@ -15,6 +15,7 @@
 #include "log.h"
 #include "manager.h"
 #include "text.h"
+#include "wake.h"
 
 static int fail(int code, size_t i, int many, const char *fmt, ...) JM_PRINTF(4, 5);
 
@@ -178,8 +179,11 @@ static int create_rows(jm_manager *m, const jm_new_job *jobs, size_t n,
         jm__free(rows);
     if (ids != ids_out && ids != &one_id)
         jm__free(ids);
-    if (rc == JM_OK)
+    if (rc == JM_OK) {
         jm__pool_notify(m, earliest);
+        if (earliest <= now)
+            jm__wake_post(m);
+    }
     return rc;
 }
 

@@ -16,6 +16,7 @@
 #include "manager.h"
 #include "runner.h"
 #include "text.h"
+#include "wake.h"
 
 static int check_config(const jm_config *c)
 {
@@ -65,6 +66,7 @@ static int64_t new_instance(void)
 
 static void free_manager(jm_manager *m)
 {
+    jm__wake_close(m);
     jm__journal_close(m->journal);
     if (m->reader)
         m->ops->close(m->reader);
@@ -149,6 +151,7 @@ int jm_open(const jm_config *cfg, jm_manager **out)
      * its claimed jobs as started. */
     if (m->db_file && jm__journal_create(m->db_file, m->owner.instance, &m->journal) != JM_OK)
         jm__log(m, JM_LOG_WARN, NULL, "running without a run journal: %s", jm_last_error());
+    jm__wake_open(m);
     jm__instance_add(m->owner.instance);
     int recovered = 0;
     if ((rc = jm__recover_all(m, &recovered))) {
@@ -156,9 +159,11 @@ int jm_open(const jm_config *cfg, jm_manager **out)
         free_manager(m);
         return rc;
     }
-    if (recovered)
+    if (recovered) {
         jm__log(m, JM_LOG_WARN, NULL, "recovered %d job(s) left running by lost workers",
                 recovered);
+        jm__wake_post(m);
+    }
     *out = m;
     return JM_OK;
 }

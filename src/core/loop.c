@@ -22,6 +22,7 @@
 #include "log.h"
 #include "loop.h"
 #include "runner.h"
+#include "wake.h"
 
 /* How long to wait before trying again to record outcomes that failed to
  * commit (e.g. the database was busy past its timeout). */
@@ -300,6 +301,7 @@ static void loop_close(jm_manager *m)
     pthread_cond_broadcast(&p->work_cv);
     int n = p->nworkers;
     pthread_mutex_unlock(&m->lock);
+    jm__wake_watch_stop(m);
     for (int i = 0; i < n; i++)
         pthread_join(p->workers[i], NULL);
     pthread_mutex_lock(&m->lock);
@@ -317,6 +319,7 @@ static void loop_close(jm_manager *m)
 
 void jm__loop_run(jm_manager *m)
 {
+    jm__wake_watch_start(m);
     loop_turn t = {0};
     t.hb_every = jm__heartbeat_interval_ms(m);
     t.next_hb = jm__mono_ms() + t.hb_every;

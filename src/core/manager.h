@@ -35,6 +35,11 @@ struct jm_manager {
     uint64_t db_next_ticket;
     uint64_t db_serving;
     jm__write_queue writes; /* callers' writes, committed in groups */
+    /* Wake-ups across processes (wake.c); NULL: none here, poll. */
+    jm__wake *wake;
+    pthread_t watch_thread;
+    int watch_started;
+    _Atomic int watch_stop;
     jm__registry registry;
     jm__owner owner;
     char *db_file;        /* the database file's full path; NULL in memory */

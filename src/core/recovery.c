@@ -18,6 +18,7 @@
 #include "lease.h"
 #include "log.h"
 #include "manager.h"
+#include "wake.h"
 
 #define JM_MAX_LIVE_INSTANCES 1024
 #define FAIL_MESSAGE "Server restarted"
@@ -154,8 +155,10 @@ void jm__recover_if_due(jm_manager *m)
         jm__log(m, JM_LOG_WARN, NULL, "recovery failed, will try again: %s", jm_last_error());
         atomic_store(&m->next_recovery_mono, jm__mono_ms() + jm__recovery_interval_ms(m));
     }
-    if (n > 0)
+    if (n > 0) {
         jm__pool_notify(m, 0);
+        jm__wake_post(m);
+    }
 }
 
 int jm_recover(jm_manager *m, int *recovered)

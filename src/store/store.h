@@ -20,6 +20,8 @@
 #include "jobmgr.h"
 
 typedef struct jm__store jm__store;
+/* A store's channel for waking managers of other processes (wake_open). */
+typedef struct jm__wake jm__wake;
 
 /* Options the core hands to a store when it opens it. */
 typedef struct jm__store_config {
@@ -299,6 +301,23 @@ typedef struct jm__store_ops {
     /* Metrics: counts by (type, status), the due queue and recent failures,
      * all from one read snapshot. */
     int (*stats)(jm__store *s, int64_t now, jm__store_stats *out);
+
+    /* Wake-ups across processes. wake_open fails when the store has no
+     * channel here; managers then find other processes' jobs by polling.
+     * The handle is independent of the connection `s` and may be used from
+     * any thread. */
+    int (*wake_open)(jm__store *s, jm__wake **out);
+    void (*wake_close)(jm__wake *w);
+    /* After a commit that added work due now: wakes sleepers of other
+     * processes (a sleeper of this process is woken by the caller). */
+    void (*wake_post)(jm__wake *w);
+    /* The posts so far, for a first wake_wait. */
+    uint64_t (*wake_seq)(jm__wake *w);
+    /* Sleeps until a post after *seen (returns 1 and updates *seen) or for
+     * timeout_ms (returns 0). */
+    int (*wake_wait)(jm__wake *w, uint64_t *seen, int64_t timeout_ms);
+    /* Ends this process's wake_wait calls at once (they return 1). */
+    void (*wake_interrupt)(jm__wake *w);
 } jm__store_ops;
 
 /* The built-in SQLite store. */

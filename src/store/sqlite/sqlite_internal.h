@@ -158,6 +158,15 @@ int jm__bind_text(sqlite3_stmt *st, int i, const char *v);
 
 /* Store operations defined in the individual files. */
 int jm__sqlite_write_group(jm__store *s, jm__write *const *w, size_t n);
+/* The wake-up channel (sqlite_wake.c). */
+int jm__sqlite_wake_open(jm__store *s, jm__wake **out);
+void jm__sqlite_wake_close(jm__wake *w);
+void jm__sqlite_wake_post(jm__wake *w);
+uint64_t jm__sqlite_wake_seq(jm__wake *w);
+int jm__sqlite_wake_wait(jm__wake *w, uint64_t *seen, int64_t timeout_ms);
+void jm__sqlite_wake_interrupt(jm__wake *w);
+/* How many handles, of any process, sleep on the channel now (tests). */
+int jm__sqlite_wake_sleepers(jm__wake *w);
 int jm__sqlite_insert(jm__store *s, const jm__new_row *rows, size_t n, size_t *conflict_index,
                       char conflict_id[JM_JOB_ID_SIZE]);
 int jm__sqlite_get(jm__store *s, const char *id, jm_job **out);

@@ -505,4 +505,10 @@ const jm__store_ops jm__sqlite_store = {
     .caveat = sqlite_caveat,
     .release = jm__sqlite_release,
     .stats = jm__sqlite_stats,
+    .wake_open = jm__sqlite_wake_open,
+    .wake_close = jm__sqlite_wake_close,
+    .wake_post = jm__sqlite_wake_post,
+    .wake_seq = jm__sqlite_wake_seq,
+    .wake_wait = jm__sqlite_wake_wait,
+    .wake_interrupt = jm__sqlite_wake_interrupt,
 };
