@@ -655,6 +655,7 @@ enum {
     CF_RECOVERY,
     CF_LOG,
     CF_BUSY,
+    CF_DURABILITY,
     CF_NODE, /* node_id = b */
     CF_NULL_OUT,
     CF_PLAIN
@@ -683,6 +684,7 @@ static int c_open(const hcase *c)
     case CF_RECOVERY: cfg.recovery = (jm_recovery_policy)9; break;
     case CF_LOG: cfg.log_level = (jm_log_level)-3; break;
     case CF_BUSY: cfg.busy_timeout_ms = -1; break;
+    case CF_DURABILITY: cfg.durability = (jm_durability)7; break;
     case CF_NODE: cfg.node_id = S(c->b); break;
     default: break;
     }
@@ -1163,6 +1165,8 @@ static const hcase api_cases[] = {
      "unknown log level -3", SAME_JOBS},
     {"jm_open: busy timeout -1", c_open, "$db", NULL, NULL, CF_BUSY, JM_EINVAL,
      "busy_timeout_ms must not be negative", SAME_JOBS},
+    {"jm_open: durability 7", c_open, "$db", NULL, NULL, CF_DURABILITY, JM_EINVAL,
+     "unknown durability 7", SAME_JOBS},
     {"jm_open: empty node_id", c_open, "$db", "", NULL, CF_NODE, JM_EINVAL,
      "node_id must be", SAME_JOBS},
     {"jm_open: invalid UTF-8 node_id", c_open, "$db", BAD_UTF8, NULL, CF_NODE, JM_EINVAL,
