@@ -4,8 +4,8 @@
  * at the poll; a post never wakes a sleeper of its own process (a process
  * alone pays no system call); a sleeper killed in its sleep leaves no
  * lasting trace; and without a channel the poll still finds every job.
- * Children open their own managers after fork(), never use cmocka and end
- * with _exit().
+ * Children are this program run again with a mode (a process with threads
+ * may only exec after fork); they never use cmocka.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -73,6 +73,8 @@ static int teardown(void **state)
     return 0;
 }
 
+static pid_t spawn(const char *mode, const char *db, const char *arg);
+
 /* --- the channel itself, through the store interface ------------------- */
 
 static jm__store *open_store(const char *db)
@@ -94,19 +96,8 @@ static void own_posts_never_wake_own_sleepers(void **state)
 
     /* A post of another process wakes a sleeper here. */
     uint64_t seen = ops->wake_seq(a);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        jm__store *cs = open_store(f->db);
-        jm__wake *cw = NULL;
-        if (ops->wake_open(cs, &cw) != JM_OK)
-            _exit(2);
-        usleep(100000); /* let the parent fall asleep; either order must work */
-        ops->wake_post(cw);
-        ops->wake_close(cw);
-        jm__sqlite_store.close(cs);
-        _exit(0);
-    }
+    pid_t pid = spawn("--poster", f->db, "0");
+    assert_true(pid > 0);
     int64_t t0 = tu_mono_ms();
     assert_int_equal(ops->wake_wait(a, &seen, TU_TIMEOUT_MS), 1);
     assert_true(tu_mono_ms() - t0 < TU_TIMEOUT_MS);
@@ -151,26 +142,62 @@ static int started_at_least(void *arg)
     return atomic_load(&started) >= *(int *)arg;
 }
 
-/* A child that opens a manager and creates `n` jobs, one per call. */
-static pid_t spawn_creator(const char *db, int n)
+/* Children are this program again, run with a mode (see main): a child
+ * forked from a process with threads may only exec. */
+static pid_t spawn(const char *mode, const char *db, const char *arg)
 {
     pid_t pid = fork();
-    if (pid != 0)
-        return track(pid);
+    if (pid == 0) {
+        execl("/proc/self/exe", "test_wake", mode, db, arg, (char *)NULL);
+        _exit(127);
+    }
+    return track(pid);
+}
+
+static pid_t spawn_creator(const char *db, int n)
+{
+    char arg[16];
+    snprintf(arg, sizeof arg, "%d", n);
+    return spawn("--creator", db, arg);
+}
+
+static pid_t spawn_sleeper(const char *db)
+{
+    return spawn("--sleeper", db, "0");
+}
+
+/* --poster DB: posts once on the channel, a moment after it started. */
+static int child_poster(const char *db)
+{
+    jm__store_config c = {db, NULL, 20000, 0, 1};
+    jm__store *s = NULL;
+    jm__wake *w = NULL;
+    if (jm__sqlite_store.open(&c, &s) != JM_OK || jm__sqlite_store.wake_open(s, &w) != JM_OK)
+        return 2;
+    usleep(100000); /* let the parent fall asleep; either order must work */
+    jm__sqlite_store.wake_post(w);
+    jm__sqlite_store.wake_close(w);
+    jm__sqlite_store.close(s);
+    return 0;
+}
+
+/* --creator DB N: opens a manager and creates N jobs, one per call. */
+static int child_creator(const char *db, int n)
+{
     jm_config cfg = tu_config(db);
     jm_manager *m = NULL;
     if (jm_open(&cfg, &m) != JM_OK || jm_register(m, &counter, NULL) != JM_OK)
-        _exit(2);
+        return 2;
     for (int i = 0; i < n; i++) {
         char id[JM_JOB_ID_SIZE];
         if (jm_create(m, "WK", "{}", NULL, id) != JM_OK)
-            _exit(3);
+            return 3;
     }
     jm_close(m);
-    _exit(0);
+    return 0;
 }
 
-/* A child that runs an idle pool of another type until killed: it sleeps
+/* --sleeper DB: runs an idle pool of another type until killed: it sleeps
  * on the channel and is woken by every post, but never takes a WK job. */
 static jm_decision other_execute(void *self, jm_ctx *ctx)
 {
@@ -184,18 +211,15 @@ static const jm_executor other = {
     .cancellable = 1, .execute = other_execute,
 };
 
-static pid_t spawn_sleeper(const char *db)
+static int child_sleeper(const char *db)
 {
-    pid_t pid = fork();
-    if (pid != 0)
-        return track(pid);
     jm_config cfg = tu_config(db);
     cfg.poll_interval_ms = NO_POLL_MS;
     jm_manager *m = NULL;
     if (jm_open(&cfg, &m) != JM_OK || jm_register(m, &other, NULL) != JM_OK)
-        _exit(2);
+        return 2;
     jm_run(m, 1);
-    _exit(0);
+    return 0;
 }
 
 typedef struct sleepers {
@@ -305,8 +329,14 @@ static void without_a_channel_the_poll_finds_every_job(void **state)
     free(wake);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "--poster") == 0)
+        return child_poster(argv[2]);
+    if (argc == 4 && strcmp(argv[1], "--creator") == 0)
+        return child_creator(argv[2], atoi(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "--sleeper") == 0)
+        return child_sleeper(argv[2]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(own_posts_never_wake_own_sleepers, setup, teardown),
         cmocka_unit_test_setup_teardown(another_process_job_starts_at_once, setup, teardown),
