@@ -40,6 +40,7 @@ typedef struct bench_opts {
     double idle_seconds;
     long prune_jobs;
     long callgrind_jobs;
+    long callgrind_many_jobs; /* jm_create_many rows of the callgrind workload */
 } bench_opts;
 
 /* Which baseline rows a scenario should produce itself: a baseline that a

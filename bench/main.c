@@ -288,6 +288,7 @@ static void defaults(bench_opts *o, int quick)
     o->idle_seconds = quick ? 2 : 10;
     o->prune_jobs = quick ? 20000 : 1000000;
     o->callgrind_jobs = 2000;
+    o->callgrind_many_jobs = 20000;
 }
 
 static void usage(FILE *f)
@@ -315,7 +316,8 @@ static void usage(FILE *f)
             "  --idle-seconds S      idle CPU measurement (10)\n"
             "  --prune-jobs N        finished jobs to prune (1000000)\n"
             "  --callgrind           run the fixed callgrind workload instead\n"
-            "  --callgrind-jobs N    its size (2000)\n");
+            "  --callgrind-jobs N    its jm_create calls and jobs worked (2000)\n"
+            "  --callgrind-many-jobs N  its jm_create_many rows, on their own file (20000)\n");
 }
 
 static int parse_list(const char *s, long *out, int max)
@@ -355,7 +357,8 @@ static int select_scenarios(const char *list)
 enum {
     OPT_SCENARIO = 256, OPT_REPS, OPT_JSON, OPT_QUICK, OPT_DIR, OPT_JOBS, OPT_ENQ, OPT_ENQ_MANY,
     OPT_WORK, OPT_NAIVE, OPT_THREADS, OPT_LAT_JOBS, OPT_LAT_GAP, OPT_POLL, OPT_SCALE_SIZES,
-    OPT_SCALE_JOBS, OPT_MEM_JOBS, OPT_IDLE, OPT_PRUNE, OPT_CALLGRIND, OPT_CG_JOBS, OPT_HELP
+    OPT_SCALE_JOBS, OPT_MEM_JOBS, OPT_IDLE, OPT_PRUNE, OPT_CALLGRIND, OPT_CG_JOBS, OPT_CG_MANY,
+    OPT_HELP
 };
 
 static void cap(long *v, long max)
@@ -391,6 +394,7 @@ int main(int argc, char **argv)
         {"prune-jobs", required_argument, NULL, OPT_PRUNE},
         {"callgrind", no_argument, NULL, OPT_CALLGRIND},
         {"callgrind-jobs", required_argument, NULL, OPT_CG_JOBS},
+        {"callgrind-many-jobs", required_argument, NULL, OPT_CG_MANY},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -433,6 +437,7 @@ int main(int argc, char **argv)
         case OPT_PRUNE: o.prune_jobs = strtol(optarg, NULL, 10); break;
         case OPT_CALLGRIND: callgrind = 1; break;
         case OPT_CG_JOBS: o.callgrind_jobs = strtol(optarg, NULL, 10); break;
+        case OPT_CG_MANY: o.callgrind_many_jobs = strtol(optarg, NULL, 10); break;
         case OPT_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -449,7 +454,8 @@ int main(int argc, char **argv)
     }
     long *counts[] = {&o.enqueue_single, &o.enqueue_many, &o.work_jobs, &o.naive_jobs,
                       &o.latency_jobs, &o.scale_work_jobs, &o.scale_single_jobs,
-                      &o.memory_jobs, &o.prune_jobs, &o.callgrind_jobs};
+                      &o.memory_jobs, &o.prune_jobs, &o.callgrind_jobs,
+                      &o.callgrind_many_jobs};
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
         cap(counts[i], jobs_cap);
         if (*counts[i] < 1) {
