@@ -85,6 +85,15 @@ double bu_max(const double *v, size_t n)
     return m;
 }
 
+double bu_min(const double *v, size_t n)
+{
+    double m = n ? v[0] : NAN;
+    for (size_t i = 1; i < n; i++)
+        if (v[i] < m)
+            m = v[i];
+    return m;
+}
+
 char *bu_path(const char *dir, const char *name)
 {
     size_t len = strlen(dir) + strlen(name) + 2;
