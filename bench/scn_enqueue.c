@@ -19,11 +19,14 @@
  * ratios that varied more than the margins being checked.
  *
  * The batched comparison runs whole: --enqueue-many-reps runs of each
- * side, alternating, each on fresh files, after a warm-up of each. A
- * batched chunk interleaved with the library's timed the baseline beside
- * the library's checkpoint thread, still copying and syncing the chunk
- * before; here the library is closed between runs. The baseline's spread
- * over its runs is reported with it.
+ * side, alternating, each on fresh files, after a full-size warm-up of
+ * each. A batched chunk interleaved with the library's timed the baseline
+ * beside the library's checkpoint thread, still copying and syncing the
+ * chunk before; here the library is closed between runs. The spread of
+ * each side over its runs is reported, and every run's figure: what is
+ * left of it is the disk's own drift (a million rows write about 400 MB,
+ * synced), which moves both sides alike, so the ratio per pair of runs
+ * varies far less than either figure.
  */
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE
@@ -208,12 +211,13 @@ static double lib_many_rate(const bench_opts *o, bu_counter *c, long n)
 }
 
 /* Runs of each side, alternating (raw first in even runs), after a warm-up
- * of each at a tenth of the size. 0 on success. */
+ * run of each at full size: the first run of that size on this machine's
+ * disk was the slowest by up to a third, and a warm-up of a tenth of the
+ * size did not take that away. 0 on success. */
 static int many_runs(const bench_opts *o, bu_counter *c, int runs, double *raw, double *lib)
 {
     long n = o->enqueue_many;
-    if (raw_batch_rate(o->dir, n / 10 + 1, o->enqueue_batch) < 0 ||
-        lib_many_rate(o, c, n / 10 + 1) < 0) {
+    if (raw_batch_rate(o->dir, n, o->enqueue_batch) < 0 || lib_many_rate(o, c, n) < 0) {
         bench_fail("enqueue", "the batched warm-up failed");
         return 1;
     }
@@ -234,6 +238,15 @@ static int many_runs(const bench_opts *o, bu_counter *c, int runs, double *raw, 
         }
     }
     return 0;
+}
+
+/* "v1, v2, ..." in thousands, into buf. */
+static void list_values(char *buf, size_t size, const double *v, int n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%.0fk", i ? ", " : "", v[i] / 1000);
 }
 
 /* "a/b, c/d, ..." of two series, into buf. */
@@ -282,6 +295,9 @@ int scn_enqueue(const bench_opts *o)
     list_ratios(pern1, sizeof pern1, libn, lib1, reps);
     list_ratios(pernr, sizeof pernr, libn, rawn, reps);
     list_ratios(perb, sizeof perb, libb, rawb, runs);
+    char runs_raw[256], runs_lib[256];
+    list_values(runs_raw, sizeof runs_raw, rawb, runs);
+    list_values(runs_lib, sizeof runs_lib, libb, runs);
     double rb_lo = bu_min(rawb, (size_t)runs), rb_hi = bu_max(rawb, (size_t)runs);
     double lb_lo = bu_min(libb, (size_t)runs), lb_hi = bu_max(libb, (size_t)runs);
 
@@ -310,7 +326,7 @@ int scn_enqueue(const bench_opts *o)
     bench_note("raw-insert", "%d threads: one connection each to the one file, waiting for the "
                              "write lock as the library does (random 0.2-2 ms sleeps)", nt);
     bench_note("raw-insert", "lean batched: median of %d runs on fresh files after a warm-up, "
-                             "%.0f to %.0f rows/s", runs, rb_lo, rb_hi);
+                             "%.0f to %.0f rows/s; in order: %s", runs, rb_lo, rb_hi, runs_raw);
 
     snprintf(metric, sizeof metric, "create sync: jm_create (%ld jobs)", n1);
     bench_report("enqueue", metric, l1, "jobs/s", l1 / r1, "raw FULL 1/tx", ">= 0.8x",
@@ -333,8 +349,8 @@ int scn_enqueue(const bench_opts *o)
     bench_note("enqueue", "ratio per rep: create sync %s; create process %s; create x%d sync "
                           "to 1 thread %s, to raw %s",
                per1, perp, nt, pern1, pernr);
-    bench_note("enqueue", "create_many: ratio per run %s; %.0f to %.0f jobs/s", perb, lb_lo,
-               lb_hi);
+    bench_note("enqueue", "create_many: ratio per run %s; %.0f to %.0f jobs/s; in order: %s",
+               perb, lb_lo, lb_hi, runs_lib);
     bench_note("enqueue", "one per call: raw and library on fresh files, alternating in chunks "
                           "of %d rows, each side timed alone; batched: %d whole runs of each, "
                           "alternating, fresh files, after a warm-up",
