@@ -219,8 +219,8 @@ int scn_raw_insert(const bench_opts *o)
             return 1;
         }
     }
-    /* A warm-up run first, not counted. */
-    if (raw_batch_rate(o->dir, o->enqueue_many / 10 + 1, o->enqueue_batch) < 0)
+    /* A warm-up run of full size first, not counted (see scn_enqueue.c). */
+    if (raw_batch_rate(o->dir, o->enqueue_many, o->enqueue_batch) < 0)
         many_reps = 0;
     for (int r = 0; r < many_reps; r++) {
         batch[r] = raw_batch_rate(o->dir, o->enqueue_many, o->enqueue_batch);
