@@ -24,6 +24,8 @@ typedef struct bench_opts {
     long enqueue_single;      /* jm_create one per call */
     long enqueue_many;        /* jm_create_many, batches of enqueue_batch */
     long enqueue_batch;
+    int enqueue_threads;      /* threads of the many-thread jm_create run */
+    int enqueue_many_reps;    /* runs of jm_create_many and of its baseline */
     long work_jobs;           /* pre-inserted no-op jobs per work run */
     long naive_jobs;          /* jobs per naive-queue run */
     int threads[8];           /* worker / thread counts for work and naive */
@@ -40,6 +42,7 @@ typedef struct bench_opts {
     double idle_seconds;
     long prune_jobs;
     long callgrind_jobs;
+    long callgrind_many_jobs; /* jm_create_many rows of the callgrind workload */
 } bench_opts;
 
 /* Which baseline rows a scenario should produce itself: a baseline that a
@@ -85,6 +88,7 @@ double bu_median(double *v, size_t n);
 /* p-th percentile (0..100) of v[0..n) by nearest rank (sorts v). */
 double bu_percentile(double *v, size_t n, double p);
 double bu_max(const double *v, size_t n);
+double bu_min(const double *v, size_t n);
 
 /* --- Files, memory, CPU ----------------------------------------------- */
 

@@ -2,7 +2,10 @@
  * --callgrind: a fixed, untimed workload for instruction counts. It creates
  * N jobs one jm_create per call (bench_cg_create_all), then works them on
  * the calling thread with jm_run_once (bench_cg_work_all): no worker
- * threads, no sleeps, so the count does not depend on scheduling.
+ * threads, no sleeps, so the count does not depend on scheduling. On a
+ * database of its own it then creates M jobs with jm_create_many in
+ * batches of --enqueue-batch (bench_cg_create_many_all; M is
+ * --callgrind-many-jobs, 20 000).
  *
  * Per-job figures without the set-up cost: run it at two sizes and take
  * the difference of each function's inclusive cost, divided by the
@@ -16,7 +19,10 @@
  *   callgrind_annotate --inclusive=yes cg.4000 | grep bench_cg_
  *
  * instructions per created job = (create Ir at 4000 - at 2000) / 2000, and
- * likewise per worked job with bench_cg_work_all.
+ * likewise per worked job with bench_cg_work_all. For jm_create_many, vary
+ * --callgrind-many-jobs instead (20000 and 40000) and read
+ * bench_cg_create_many_all; --inclusive=yes on the whole output then gives
+ * the cost of each function below it, per row by the same difference.
  */
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE
@@ -29,6 +35,7 @@
 /* Not static and never inlined: callgrind_annotate names them. */
 long bench_cg_create_all(jm_manager *m, long n) __attribute__((noinline));
 long bench_cg_work_all(jm_manager *m, long n) __attribute__((noinline));
+long bench_cg_create_many_all(jm_manager *m, long n, long batch) __attribute__((noinline));
 
 long bench_cg_create_all(jm_manager *m, long n)
 {
@@ -60,6 +67,36 @@ long bench_cg_work_all(jm_manager *m, long n)
     return total;
 }
 
+long bench_cg_create_many_all(jm_manager *m, long n, long batch)
+{
+    return bu_fill(m, "BC", n, batch, 0, 0) == JM_OK ? n : 0;
+}
+
+/* jm_create_many on a fresh database of its own: the rows it created. */
+static long create_many_run(const bench_opts *o, bu_counter *c)
+{
+    char *path = bu_db_path(o->dir, "callgrind-many");
+    jm_config cfg = bu_config(path);
+    jm_manager *m = NULL;
+    long created = 0;
+    int rc = path ? jm_open(&cfg, &m) : JM_ENOMEM;
+    if (rc == JM_OK)
+        rc = bu_register_noop(m, "BC", c);
+    if (rc == JM_OK)
+        created = bench_cg_create_many_all(m, o->callgrind_many_jobs, o->enqueue_batch);
+    else
+        fprintf(stderr, "jm-bench: jm_open: %s\n", jm_last_error());
+    int64_t total = -1;
+    jm_filter f = JM_FILTER_INIT;
+    if (m && jm_count(m, &f, &total) == JM_OK && total != created)
+        created = 0;
+    jm_close(m);
+    if (path)
+        bu_remove_db(path);
+    free(path);
+    return created;
+}
+
 int callgrind_run(const bench_opts *o)
 {
     char *path = bu_db_path(o->dir, "callgrind");
@@ -81,12 +118,16 @@ int callgrind_run(const bench_opts *o)
     int64_t completed = -1;
     if (m)
         jm_count(m, &f, &completed);
-    printf("callgrind workload: created %ld jobs (bench_cg_create_all), worked %ld jobs "
-           "(bench_cg_work_all), %lld completed, executor ran %ld times\n",
-           created, worked, (long long)completed, c ? bu_counter_value(c) : 0L);
-    int ok = rc == JM_OK && created == o->callgrind_jobs && worked == created &&
-             completed == created && bu_counter_value(c) == created;
     jm_close(m);
+    long many = rc == JM_OK ? create_many_run(o, c) : 0;
+    printf("callgrind workload: created %ld jobs (bench_cg_create_all), worked %ld jobs "
+           "(bench_cg_work_all), %lld completed, executor ran %ld times; created %ld jobs in "
+           "batches of %ld (bench_cg_create_many_all)\n",
+           created, worked, (long long)completed, c ? bu_counter_value(c) : 0L, many,
+           o->enqueue_batch);
+    int ok = rc == JM_OK && created == o->callgrind_jobs && worked == created &&
+             completed == created && bu_counter_value(c) == created &&
+             many == o->callgrind_many_jobs;
     bu_counter_free(c);
     bu_remove_db(path);
     free(path);

@@ -40,7 +40,8 @@ typedef struct scenario {
 static const scenario scenarios[] = {
     {"raw-insert", scn_raw_insert, "plain SQLite inserts of job-sized rows (baseline)"},
     {"naive-queue", scn_naive_queue, "a hand-written SQLite queue (baseline)"},
-    {"enqueue", scn_enqueue, "jm_create and jm_create_many against raw-insert"},
+    {"enqueue", scn_enqueue, "jm_create (sync, process, 8 threads) and jm_create_many against "
+                             "raw-insert"},
     {"work", scn_work, "no-op jobs worked to completion against naive-queue"},
     {"latency", scn_latency, "create-to-start latency, in-process and cross-process"},
     {"scale", scn_scale, "enqueue, work, list and count with many finished jobs"},
@@ -270,6 +271,8 @@ static void defaults(bench_opts *o, int quick)
     o->enqueue_single = quick ? 2000 : 100000;
     o->enqueue_many = quick ? 20000 : 1000000;
     o->enqueue_batch = 1000;
+    o->enqueue_threads = 8;
+    o->enqueue_many_reps = quick ? 2 : 5;
     o->work_jobs = quick ? 10000 : 200000;
     o->naive_jobs = quick ? 2000 : 20000;
     int threads[] = {1, 2, 4, 8};
@@ -288,6 +291,7 @@ static void defaults(bench_opts *o, int quick)
     o->idle_seconds = quick ? 2 : 10;
     o->prune_jobs = quick ? 20000 : 1000000;
     o->callgrind_jobs = 2000;
+    o->callgrind_many_jobs = 20000;
 }
 
 static void usage(FILE *f)
@@ -301,8 +305,12 @@ static void usage(FILE *f)
             "  --quick               small sizes (a smoke test, not a measurement)\n"
             "  --dir DIR             where databases go (default: a new dir under $TMPDIR)\n"
             "  --jobs N              cap every job count below at N\n"
-            "  --enqueue-jobs N      jm_create one per call (100000)\n"
+            "  --enqueue-jobs N      jm_create one per call, each of sync, process and\n"
+            "                        threads (100000)\n"
+            "  --enqueue-threads N   threads of the many-thread jm_create (8)\n"
             "  --enqueue-many-jobs N jm_create_many, batches of 1000 (1000000)\n"
+            "  --enqueue-many-reps N runs of jm_create_many and of the lean raw batched\n"
+            "                        insert, after a warm-up (5)\n"
             "  --work-jobs N         jobs per work run (200000)\n"
             "  --naive-jobs N        jobs per naive-queue run (20000)\n"
             "  --threads LIST        worker counts for work and naive-queue (1,2,4,8)\n"
@@ -315,7 +323,8 @@ static void usage(FILE *f)
             "  --idle-seconds S      idle CPU measurement (10)\n"
             "  --prune-jobs N        finished jobs to prune (1000000)\n"
             "  --callgrind           run the fixed callgrind workload instead\n"
-            "  --callgrind-jobs N    its size (2000)\n");
+            "  --callgrind-jobs N    its jm_create calls and jobs worked (2000)\n"
+            "  --callgrind-many-jobs N  its jm_create_many rows, on their own file (20000)\n");
 }
 
 static int parse_list(const char *s, long *out, int max)
@@ -354,8 +363,9 @@ static int select_scenarios(const char *list)
 
 enum {
     OPT_SCENARIO = 256, OPT_REPS, OPT_JSON, OPT_QUICK, OPT_DIR, OPT_JOBS, OPT_ENQ, OPT_ENQ_MANY,
-    OPT_WORK, OPT_NAIVE, OPT_THREADS, OPT_LAT_JOBS, OPT_LAT_GAP, OPT_POLL, OPT_SCALE_SIZES,
-    OPT_SCALE_JOBS, OPT_MEM_JOBS, OPT_IDLE, OPT_PRUNE, OPT_CALLGRIND, OPT_CG_JOBS, OPT_HELP
+    OPT_ENQ_THREADS, OPT_ENQ_MANY_REPS, OPT_WORK, OPT_NAIVE, OPT_THREADS, OPT_LAT_JOBS,
+    OPT_LAT_GAP, OPT_POLL, OPT_SCALE_SIZES, OPT_SCALE_JOBS, OPT_MEM_JOBS, OPT_IDLE, OPT_PRUNE,
+    OPT_CALLGRIND, OPT_CG_JOBS, OPT_CG_MANY, OPT_HELP
 };
 
 static void cap(long *v, long max)
@@ -378,6 +388,8 @@ int main(int argc, char **argv)
         {"jobs", required_argument, NULL, OPT_JOBS},
         {"enqueue-jobs", required_argument, NULL, OPT_ENQ},
         {"enqueue-many-jobs", required_argument, NULL, OPT_ENQ_MANY},
+        {"enqueue-threads", required_argument, NULL, OPT_ENQ_THREADS},
+        {"enqueue-many-reps", required_argument, NULL, OPT_ENQ_MANY_REPS},
         {"work-jobs", required_argument, NULL, OPT_WORK},
         {"naive-jobs", required_argument, NULL, OPT_NAIVE},
         {"threads", required_argument, NULL, OPT_THREADS},
@@ -391,6 +403,7 @@ int main(int argc, char **argv)
         {"prune-jobs", required_argument, NULL, OPT_PRUNE},
         {"callgrind", no_argument, NULL, OPT_CALLGRIND},
         {"callgrind-jobs", required_argument, NULL, OPT_CG_JOBS},
+        {"callgrind-many-jobs", required_argument, NULL, OPT_CG_MANY},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -416,6 +429,8 @@ int main(int argc, char **argv)
         case OPT_JOBS: jobs_cap = strtol(optarg, NULL, 10); break;
         case OPT_ENQ: o.enqueue_single = strtol(optarg, NULL, 10); break;
         case OPT_ENQ_MANY: o.enqueue_many = strtol(optarg, NULL, 10); break;
+        case OPT_ENQ_THREADS: o.enqueue_threads = atoi(optarg); break;
+        case OPT_ENQ_MANY_REPS: o.enqueue_many_reps = atoi(optarg); break;
         case OPT_WORK: o.work_jobs = strtol(optarg, NULL, 10); break;
         case OPT_NAIVE: o.naive_jobs = strtol(optarg, NULL, 10); break;
         case OPT_THREADS:
@@ -433,11 +448,13 @@ int main(int argc, char **argv)
         case OPT_PRUNE: o.prune_jobs = strtol(optarg, NULL, 10); break;
         case OPT_CALLGRIND: callgrind = 1; break;
         case OPT_CG_JOBS: o.callgrind_jobs = strtol(optarg, NULL, 10); break;
+        case OPT_CG_MANY: o.callgrind_many_jobs = strtol(optarg, NULL, 10); break;
         case OPT_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (optind < argc || o.reps < 1 || o.nthreads < 1 || o.nscale < 1) {
+    if (optind < argc || o.reps < 1 || o.nthreads < 1 || o.nscale < 1 ||
+        o.enqueue_many_reps < 1) {
         usage(stderr);
         return 2;
     }
@@ -447,9 +464,14 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (o.enqueue_threads < 1 || o.enqueue_threads > RAW_MAX_CONNS) {
+        fprintf(stderr, "jm-bench: --enqueue-threads must be 1..%d\n", RAW_MAX_CONNS);
+        return 2;
+    }
     long *counts[] = {&o.enqueue_single, &o.enqueue_many, &o.work_jobs, &o.naive_jobs,
                       &o.latency_jobs, &o.scale_work_jobs, &o.scale_single_jobs,
-                      &o.memory_jobs, &o.prune_jobs, &o.callgrind_jobs};
+                      &o.memory_jobs, &o.prune_jobs, &o.callgrind_jobs,
+                      &o.callgrind_many_jobs};
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
         cap(counts[i], jobs_cap);
         if (*counts[i] < 1) {

@@ -11,18 +11,30 @@
 
 /* Baselines: plain SQLite with the library's journal and sync settings. */
 
-/* A fresh raw-insert database in `dir`, and the rows to put into it in
- * steps, so that a scenario can interleave it finely with the library. */
+/* The most connections a raw-insert database opens (one per thread). */
+#define RAW_MAX_CONNS 64
+
+/* A fresh raw-insert database in `dir` (WAL, synchronous "FULL" or
+ * "NORMAL"), with `conns` connections to it, and the rows to put into it
+ * in steps, so that a scenario can interleave it finely with the library. */
 typedef struct bench_raw bench_raw;
-bench_raw *raw_open(const char *dir);
-/* Inserts n more job-sized rows, per_tx rows per transaction: the
- * nanoseconds it took, negative on error. */
+bench_raw *raw_open(const char *dir, const char *synchronous, int conns);
+/* Inserts n more job-sized rows on the first connection, per_tx rows per
+ * transaction: the nanoseconds it took, negative on error. */
 int64_t raw_insert(bench_raw *r, long n, long per_tx);
+/* Inserts n more rows, one per transaction, from as many threads as the
+ * database has connections, each on its own, each a share of n: the
+ * nanoseconds from the first thread's start to the last one's end,
+ * negative on error. */
+int64_t raw_insert_threads(bench_raw *r, long n);
 /* Closes it and removes the files. */
 void raw_close(bench_raw *r);
 /* Rows/s inserting n rows, per_tx per transaction, into a fresh database
  * in `dir`. Negative on error. */
-double raw_insert_rate(const char *dir, long n, long per_tx);
+double raw_insert_rate(const char *dir, const char *synchronous, long n, long per_tx);
+/* The lean batched baseline: raw_insert_rate with synchronous=FULL, as
+ * jm_create_many commits under JM_DURABLE_SYNC. */
+double raw_batch_rate(const char *dir, long n, long per_tx);
 /* Jobs/s of a hand-written queue: n jobs worked by `threads` threads with
  * their own connections. Negative on error. */
 double naive_queue_rate(const char *dir, long n, int threads);

@@ -16,6 +16,10 @@
 
 #include <cmocka.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "job_id.h"
 #include "test_util.h"
 
 #define T0 INT64_C(1700000000000)
@@ -224,6 +228,48 @@ static void test_10000_ids_unique(void **state)
     free(ids);
 }
 
+/* The random part of an id: the uuid's bytes 6 to 9 (chars 17 to 25). */
+static void random_part(const char *id, char out[10])
+{
+    memcpy(out, id + 17, 9);
+    out[9] = '\0';
+}
+
+/* A fork's child never draws the random bytes its parent draws: the pool
+ * of random bytes the ids come from is emptied in the child. */
+static void test_fork_child_draws_its_own_bytes(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 4; round++) {
+        char parent_id[JM_JOB_ID_SIZE], child_id[JM_JOB_ID_SIZE] = "";
+        /* A pool partly used before the fork. */
+        jm__job_id_new("FL", parent_id);
+        int fds[2];
+        assert_int_equal(pipe(fds), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            jm__job_id_new("FL", child_id);
+            ssize_t w = write(fds[1], child_id, JM_JOB_ID_SIZE);
+            _exit(w == JM_JOB_ID_SIZE ? 0 : 1);
+        }
+        close(fds[1]);
+        jm__job_id_new("FL", parent_id);
+        assert_int_equal(read(fds[0], child_id, JM_JOB_ID_SIZE), JM_JOB_ID_SIZE);
+        close(fds[0]);
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        char a[10], b[10];
+        random_part(parent_id, a);
+        random_part(child_id, b);
+        if (strcmp(a, b) == 0)
+            fail_msg("round %d: parent %s and child %s drew the same bytes", round, parent_id,
+                     child_id);
+    }
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, fx_setup, fx_teardown)
 
 int main(void)
@@ -233,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_parse_handmade_ids),
         cmocka_unit_test(test_parse_rejects_malformed),
         T(test_10000_ids_unique),
+        cmocka_unit_test(test_fork_child_draws_its_own_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
