@@ -1638,6 +1638,95 @@ static void cycle_records_outcomes_when_claim_fails(void **state)
     free_claimed(jobs, 2);
 }
 
+/* --- write_group pulls writes while the group is open -------------------- */
+
+typedef struct puller {
+    jm__write *w;
+    size_t n, next, calls;
+} puller;
+
+static jm__write *pull(void *ctx)
+{
+    puller *p = ctx;
+    p->calls++;
+    return p->next < p->n ? p->w + p->next++ : NULL;
+}
+
+static jm__write insert_write(const jm__new_row *r)
+{
+    jm__write w = {.kind = JM__WRITE_INSERT};
+    w.u.insert.rows = r;
+    w.u.insert.n = 1;
+    return w;
+}
+
+static void write_group_takes_pulled_writes(void **state)
+{
+    fx *f = *state;
+    char holder[JM_JOB_ID_SIZE], ids[4][JM_JOB_ID_SIZE];
+    jm__new_row first = row_of("FL", holder, T0);
+    first.idempotency_key = "K";
+    jm__new_row rows[4];
+    for (int i = 0; i < 4; i++)
+        rows[i] = row_of("CL", ids[i], T0);
+    rows[1].idempotency_key = "K"; /* conflicts with `first`, in the same group */
+    jm__write w0 = insert_write(&first);
+    jm__write pulled[4];
+    for (int i = 0; i < 4; i++) {
+        pulled[i] = insert_write(&rows[i]);
+        pulled[i].rc = -12345; /* the store sets every pulled result */
+    }
+    pulled[3] = (jm__write){.kind = JM__WRITE_CANCEL};
+    pulled[3].u.cancel.id = "CL-unknown";
+    pulled[3].u.cancel.now = T0;
+    jm__write *first_w[] = {&w0};
+    puller p = {pulled, 4, 0, 0};
+    assert_int_equal(OPS->write_group(f->s, first_w, 1, pull, &p), JM_OK);
+    /* Every pulled write went in the group, then one call found none. */
+    assert_int_equal(p.next, 4);
+    assert_int_equal(p.calls, 5);
+    assert_int_equal(w0.rc, JM_OK);
+    assert_int_equal(pulled[0].rc, JM_OK);
+    assert_int_equal(pulled[1].rc, JM_ECONFLICT);
+    assert_non_null(strstr(pulled[1].err, holder));
+    assert_int_equal(pulled[2].rc, JM_OK);
+    assert_int_equal(pulled[3].rc, JM_ENOTFOUND);
+    /* The conflict was undone alone: the group's three jobs were written. */
+    assert_int_equal(count_all(f->s), 3);
+    jm_job *j = NULL;
+    assert_int_equal(OPS->get(f->s, ids[2], &j), JM_OK);
+    jm_job_free(j);
+    assert_int_equal(OPS->get(f->s, ids[1], &j), JM_ENOTFOUND);
+}
+
+/* A group stops pulling at its bound; what it did not take stays with the
+ * caller, untouched. */
+static void write_group_stops_at_its_bound(void **state)
+{
+    fx *f = *state;
+    size_t total = JM__WRITE_GROUP_MAX + 3;
+    jm__new_row *rows = calloc(total, sizeof *rows);
+    jm__write *w = calloc(total, sizeof *w);
+    char (*ids)[JM_JOB_ID_SIZE] = calloc(total, JM_JOB_ID_SIZE);
+    assert_true(rows && w && ids);
+    for (size_t i = 0; i < total; i++) {
+        rows[i] = row_of("CL", ids[i], T0);
+        w[i] = insert_write(&rows[i]);
+        w[i].rc = -1;
+    }
+    jm__write *first_w[] = {&w[0], &w[1]};
+    puller p = {w + 2, total - 2, 0, 0};
+    assert_int_equal(OPS->write_group(f->s, first_w, 2, pull, &p), JM_OK);
+    assert_int_equal(p.next, JM__WRITE_GROUP_MAX - 2);
+    assert_int_equal(count_all(f->s), JM__WRITE_GROUP_MAX);
+    for (size_t i = JM__WRITE_GROUP_MAX; i < total; i++)
+        assert_int_equal(w[i].rc, -1);
+    free(ids);
+    free(w);
+    free(rows);
+}
+
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
@@ -1671,6 +1760,8 @@ int main(void)
         T(claim_sets_damaged_rows_aside),
         T(list_and_get_report_damaged_rows),
         T(cycle_records_outcomes_when_claim_fails),
+        T(write_group_takes_pulled_writes),
+        T(write_group_stops_at_its_bound),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

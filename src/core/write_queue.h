@@ -3,18 +3,25 @@
 #define JM_WRITE_QUEUE_H
 
 #include <pthread.h>
+#include <stdint.h>
 
 #include "store.h"
 
-/* The most writes one transaction takes. */
-#define JM_WRITE_GROUP_MAX 128
+/* The longest a group stays open for writers it expects, in µs, whatever
+ * the last commit took. */
+#define JM_WRITE_GATHER_MAX_US 1000
 
 typedef struct jm__queued_write jm__queued_write;
 
 typedef struct jm__write_queue {
     pthread_mutex_t lock;
-    pthread_cond_t turn; /* a write was done, or a new leader may go */
+    pthread_cond_t arrive; /* a write was queued while a group is open */
     jm__queued_write *head, *tail;
+    size_t queued;          /* writes in the queue, the leader's included */
+    size_t expect;          /* writers active at the end of the last group */
+    int gathering;          /* a leader waits on `arrive` */
+    int64_t last_end_us;    /* when the last group was done (monotonic) */
+    int64_t last_commit_us; /* how long its write and commit took */
 } jm__write_queue;
 
 int jm__write_queue_init(jm__write_queue *q);

@@ -168,6 +168,13 @@ typedef struct jm__write {
     char err[JM_ERRMSG_SIZE]; /* out: its jm_last_error() when it failed */
 } jm__write;
 
+/* The most writes one group takes. */
+#define JM__WRITE_GROUP_MAX 128
+
+/* Hands a store further writes for the group it has open (write_group):
+ * the next, or NULL when the group is complete. */
+typedef jm__write *(*jm__write_next)(void *ctx);
+
 /* How far back "failed in the last hour" looks. */
 #define JM__STATS_FAILED_WINDOW_MS 3600000
 
@@ -231,9 +238,14 @@ typedef struct jm__store_ops {
      * refused transition, an unknown job) is undone alone, with its error
      * in ->rc and ->err, and the others commit. An error of the
      * transaction itself (I/O, memory, a busy database, the commit) undoes
-     * them all: it is returned and every ->rc holds it. With n == 1 the
-     * write runs as its own op would, and ->err is left empty. */
-    int (*write_group)(jm__store *s, jm__write *const *w, size_t n);
+     * them all: it is returned and every ->rc holds it. With n == 1 and
+     * no `more` the write runs as its own op would, and ->err is left
+     * empty. `more`, if not NULL, is called after the n writes, inside the
+     * transaction, for each further write of the group until it returns
+     * NULL (it may wait for one); the store stops calling it after an
+     * error of the transaction or at JM__WRITE_GROUP_MAX writes in all. */
+    int (*write_group)(jm__store *s, jm__write *const *w, size_t n, jm__write_next more,
+                       void *ctx);
     /* Saves a running job's checkpoint / progress, guarded by its claim. */
     int (*checkpoint)(jm__store *s, int64_t seq, int64_t attempt, const char *json,
                       int64_t now);

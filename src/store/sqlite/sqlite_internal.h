@@ -157,7 +157,8 @@ void jm__wal_settle(jm__store *s, int64_t max_wait_ms);
 int jm__bind_text(sqlite3_stmt *st, int i, const char *v);
 
 /* Store operations defined in the individual files. */
-int jm__sqlite_write_group(jm__store *s, jm__write *const *w, size_t n);
+int jm__sqlite_write_group(jm__store *s, jm__write *const *w, size_t n, jm__write_next more,
+                           void *ctx);
 /* The wake-up channel (sqlite_wake.c). */
 int jm__sqlite_wake_open(jm__store *s, jm__wake **out);
 void jm__sqlite_wake_close(jm__wake *w);

@@ -48,6 +48,15 @@ static int exec_fixed(jm__store *s, jm__query q, const char *what)
 /* Runs one write under the savepoint; its own failure is undone alone. */
 static int apply_apart(jm__store *s, jm__write *w)
 {
+    /* One row is one statement, and a statement that fails is undone
+     * alone by SQLite itself: no savepoint needed. */
+    if (w->kind == JM__WRITE_INSERT && w->u.insert.n == 1) {
+        w->rc = apply(s, w);
+        if (w->rc == JM_OK)
+            return JM_OK;
+        snprintf(w->err, sizeof w->err, "%s", jm_last_error());
+        return fails_group(s, w->rc) ? w->rc : JM_OK;
+    }
     int rc = exec_fixed(s, Q_WRITE_SAVEPOINT, "starting a write");
     if (rc)
         return rc;
@@ -63,17 +72,33 @@ static int apply_apart(jm__store *s, jm__write *w)
     return JM_OK;
 }
 
-int jm__sqlite_write_group(jm__store *s, jm__write *const *w, size_t n)
+int jm__sqlite_write_group(jm__store *s, jm__write *const *w, size_t n, jm__write_next more,
+                           void *ctx)
 {
+    jm__write *all[JM__WRITE_GROUP_MAX];
+    if (n > JM__WRITE_GROUP_MAX)
+        return jm__seterr(JM_EINVAL, "a write group of %zu, more than %d", n,
+                          JM__WRITE_GROUP_MAX);
     for (size_t i = 0; i < n; i++) {
+        all[i] = w[i];
         w[i]->rc = JM_OK;
         w[i]->err[0] = '\0';
     }
-    if (n == 1)
+    if (n == 1 && !more)
         return w[0]->rc = apply(s, w[0]);
     int rc = jm__sqlite_begin(s);
     for (size_t i = 0; rc == JM_OK && i < n; i++)
-        rc = apply_apart(s, w[i]);
+        rc = apply_apart(s, all[i]);
+    /* Writes that arrive while this group is open join it. */
+    while (rc == JM_OK && more && n < JM__WRITE_GROUP_MAX) {
+        jm__write *x = more(ctx);
+        if (!x)
+            break;
+        x->rc = JM_OK;
+        x->err[0] = '\0';
+        all[n++] = x;
+        rc = apply_apart(s, x);
+    }
     if (rc == JM_OK)
         rc = jm__sqlite_commit(s);
     if (rc == JM_OK)
@@ -84,8 +109,8 @@ int jm__sqlite_write_group(jm__store *s, jm__write *const *w, size_t n)
         jm__sqlite_rollback(s);
     /* Nothing of the group was written: every write reports why. */
     for (size_t i = 0; i < n; i++) {
-        w[i]->rc = rc;
-        snprintf(w[i]->err, sizeof w[i]->err, "%s", msg);
+        all[i]->rc = rc;
+        snprintf(all[i]->err, sizeof all[i]->err, "%s", msg);
     }
     return jm__seterr(rc, "%s", msg);
 }
