@@ -871,6 +871,96 @@ JM_EXTERN int64_t jm_job_lease_until(const jm_job *j);
 JM_EXTERN int jm_job_cancel_requested(const jm_job *j);
 
 /* ------------------------------------------------------------------------
+ * Schedules
+ * ------------------------------------------------------------------------ */
+
+/** Room for a schedule id and its NUL ("SC-" and a UUID, as job ids). */
+#define JM_SCHEDULE_ID_SIZE JM_JOB_ID_SIZE
+/** The longest schedule name, in bytes. */
+#define JM_SCHEDULE_NAME_MAX 200
+/** The most missed fire times JM_MISFIRE_CATCH_UP may run. */
+#define JM_CATCH_UP_MAX 1000
+
+/** What a fire does while the schedule's last job is still active. */
+typedef enum {
+    JM_OVERLAP_SKIP,      /**< create nothing for this fire time */
+    JM_OVERLAP_QUEUE_ONE, /**< create one only if none of its jobs is waiting */
+    JM_OVERLAP_ALLOW      /**< create one anyway */
+} jm_overlap;
+
+/** What fire times missed while no manager ran, or while paused, become. */
+typedef enum {
+    JM_MISFIRE_SKIP,     /**< nothing: go on from the next future time */
+    JM_MISFIRE_RUN_ONCE, /**< one job, for the latest missed time */
+    JM_MISFIRE_CATCH_UP  /**< a job for each missed time, at most catch_up_max */
+} jm_misfire;
+
+/** The version of jm_schedule_spec this header describes. */
+#define JM_SCHEDULE_SPEC_VERSION 1u
+
+/**
+ * A schedule: the job to create and when. Exactly one of @c cron and
+ * @c interval_ms is set. Start from JM_SCHEDULE_SPEC_INIT.
+ */
+typedef struct jm_schedule_spec {
+    unsigned int version;    /**< JM_SCHEDULE_SPEC_VERSION */
+    const char *name;        /**< unique, 1..JM_SCHEDULE_NAME_MAX bytes, no control characters */
+    const char *type;        /**< the job type, registered */
+    const char *params_json; /**< the job's parameters, NULL = "{}" */
+    jm_create_opts opts;     /**< the job's options; run_at_ms must be 0 */
+    const char *cron;        /**< a cron expression (see jm_schedule_next()) */
+    const char *tz;          /**< the zone @c cron is read in: NULL or "UTC", or an IANA name */
+    int64_t interval_ms;     /**< or: every interval_ms (≥ 1000) ... */
+    int64_t anchor_ms;       /**< ... at anchor_ms + k·interval_ms; 0: from creation */
+    int64_t jitter_ms;       /**< each job runs up to this much after its fire time, at random */
+    jm_overlap overlap;      /**< default JM_OVERLAP_SKIP */
+    jm_misfire misfire;      /**< default JM_MISFIRE_SKIP */
+    int catch_up_max;        /**< for JM_MISFIRE_CATCH_UP: 1..JM_CATCH_UP_MAX */
+    int pause_after_failures; /**< pause after this many failed jobs in a row; 0: never */
+    int paused;              /**< create it paused */
+} jm_schedule_spec;
+
+/** Initialiser of jm_schedule_spec: no trigger yet, UTC, skip overlaps and misfires. */
+#define JM_SCHEDULE_SPEC_INIT                                                  \
+    { JM_SCHEDULE_SPEC_VERSION, NULL, NULL, NULL, JM_CREATE_OPTS_INIT, NULL, NULL, 0, 0, 0, \
+      JM_OVERLAP_SKIP, JM_MISFIRE_SKIP, 0, 0, 0 }
+
+/** A snapshot of one schedule, from jm_schedule_get() or jm_schedule_list(). */
+typedef struct jm_schedule {
+    char id[JM_SCHEDULE_ID_SIZE];
+    jm_schedule_spec spec;      /**< its strings live as long as the snapshot */
+    int64_t next_fire_ms;       /**< the next fire time (a missed one while overdue) */
+    int64_t last_fire_ms;       /**< the last fire time that created a job; 0: none */
+    char last_job_id[JM_JOB_ID_SIZE]; /**< that job; "" if none */
+    int consecutive_failures;   /**< its jobs that failed in a row */
+    int64_t created_at;         /**< ms since the epoch */
+    int64_t updated_at;         /**< ms since the epoch */
+} jm_schedule;
+
+/**
+ * @brief The first @p n fire times of a cron expression strictly after
+ * @p from_ms. Pure: reads only the zone's file.
+ *
+ * Five fields (minute, hour, day of month, month, day of week) or six with
+ * a leading seconds field; each a `*`, a value, a range `a-b`, a step
+ * `*&zwj;/s` or `a-b/s`, or a comma list of those; months and days of the
+ * week by number or by three-letter English name; day 0 and 7 are Sunday.
+ * When both day fields are restricted, a day matching either fires (as in
+ * Vixie cron). `@hourly`, `@daily` (`@midnight`), `@weekly`, `@monthly`,
+ * `@yearly` (`@annually`). Daylight saving: see docs/schedules.md.
+ * @param expr     the expression
+ * @param tz       NULL or "UTC", or an IANA zone name ("Europe/Berlin")
+ * @param from_ms  ms since the epoch
+ * @param n        how many, ≥ 1
+ * @param out_ms   n entries; receives the fire times, ascending
+ * @return JM_OK, or JM_EINVAL (bad expression or zone: the reason is in
+ *         jm_last_error()), JM_ENOTFOUND (fewer than n fire times in the
+ *         next eight years, as "0 0 30 2 *"), JM_ENOMEM.
+ */
+JM_EXTERN int jm_schedule_next(const char *expr, const char *tz, int64_t from_ms, size_t n,
+                               int64_t *out_ms);
+
+/* ------------------------------------------------------------------------
  * Inside an executor: the job context
  * ------------------------------------------------------------------------ */
 
