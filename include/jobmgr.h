@@ -942,8 +942,8 @@ typedef struct jm_schedule {
  * @p from_ms. Pure: reads only the zone's file.
  *
  * Five fields (minute, hour, day of month, month, day of week) or six with
- * a leading seconds field; each a `*`, a value, a range `a-b`, a step
- * `*&zwj;/s` or `a-b/s`, or a comma list of those; months and days of the
+ * a leading seconds field; each a `*`, a value, a range `a-b`, either of
+ * `*` and a range followed by `/step`, or a comma list of those; months and days of the
  * week by number or by three-letter English name; day 0 and 7 are Sunday.
  * When both day fields are restricted, a day matching either fires (as in
  * Vixie cron). `@hourly`, `@daily` (`@midnight`), `@weekly`, `@monthly`,
