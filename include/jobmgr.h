@@ -849,6 +849,19 @@ JM_EXTERN int64_t jm_job_run_at(const jm_job *j);
  */
 JM_EXTERN const char *jm_job_node_id(const jm_job *j);
 /**
+ * @brief The schedule that created the job.
+ * @param j  the job
+ * @return the schedule's id, or NULL for a job no schedule created;
+ *         borrowed from the job.
+ */
+JM_EXTERN const char *jm_job_schedule_id(const jm_job *j);
+/**
+ * @brief The fire time the job was created for, by its schedule.
+ * @param j  the job
+ * @return ms since the epoch, or 0 for a job no schedule created.
+ */
+JM_EXTERN int64_t jm_job_fire_time(const jm_job *j);
+/**
  * @brief How many times the job was claimed.
  * @param j  the job
  * @return times it was claimed.
@@ -878,6 +891,8 @@ JM_EXTERN int jm_job_cancel_requested(const jm_job *j);
 #define JM_SCHEDULE_ID_SIZE JM_JOB_ID_SIZE
 /** The longest schedule name, in bytes. */
 #define JM_SCHEDULE_NAME_MAX 200
+/** How late a fire time may be and still count as on time, not missed. */
+#define JM_MISFIRE_GRACE_MS 60000
 /** The most missed fire times JM_MISFIRE_CATCH_UP may run. */
 #define JM_CATCH_UP_MAX 1000
 
@@ -959,6 +974,88 @@ typedef struct jm_schedule {
  */
 JM_EXTERN int jm_schedule_next(const char *expr, const char *tz, int64_t from_ms, size_t n,
                                int64_t *out_ms);
+
+/**
+ * @brief Creates a schedule: a row in the jobs database that every running
+ * manager with an executor for its type fires.
+ *
+ * Its first fire time is the first after now. Each fire time gets at most
+ * one job, whichever managers and processes fire it; the job carries the
+ * schedule's id and the fire time (jm_job_schedule_id(),
+ * jm_job_fire_time()).
+ * @param m       the manager
+ * @param spec    the schedule; its strings are copied
+ * @param id_out  receives the schedule's id ("SC-…")
+ * @return JM_OK, or JM_EINVAL (a bad spec: the reason is in
+ *         jm_last_error()), the errors of jm_create() for its job template,
+ *         JM_ECONFLICT (the name is taken), JM_EDB, JM_EBUSY, JM_ENOMEM,
+ *         JM_EIO.
+ */
+JM_EXTERN int jm_schedule_create(jm_manager *m, const jm_schedule_spec *spec,
+                                 char id_out[JM_SCHEDULE_ID_SIZE]);
+/**
+ * @brief Reads one schedule.
+ * @param m           the manager
+ * @param id_or_name  its id or its name
+ * @param out         receives it; free with jm_schedule_free()
+ * @return JM_OK, or JM_EINVAL, JM_ENOTFOUND, JM_EDB, JM_ENOMEM.
+ */
+JM_EXTERN int jm_schedule_get(jm_manager *m, const char *id_or_name, jm_schedule **out);
+/**
+ * @brief Reads every schedule, by name.
+ * @param m    the manager
+ * @param out  receives an array of *n; free with jm_schedule_list_free()
+ * @param n    receives the count
+ * @return JM_OK, or JM_EINVAL, JM_EDB, JM_ENOMEM.
+ */
+JM_EXTERN int jm_schedule_list(jm_manager *m, jm_schedule ***out, size_t *n);
+/**
+ * @brief Replaces a schedule's spec (its name included).
+ *
+ * With the same trigger it keeps its next fire time; with a new one it
+ * fires first at the new trigger's first time after now. Jobs already
+ * created are not touched.
+ * @param m           the manager
+ * @param id_or_name  its id or its name
+ * @param spec        the new spec
+ * @return JM_OK, or as jm_schedule_create(), JM_ENOTFOUND.
+ */
+JM_EXTERN int jm_schedule_update(jm_manager *m, const char *id_or_name,
+                                 const jm_schedule_spec *spec);
+/**
+ * @brief Deletes a schedule. Its jobs stay, with its id.
+ * @param m           the manager
+ * @param id_or_name  its id or its name
+ * @return JM_OK, or JM_EINVAL, JM_ENOTFOUND, JM_EDB, JM_EBUSY, JM_EIO.
+ */
+JM_EXTERN int jm_schedule_delete(jm_manager *m, const char *id_or_name);
+/**
+ * @brief Pauses a schedule: it fires no more until resumed. Its fire times
+ * that pass meanwhile are missed, for its misfire policy on resume.
+ * @param m           the manager
+ * @param id_or_name  its id or its name
+ * @return JM_OK, or JM_EINVAL, JM_ENOTFOUND, JM_EDB, JM_EBUSY, JM_EIO.
+ */
+JM_EXTERN int jm_schedule_pause(jm_manager *m, const char *id_or_name);
+/**
+ * @brief Resumes a paused schedule, and clears its count of failures in a
+ * row.
+ * @param m           the manager
+ * @param id_or_name  its id or its name
+ * @return as jm_schedule_pause().
+ */
+JM_EXTERN int jm_schedule_resume(jm_manager *m, const char *id_or_name);
+/**
+ * @brief Frees a schedule jm_schedule_get() handed out.
+ * @param sc  the schedule; NULL is fine
+ */
+JM_EXTERN void jm_schedule_free(jm_schedule *sc);
+/**
+ * @brief Frees what jm_schedule_list() handed out.
+ * @param list  the array; NULL is fine
+ * @param n     its count
+ */
+JM_EXTERN void jm_schedule_list_free(jm_schedule **list, size_t n);
 
 /* ------------------------------------------------------------------------
  * Inside an executor: the job context
@@ -1167,6 +1264,11 @@ typedef struct jm_stats_report {
         recovered;     /**< jobs this manager recovered from lost workers */
     size_t ntypes;             /**< types seen in the table or run here */
     jm_type_stats *types;      /**< ntypes entries, sorted by type */
+    /* Schedules fired by this manager since it opened: */
+    int64_t schedule_jobs;       /**< jobs its fires created */
+    int64_t schedule_skipped;    /**< fire times the overlap policy skipped */
+    int64_t schedule_misfires;   /**< fire times it found missed */
+    int64_t schedule_lag_max_ms; /**< the longest a fire came after its fire time */
 } jm_stats_report;
 
 /**

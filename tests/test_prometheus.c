@@ -555,7 +555,7 @@ static void test_empty_database(void **state)
     parsed *p = malloc(sizeof *p);
     assert_non_null(p);
     expect_parse_ok(p, text);
-    assert_int_equal(p->nfam, 13);
+    assert_int_equal(p->nfam, 17);
     assert_true(value_of(p, "jobmgr_queue_depth", "", NAN) == 0);
     assert_true(value_of(p, "jobmgr_oldest_due_age_seconds", "", NAN) == 0);
     assert_true(value_of(p, "jobmgr_recovered_total", "", NAN) == 0);

@@ -25,7 +25,7 @@
 
 /* Where tests that do not look at it put a cancelled job's owner. */
 static int64_t owner_sink;
-#define CURRENT_VERSION 4
+#define CURRENT_VERSION 5
 
 typedef struct fx {
     char *dir;
@@ -194,6 +194,13 @@ static void assert_current_layout(const char *db)
                                     "AND tbl_name = 'jm_jobs' AND sql IS NULL"),
                      0);
     assert_int_equal(index_exists(db, "jm_jobs_legacy_id"), 1);
+    /* Version 5: schedules, one job per fire time, the failure count. */
+    assert_int_equal(index_exists(db, "jm_jobs_fire"), 1);
+    assert_int_equal(index_exists(db, "jm_jobs_schedule_active"), 1);
+    assert_int_equal(index_exists(db, "jm_schedules_due"), 1);
+    assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
+                                    "AND name = 'jm_schedules_outcome'"),
+                     1);
     /* No index repeats seq: every entry ends in the rowid anyway. */
     assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
                                     "AND sql LIKE '%seq)%'"),

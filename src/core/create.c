@@ -15,6 +15,7 @@
 #include "log.h"
 #include "manager.h"
 #include "text.h"
+#include "create.h"
 #include "wake.h"
 
 static int fail(int code, size_t i, int many, const char *fmt, ...) JM_PRINTF(4, 5);
@@ -63,6 +64,14 @@ static int fail(int code, size_t i, int many, const char *fmt, ...)
 #define FAIL(code, ...) return fail(code, i, many, __VA_ARGS__)
 
 /* Validates one job and fills its row (but not id/created_at). */
+static int prepare(jm_manager *m, const jm_new_job *j, size_t i, int many, int64_t now,
+                   jm__new_row *row);
+
+int jm__create_prepare(jm_manager *m, const jm_new_job *j, int64_t now, jm__new_row *row)
+{
+    return prepare(m, j, 0, 0, now, row);
+}
+
 static int prepare(jm_manager *m, const jm_new_job *j, size_t i, int many, int64_t now,
                    jm__new_row *row)
 {

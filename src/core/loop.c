@@ -6,7 +6,7 @@
  * runs periodic recovery and drives shutdown. It never runs executors.
  *
  * Each turn runs the phases in order, as jm__loop_run shows: drain (when
- * stopping), clock, leases, recovery, claim-or-commit, wait. A phase that
+ * stopping), clock, leases, recovery, schedules, claim-or-commit, wait. A phase that
  * did work starts the next turn at once, so every decision is taken on a
  * fresh clock reading; only the wait phase sleeps. m->lock is held except
  * while a phase talks to the store.
@@ -22,6 +22,7 @@
 #include "log.h"
 #include "loop.h"
 #include "runner.h"
+#include "schedule.h"
 #include "wake.h"
 
 /* How long to wait before trying again to record outcomes that failed to
@@ -177,6 +178,8 @@ typedef struct loop_turn {
     int64_t hb_every;         /* lease renewal interval */
     int64_t next_hb;          /* next lease renewal */
     int64_t next_clock_check; /* next comparison of the two clocks */
+    int64_t next_schedule_read; /* next reading of the next fire time */
+    int64_t fire_retry;       /* no fire before this (a due schedule left to others) */
     size_t want;              /* jobs the last claim plan asked for */
 } loop_turn;
 
@@ -245,6 +248,33 @@ static phase_result recovery_phase(jm_manager *m, loop_turn *t)
     return PHASE_WORKED;
 }
 
+/* Fires the schedules due now. The next fire time is re-read every poll
+ * interval, for schedules other processes created or changed. A schedule
+ * still due after a pass (its type has no executor here) is left to other
+ * managers until the next poll, not fired in a spin. */
+static phase_result schedule_phase(jm_manager *m, loop_turn *t)
+{
+    if (t->stopping)
+        return PHASE_IDLE;
+    int64_t next = atomic_load(&m->next_fire);
+    int due = next > 0 && t->mono >= t->fire_retry && jm__now(m) >= next;
+    if (!due && t->mono < t->next_schedule_read)
+        return PHASE_IDLE;
+    t->next_schedule_read = t->mono + m->cfg.poll_interval_ms;
+    pthread_mutex_unlock(&m->lock);
+    if (!due) {
+        jm__schedules_refresh(m);
+    } else if (jm__schedules_fire_due(m, NULL)) {
+        jm__log(m, JM_LOG_WARN, NULL, "firing schedules failed, will try again: %s",
+                jm_last_error());
+    }
+    next = atomic_load(&m->next_fire);
+    if (due && next > 0 && jm__now(m) >= next)
+        t->fire_retry = t->mono + m->cfg.poll_interval_ms;
+    pthread_mutex_lock(&m->lock);
+    return due ? PHASE_WORKED : PHASE_IDLE;
+}
+
 /* One transaction when there is something to claim or to record. Claims
  * when told to (a local create), when the poll is due, or when the queue
  * runs low or a worker is idle and the last claim suggests more are
@@ -272,6 +302,18 @@ static void wait_phase(jm_manager *m, loop_turn *t)
 {
     jm__pool *p = &m->pool;
     int64_t until = t->next_hb < t->next_clock_check ? t->next_hb : t->next_clock_check;
+    if (!t->stopping) {
+        if (t->next_schedule_read < until)
+            until = t->next_schedule_read;
+        int64_t next = atomic_load(&m->next_fire);
+        if (next > 0) {
+            int64_t at = t->mono + (next > jm__now(m) ? next - jm__now(m) : 0);
+            if (at < t->fire_retry)
+                at = t->fire_retry;
+            if (at < until)
+                until = at;
+        }
+    }
     if (p->done && p->commit_retry_mono < until)
         until = p->commit_retry_mono;
     if (!t->stopping) {
@@ -331,7 +373,7 @@ void jm__loop_run(jm_manager *m)
         if (r == PHASE_EXIT)
             break;
         if (r == PHASE_WORKED || clock_phase(m, &t) || lease_phase(m, &t) ||
-            recovery_phase(m, &t) || claim_phase(m, &t))
+            recovery_phase(m, &t) || schedule_phase(m, &t) || claim_phase(m, &t))
             continue;
         wait_phase(m, &t);
     }

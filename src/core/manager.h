@@ -58,6 +58,7 @@ struct jm_manager {
     jm__outcome *unrecorded; /* jm_run_once outcomes not yet committed */
     uint64_t activations; /* counts jm__ctx_activate calls */
     _Atomic int64_t next_recovery_mono;
+    _Atomic int64_t next_fire; /* wall ms of the next schedule fire; 0: none */
     jm__stats stats; /* counters for jm_stats() (stats.c) */
 };
 

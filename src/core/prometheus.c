@@ -141,6 +141,18 @@ static void render(writer *w, const jm_stats_report *r)
     family(w, "jobmgr_recovered_total", "counter",
            "Jobs this manager recovered from lost workers.");
     put(w, "jobmgr_recovered_total %lld\n", (long long)r->recovered);
+    family(w, "jobmgr_schedule_jobs_total", "counter",
+           "Jobs created by this manager's fires of schedules.");
+    put(w, "jobmgr_schedule_jobs_total %lld\n", (long long)r->schedule_jobs);
+    family(w, "jobmgr_schedule_skipped_total", "counter",
+           "Fire times the overlap policy skipped.");
+    put(w, "jobmgr_schedule_skipped_total %lld\n", (long long)r->schedule_skipped);
+    family(w, "jobmgr_schedule_misfires_total", "counter",
+           "Fire times found missed (no manager ran, or the schedule was paused).");
+    put(w, "jobmgr_schedule_misfires_total %lld\n", (long long)r->schedule_misfires);
+    family(w, "jobmgr_schedule_lag_max_seconds", "gauge",
+           "The longest a fire came after its fire time.");
+    put(w, "jobmgr_schedule_lag_max_seconds %.3f\n", (double)r->schedule_lag_max_ms / 1000.0);
 
     const char *h = "jobmgr_run_duration_seconds";
     family(w, h, "histogram", "How long runs took, from start to the executor's return.");

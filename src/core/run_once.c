@@ -8,6 +8,7 @@
 #include "job.h"
 #include "log.h"
 #include "runner.h"
+#include "schedule.h"
 
 #define JM_RUN_ONCE_MAX 100000
 
@@ -49,6 +50,9 @@ int jm_run_once(jm_manager *m, int max_jobs, int *ran)
     if (max_jobs < 1 || max_jobs > JM_RUN_ONCE_MAX)
         return jm__seterr(JM_EINVAL, "jm_run_once: max_jobs must be 1..%d", JM_RUN_ONCE_MAX);
     jm__recover_if_due(m);
+    if (jm__schedules_fire_due(m, NULL))
+        jm__log(m, JM_LOG_WARN, NULL, "firing schedules failed, will try again: %s",
+                jm_last_error());
     int count = 0;
     int rc = jm__flush_unrecorded(m);
     while (rc == JM_OK && count < max_jobs) {

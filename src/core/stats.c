@@ -83,6 +83,19 @@ void jm__stats_recovered(jm_manager *m, int n)
     pthread_mutex_unlock(&m->stats.lock);
 }
 
+void jm__stats_schedule_fire(jm_manager *m, int64_t created, int64_t skipped, int64_t missed,
+                             int64_t lag_ms)
+{
+    jm__stats *s = &m->stats;
+    pthread_mutex_lock(&s->lock);
+    s->schedule_jobs += created;
+    s->schedule_skipped += skipped;
+    s->schedule_misfires += missed;
+    if (lag_ms > s->schedule_lag_max_ms)
+        s->schedule_lag_max_ms = lag_ms;
+    pthread_mutex_unlock(&s->lock);
+}
+
 static int64_t running_here(jm_manager *m)
 {
     int64_t n = 0;
@@ -111,6 +124,10 @@ static size_t copy_counters(jm_manager *m, jm_stats_report *r, size_t room)
     r->failures = s->failures;
     r->cancelled = s->cancelled;
     r->recovered = s->recovered;
+    r->schedule_jobs = s->schedule_jobs;
+    r->schedule_skipped = s->schedule_skipped;
+    r->schedule_misfires = s->schedule_misfires;
+    r->schedule_lag_max_ms = s->schedule_lag_max_ms;
     for (int slot = 0; slot < JM_TYPE_SLOTS && n < room; slot++) {
         const jm__type_counters *c = &s->types[slot];
         if (!c->present)

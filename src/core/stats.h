@@ -28,6 +28,7 @@ typedef struct jm__type_counters {
 typedef struct jm__stats {
     pthread_mutex_t lock;
     int64_t runs, completed, retries, failures, cancelled, recovered;
+    int64_t schedule_jobs, schedule_skipped, schedule_misfires, schedule_lag_max_ms;
     jm__type_counters types[JM_TYPE_SLOTS];
 } jm__stats;
 
@@ -41,6 +42,10 @@ void jm__stats_destroy(jm__stats *s);
  * when the executor asked for a retry, duration_ms how long the run took. */
 void jm__stats_record(jm_manager *m, const char *type, int final_status, int retry_decision,
                       int64_t duration_ms);
+/* One fire of a schedule: jobs created, fire times the overlap policy
+ * skipped, fire times found missed, and how late the fire came. */
+void jm__stats_schedule_fire(jm_manager *m, int64_t created, int64_t skipped, int64_t missed,
+                             int64_t lag_ms);
 /* Adds `n` jobs recovered by this manager. */
 void jm__stats_recovered(jm_manager *m, int n);
 

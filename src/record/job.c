@@ -33,6 +33,7 @@ void jm_job_free(jm_job *j)
     jm__free(j->result);
     jm__free(j->checkpoint);
     jm__free(j->node_id);
+    jm__free(j->schedule_id);
     jm__free(j);
 }
 
@@ -107,6 +108,8 @@ STR_ACCESSOR(jm_job_exception_trace, trace)
 STR_ACCESSOR(jm_job_result, result)
 STR_ACCESSOR(jm_job_checkpoint, checkpoint)
 STR_ACCESSOR(jm_job_node_id, node_id)
+STR_ACCESSOR(jm_job_schedule_id, schedule_id)
+INT_ACCESSOR(jm_job_fire_time, int64_t, fire_time)
 INT_ACCESSOR(jm_job_status, jm_status, status)
 INT_ACCESSOR(jm_job_progress, double, progress)
 INT_ACCESSOR(jm_job_retry_count, int, retry_count)

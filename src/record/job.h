@@ -41,6 +41,8 @@ struct jm_job {
     int64_t finished_at;
     int64_t run_at;
     int64_t lease_until;
+    char *schedule_id; /* the schedule that created it, or NULL */
+    int64_t fire_time; /* ... for this fire time; 0 if none */
     /* The run journal's cancel counter read before the claim that took it
      * (runner.c); not stored. */
     uint64_t claim_cancels;

@@ -51,7 +51,27 @@ typedef struct jm__new_row {
     int priority;
     int64_t created_at;
     int64_t run_at;
+    /* Set only in the rows of a schedule_fire. */
+    const char *schedule_id;
+    int64_t fire_time;
 } jm__new_row;
+
+/* One schedule's fire (schedule_fire): its jobs, and its next fire time
+ * moved from expect_next to new_next, in one step. */
+typedef struct jm__fire {
+    const char *schedule_id;
+    int64_t expect_next; /* the next fire time as read: the compare */
+    int64_t new_next;    /* ... and as set */
+    int64_t now;
+    jm_overlap overlap;
+    jm__new_row *rows; /* in fire-time order; ids completed when created */
+    size_t nrows;
+    /* Out. */
+    int lost;          /* another fire, a pause or a delete came first: nothing done */
+    size_t created;    /* rows created */
+    size_t skipped;    /* rows the overlap policy skipped */
+    int *made;         /* nrows entries, if not NULL: 1 for each row created */
+} jm__fire;
 
 /* Who claims: written into the rows a claim takes, so recovery can tell
  * which process owns a running job. */
@@ -309,6 +329,29 @@ typedef struct jm__store_ops {
     /* Puts claimed-but-never-started jobs back (running -> retrying, no retry
      * spent). */
     int (*release)(jm__store *s, int64_t seq, int64_t attempt, int64_t now);
+
+    /* Schedules. Names are unique: insert and update give JM_ECONFLICT
+     * for a name in use. get finds by id or by name. A snapshot is the
+     * caller's (jm_schedule_free). */
+    int (*schedule_insert)(jm__store *s, const jm_schedule *sc);
+    int (*schedule_get)(jm__store *s, const char *id_or_name, jm_schedule **out);
+    /* By name; *out is the caller's (jm__free, each with jm_schedule_free). */
+    int (*schedule_list)(jm__store *s, jm_schedule ***out, size_t *n);
+    /* Rewrites the spec and next fire time of sc->id. */
+    int (*schedule_update)(jm__store *s, const jm_schedule *sc, int64_t now);
+    int (*schedule_delete)(jm__store *s, const char *id);
+    /* Resuming clears the count of failures in a row. */
+    int (*schedule_pause)(jm__store *s, const char *id, int paused, int64_t now);
+    /* Unpaused schedules due at `now`, earliest first, at most `limit`. */
+    int (*schedule_due)(jm__store *s, int64_t now, size_t limit, jm_schedule ***out,
+                        size_t *n);
+    /* The earliest next fire time of an unpaused schedule; 0 if none. */
+    int (*schedule_next_fire)(jm__store *s, int64_t *out);
+    /* Fires, in one transaction, each fire in one step: its next fire
+     * time moves by compare-and-set, and only if it moved are its jobs
+     * created, each unless the overlap policy skips it (judged against
+     * the schedule's active jobs, those created here included). */
+    int (*schedule_fire)(jm__store *s, jm__fire *fires, size_t n);
 
     /* Metrics: counts by (type, status), the due queue and recent failures,
      * all from one read snapshot. */

@@ -103,12 +103,15 @@ typedef enum {
 #define JM_FILTER_SHAPES 2048
 
 typedef struct jm__wal_checkpointer jm__wal_checkpointer;
+/* Statements of sqlite_schedule.c. */
+#define JM__SCHED_QUERIES 12
 
 struct jm__store {
     sqlite3 *db;
     jm__wal_checkpointer *wal; /* NULL: SQLite checkpoints on commit */
     sqlite3_stmt *q[Q_COUNT_];
     sqlite3_stmt *shape[JM_FILTER_SHAPES];
+    sqlite3_stmt *sched[JM__SCHED_QUERIES]; /* sqlite_schedule.c's statements */
     int64_t busy_timeout_us; /* how long one wait for the lock may last */
     int64_t busy_since_us;   /* when the current wait began */
     int durable_sync;        /* synchronous=FULL except for claim-only cycles */
@@ -116,12 +119,24 @@ struct jm__store {
     int relaxing;            /* ... on purpose, for the statement under way */
 };
 
+/* Schedules (sqlite_schedule.c). */
+int jm__sqlite_schedule_insert(jm__store *s, const jm_schedule *sc);
+int jm__sqlite_schedule_get(jm__store *s, const char *id_or_name, jm_schedule **out);
+int jm__sqlite_schedule_list(jm__store *s, jm_schedule ***out, size_t *n);
+int jm__sqlite_schedule_update(jm__store *s, const jm_schedule *sc, int64_t now);
+int jm__sqlite_schedule_delete(jm__store *s, const char *id);
+int jm__sqlite_schedule_pause(jm__store *s, const char *id, int paused, int64_t now);
+int jm__sqlite_schedule_due(jm__store *s, int64_t now, size_t limit, jm_schedule ***out,
+                            size_t *n);
+int jm__sqlite_schedule_next_fire(jm__store *s, int64_t *out);
+int jm__sqlite_schedule_fire(jm__store *s, jm__fire *fires, size_t n);
+
 /* The columns every job query selects, in the order jm__row_to_job reads. */
 #define JM_JOB_COLUMNS                                                             \
     "seq, id, type, status, namespace_id, params, idempotency_key, message, "      \
     "exception_trace, result, checkpoint, node_id, progress, retry_count, "         \
     "max_retries, priority, attempts, cancel_requested, created_at, updated_at, " \
-    "started_at, finished_at, run_at, lease_until"
+    "started_at, finished_at, run_at, lease_until, schedule_id, fire_time"
 
 /* Maps a SQLite result to a JM_ code and records "what: sqlite message". */
 int jm__sqlite_err(jm__store *s, int rc, const char *what);

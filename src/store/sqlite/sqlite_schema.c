@@ -11,7 +11,7 @@
 #include "text.h"
 #include "sqlite_internal.h"
 
-#define JM_SCHEMA_VERSION 4
+#define JM_SCHEMA_VERSION 5
 
 /* Version 1. Statuses are stored as integers (jm_status). The rowid `seq`
  * orders rows by creation, so inserts append to the table and to the hot
@@ -162,9 +162,57 @@ static const char *const schema_v4[] = {
     NULL,
 };
 
+/* Version 5: schedules. A job a schedule created carries the schedule's
+ * id and its fire time, and the unique index makes a second job for one
+ * fire time impossible, whoever fires. The partial index finds a
+ * schedule's active jobs (the overlap policy) without reading its
+ * finished ones. The trigger counts a schedule's failed jobs in a row, in
+ * the transaction that records the outcome, and pauses it at its limit. */
+static const char *const schema_v5[] = {
+    "ALTER TABLE jm_jobs ADD COLUMN schedule_id TEXT",
+    "ALTER TABLE jm_jobs ADD COLUMN fire_time INTEGER",
+    "CREATE UNIQUE INDEX jm_jobs_fire ON jm_jobs(schedule_id, fire_time) "
+    "WHERE schedule_id IS NOT NULL",
+    "CREATE INDEX jm_jobs_schedule_active ON jm_jobs(schedule_id, status) "
+    "WHERE schedule_id IS NOT NULL AND status <= 3",
+    "CREATE TABLE jm_schedules ("
+    " id TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " type TEXT NOT NULL CHECK (length(type) = 2),"
+    " params TEXT NOT NULL,"
+    " namespace_id TEXT,"
+    " max_retries INTEGER NOT NULL,"
+    " priority INTEGER NOT NULL,"
+    " cron TEXT,"
+    " tz TEXT,"
+    " interval_ms INTEGER NOT NULL,"
+    " anchor_ms INTEGER NOT NULL,"
+    " jitter_ms INTEGER NOT NULL,"
+    " overlap INTEGER NOT NULL,"
+    " misfire INTEGER NOT NULL,"
+    " catch_up_max INTEGER NOT NULL,"
+    " pause_after_failures INTEGER NOT NULL,"
+    " paused INTEGER NOT NULL,"
+    " next_fire INTEGER NOT NULL,"
+    " last_fire INTEGER NOT NULL DEFAULT 0,"
+    " last_job_id TEXT,"
+    " consecutive_failures INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL)",
+    "CREATE INDEX jm_schedules_due ON jm_schedules(next_fire) WHERE paused = 0",
+    "CREATE TRIGGER jm_schedules_outcome AFTER UPDATE OF status ON jm_jobs "
+    "WHEN new.schedule_id IS NOT NULL AND new.status IN (4, 5) AND old.status <> new.status "
+    "BEGIN UPDATE jm_schedules SET "
+    " consecutive_failures = CASE WHEN new.status = 5 THEN consecutive_failures + 1 ELSE 0 END,"
+    " paused = CASE WHEN new.status = 5 AND pause_after_failures > 0"
+    "  AND consecutive_failures + 1 >= pause_after_failures THEN 1 ELSE paused END"
+    " WHERE id = new.schedule_id; END",
+    NULL,
+};
+
 /* steps[v] brings a database from version v to v + 1. */
 static const char *const *const steps[JM_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
-                                                                  schema_v4};
+                                                                  schema_v4, schema_v5};
 
 static int exec_all(jm__store *s, const char *const *sql)
 {

@@ -394,6 +394,8 @@ static void sqlite_close(jm__store *s)
         sqlite3_finalize(s->q[i]);
     for (int i = 0; i < JM_FILTER_SHAPES; i++)
         sqlite3_finalize(s->shape[i]);
+    for (int i = 0; i < JM__SCHED_QUERIES; i++)
+        sqlite3_finalize(s->sched[i]);
     sqlite3_close(s->db);
     jm__free(s);
 }
@@ -488,6 +490,15 @@ const jm__store_ops jm__sqlite_store = {
     .finish = jm__sqlite_finish,
     .cycle = jm__sqlite_cycle,
     .write_group = jm__sqlite_write_group,
+    .schedule_insert = jm__sqlite_schedule_insert,
+    .schedule_get = jm__sqlite_schedule_get,
+    .schedule_list = jm__sqlite_schedule_list,
+    .schedule_update = jm__sqlite_schedule_update,
+    .schedule_delete = jm__sqlite_schedule_delete,
+    .schedule_pause = jm__sqlite_schedule_pause,
+    .schedule_due = jm__sqlite_schedule_due,
+    .schedule_next_fire = jm__sqlite_schedule_next_fire,
+    .schedule_fire = jm__sqlite_schedule_fire,
     .checkpoint = jm__sqlite_checkpoint,
     .progress = jm__sqlite_progress,
     .renew = jm__sqlite_renew,
