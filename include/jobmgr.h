@@ -323,6 +323,8 @@ typedef enum {
 #define JM_DEFAULT_POLL_INTERVAL_MS 1000
 /** Default of jm_config.busy_timeout_ms. */
 #define JM_DEFAULT_BUSY_TIMEOUT_MS 5000
+/** Default of jm_config.policy_interval_ms: 10 s. */
+#define JM_DEFAULT_POLICY_INTERVAL_MS 10000
 
 /** A manager's configuration for jm_open(); start from JM_CONFIG_INIT. */
 typedef struct jm_config {
@@ -349,6 +351,8 @@ typedef struct jm_config {
                                     JM_EBUSY */
     const char *sqlite_vfs;    /**< NULL: SQLite's default VFS */
     jm_durability durability;  /**< JM_DURABLE_SYNC (default) or JM_DURABLE_PROCESS */
+    int64_t policy_interval_ms; /**< how often the run loop evaluates policies
+                                    (with a host of version 2 or later) */
 } jm_config;
 
 /** Initialiser of jm_config: every default, no database path. */
@@ -359,7 +363,7 @@ typedef struct jm_config {
             JM_DEFAULT_BACKOFF_JITTER, JM_DEFAULT_LEASE_MS,                    \
             JM_DEFAULT_POLL_INTERVAL_MS, JM_RECOVER_RETRY, NULL, NULL,         \
             JM_LOG_WARN, NULL, NULL, NULL, JM_DEFAULT_BUSY_TIMEOUT_MS, NULL,   \
-            JM_DURABLE_SYNC                                                    \
+            JM_DURABLE_SYNC, JM_DEFAULT_POLICY_INTERVAL_MS                     \
     }
 
 /**
@@ -1056,6 +1060,101 @@ JM_EXTERN void jm_schedule_free(jm_schedule *sc);
  * @param n     its count
  */
 JM_EXTERN void jm_schedule_list_free(jm_schedule **list, size_t n);
+
+/* ------------------------------------------------------------------------
+ * Table policies: maintenance the data asks for
+ * ------------------------------------------------------------------------ */
+
+/** What a policy keeps in check, and the built-in job it creates. */
+typedef enum {
+    JM_POLICY_FLUSH,          /**< FL when buffered rows ≥ rows, or the oldest is older than max_age_ms */
+    JM_POLICY_COMPACT,        /**< CO when segments ≥ segments, or small segments > small_files */
+    JM_POLICY_RETENTION,      /**< RT at most every every_ms, purging rows deleted retention_hours ago */
+    JM_POLICY_STREAM_EVICTION /**< SE at most every every_ms, for stream tables with a TTL */
+} jm_policy_kind;
+
+/** The version of jm_policy_spec this header describes. */
+#define JM_POLICY_SPEC_VERSION 1u
+/** Segments smaller than this count as small when small_bytes is 0: 1 MiB. */
+#define JM_POLICY_SMALL_BYTES_DEFAULT (INT64_C(1) << 20)
+
+/**
+ * A rule on one table, or on every table (of one type, in one namespace).
+ * Start from JM_POLICY_SPEC_INIT. Each job it creates has the idempotency
+ * key "policy:<kind>:<namespace>.<table>", so one table never has two of
+ * its jobs waiting or running at once, whichever manager evaluates it.
+ */
+typedef struct jm_policy_spec {
+    unsigned int version; /**< JM_POLICY_SPEC_VERSION */
+    const char *name;     /**< unique, 1..JM_SCHEDULE_NAME_MAX bytes */
+    jm_policy_kind kind;
+    const char *ns;       /**< the namespace; NULL: every namespace */
+    const char *table;    /**< one table (ns required); NULL: every table */
+    int table_type;       /**< with table NULL: a jm_table_type, or -1 for any */
+    int64_t rows;         /**< flush: buffered rows that trigger it; 0: not a trigger */
+    int64_t max_age_ms;   /**< flush: age of the oldest buffered row that triggers it; 0: not */
+    int64_t segments;     /**< compact: segments that trigger it; 0: not a trigger */
+    int64_t small_files;  /**< compact: small segments above this trigger it; 0: not */
+    int64_t small_bytes;  /**< compact: below this a segment is small; 0: the default */
+    int64_t every_ms;     /**< retention, stream eviction: at most this often per table */
+    int retention_hours;  /**< retention: rows deleted longer ago than this are purged */
+    int priority;         /**< of the jobs it creates */
+    int paused;           /**< create it paused */
+} jm_policy_spec;
+
+/** Initialiser of jm_policy_spec: a flush policy on every table, no trigger yet. */
+#define JM_POLICY_SPEC_INIT                                                    \
+    { JM_POLICY_SPEC_VERSION, NULL, JM_POLICY_FLUSH, NULL, NULL, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+
+/** A snapshot of one policy. */
+typedef struct jm_policy {
+    char id[JM_SCHEDULE_ID_SIZE]; /**< "PO-…" */
+    jm_policy_spec spec;          /**< its strings live as long as the snapshot */
+    int64_t created_at;           /**< ms since the epoch */
+    int64_t updated_at;           /**< ms since the epoch */
+} jm_policy;
+
+/**
+ * @brief Creates a policy, evaluated by every running manager whose host
+ * (cfg.host, version 2 or later) can list tables, every
+ * cfg.policy_interval_ms.
+ * @param m       the manager
+ * @param spec    the policy; its strings are copied
+ * @param id_out  receives its id
+ * @return JM_OK, or JM_EINVAL (a bad spec, with the reason), JM_ECONFLICT
+ *         (the name is taken), JM_EDB, JM_EBUSY, JM_ENOMEM, JM_EIO.
+ */
+JM_EXTERN int jm_policy_create(jm_manager *m, const jm_policy_spec *spec,
+                               char id_out[JM_SCHEDULE_ID_SIZE]);
+/** @brief Reads one policy by id or name; free with jm_policy_free().
+ *  @return JM_OK, or JM_EINVAL, JM_ENOTFOUND, JM_EDB, JM_ENOMEM. */
+JM_EXTERN int jm_policy_get(jm_manager *m, const char *id_or_name, jm_policy **out);
+/** @brief Reads every policy, by name; free with jm_policy_list_free().
+ *  @return JM_OK, or JM_EINVAL, JM_EDB, JM_ENOMEM. */
+JM_EXTERN int jm_policy_list(jm_manager *m, jm_policy ***out, size_t *n);
+/** @brief Deletes a policy; the jobs it created stay.
+ *  @return JM_OK, or JM_EINVAL, JM_ENOTFOUND, JM_EDB, JM_EBUSY, JM_EIO. */
+JM_EXTERN int jm_policy_delete(jm_manager *m, const char *id_or_name);
+/** @brief Pauses a policy: it is not evaluated until resumed.
+ *  @return as jm_policy_delete(). */
+JM_EXTERN int jm_policy_pause(jm_manager *m, const char *id_or_name);
+/** @brief Resumes a paused policy.  @return as jm_policy_delete(). */
+JM_EXTERN int jm_policy_resume(jm_manager *m, const char *id_or_name);
+/**
+ * @brief Evaluates every unpaused policy now, against cfg.host's tables,
+ * and creates the jobs they call for. The run loop does this every
+ * cfg.policy_interval_ms; hosts driving jm_run_once() call it themselves.
+ * @param m        the manager
+ * @param created  if not NULL, receives the jobs created
+ * @return JM_OK, or JM_EINVAL (no host, or one that cannot list tables:
+ *         older than version 2), JM_EDB, JM_ENOMEM, or a host operation's
+ *         error.
+ */
+JM_EXTERN int jm_policy_evaluate(jm_manager *m, int *created);
+/** @brief Frees a policy jm_policy_get() handed out; NULL is fine. */
+JM_EXTERN void jm_policy_free(jm_policy *p);
+/** @brief Frees what jm_policy_list() handed out; NULL is fine. */
+JM_EXTERN void jm_policy_list_free(jm_policy **list, size_t n);
 
 /* ------------------------------------------------------------------------
  * Inside an executor: the job context

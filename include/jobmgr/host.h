@@ -45,8 +45,9 @@
 extern "C" {
 #endif
 
-/** The version of jm_host this header describes. */
-#define JM_HOST_VERSION 1u
+/** The version of jm_host this header describes. Version 2 added
+ *  list_tables() and table_figures(), which policies use. */
+#define JM_HOST_VERSION 2u
 /** The longest name of a namespace, table or user, in bytes. */
 #define JM_HOST_NAME_MAX 128
 
@@ -174,6 +175,22 @@ typedef struct jm_host_export_cb {
     void *arg; /**< handed to both callbacks */
 } jm_host_export_cb;
 
+/**
+ * @brief A table's maintenance figures at one moment (table_figures()):
+ * what policies judge a table by.
+ */
+typedef struct jm_host_figures {
+    jm_table_type type;         /**< the table's type */
+    int64_t buffered_rows;      /**< rows in the write buffer */
+    int64_t oldest_buffered_at; /**< when the oldest of them was written (ms); 0: none */
+    int64_t segments;           /**< segment files */
+    int64_t small_segments;     /**< of those, smaller than the size asked about */
+    int64_t segment_bytes;      /**< their total size */
+    int64_t deleted_rows;       /**< soft-deleted rows not purged yet */
+    int64_t expired_rows;       /**< stream tables: rows older than the TTL at now */
+    int64_t ttl_seconds;        /**< stream tables: row lifetime; 0 = none */
+} jm_host_figures;
+
 /** The host interface: see struct jm_host. */
 typedef struct jm_host jm_host;
 
@@ -267,6 +284,20 @@ struct jm_host {
     /** Ends the import without making anything visible, discarding what was
      * staged. */
     void (*import_abort)(void *self, void *import);
+
+    /* Version 2: policies. A host may leave both NULL (policies then
+     * report that they cannot see its tables). */
+
+    /** Calls @p each for every table, in any order; a non-zero return from
+     * @p each stops the walk and is returned. */
+    int (*list_tables)(void *self,
+                       int (*each)(void *arg, const char *ns, const char *table,
+                                   jm_table_type type),
+                       void *arg);
+    /** A table's figures at @p now_ms; segments smaller than
+     * @p small_bytes count as small. JM_ENOTFOUND if there is no table. */
+    int (*table_figures)(void *self, const char *ns, const char *table, int64_t now_ms,
+                         int64_t small_bytes, jm_host_figures *out);
 };
 
 #ifdef __cplusplus

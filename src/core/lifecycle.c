@@ -50,6 +50,8 @@ static int check_config(const jm_config *c)
         return jm__seterr(JM_EINVAL, "jm_open: busy_timeout_ms must not be negative");
     if (c->durability != JM_DURABLE_SYNC && c->durability != JM_DURABLE_PROCESS)
         return jm__seterr(JM_EINVAL, "jm_open: unknown durability %d", (int)c->durability);
+    if (c->policy_interval_ms < 1 || c->policy_interval_ms > 86400000)
+        return jm__seterr(JM_EINVAL, "jm_open: policy_interval_ms must be 1..86400000");
     return JM_OK;
 }
 
