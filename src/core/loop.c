@@ -6,7 +6,8 @@
  * runs periodic recovery and drives shutdown. It never runs executors.
  *
  * Each turn runs the phases in order, as jm__loop_run shows: drain (when
- * stopping), clock, leases, recovery, schedules, claim-or-commit, wait. A phase that
+ * stopping), clock, leases, recovery, schedules, policies, claim-or-commit,
+ * wait. A phase that
  * did work starts the next turn at once, so every decision is taken on a
  * fresh clock reading; only the wait phase sleeps. m->lock is held except
  * while a phase talks to the store.
@@ -22,6 +23,7 @@
 #include "log.h"
 #include "loop.h"
 #include "runner.h"
+#include "policy.h"
 #include "schedule.h"
 #include "wake.h"
 
@@ -180,6 +182,8 @@ typedef struct loop_turn {
     int64_t next_clock_check; /* next comparison of the two clocks */
     int64_t next_schedule_read; /* next reading of the next fire time */
     int64_t fire_retry;       /* no fire before this (a due schedule left to others) */
+    int policies;             /* cfg.host serves policies */
+    int64_t next_policy;      /* next evaluation of the policies */
     size_t want;              /* jobs the last claim plan asked for */
 } loop_turn;
 
@@ -275,6 +279,20 @@ static phase_result schedule_phase(jm_manager *m, loop_turn *t)
     return due ? PHASE_WORKED : PHASE_IDLE;
 }
 
+/* Evaluates the table policies every cfg.policy_interval_ms. */
+static phase_result policy_phase(jm_manager *m, loop_turn *t)
+{
+    if (t->stopping || !t->policies || t->mono < t->next_policy)
+        return PHASE_IDLE;
+    t->next_policy = t->mono + m->cfg.policy_interval_ms;
+    pthread_mutex_unlock(&m->lock);
+    int created = 0;
+    if (jm_policy_evaluate(m, &created))
+        jm__log(m, JM_LOG_WARN, NULL, "evaluating policies: %s", jm_last_error());
+    pthread_mutex_lock(&m->lock);
+    return PHASE_WORKED;
+}
+
 /* One transaction when there is something to claim or to record. Claims
  * when told to (a local create), when the poll is due, or when the queue
  * runs low or a worker is idle and the last claim suggests more are
@@ -303,6 +321,8 @@ static void wait_phase(jm_manager *m, loop_turn *t)
     jm__pool *p = &m->pool;
     int64_t until = t->next_hb < t->next_clock_check ? t->next_hb : t->next_clock_check;
     if (!t->stopping) {
+        if (t->policies && t->next_policy < until)
+            until = t->next_policy;
         if (t->next_schedule_read < until)
             until = t->next_schedule_read;
         int64_t next = atomic_load(&m->next_fire);
@@ -365,6 +385,7 @@ void jm__loop_run(jm_manager *m)
     loop_turn t = {0};
     t.hb_every = jm__heartbeat_interval_ms(m);
     t.next_hb = jm__mono_ms() + t.hb_every;
+    t.policies = jm__policies_supported(m);
     pthread_mutex_lock(&m->lock);
     for (;;) {
         t.mono = jm__mono_ms();
@@ -373,7 +394,8 @@ void jm__loop_run(jm_manager *m)
         if (r == PHASE_EXIT)
             break;
         if (r == PHASE_WORKED || clock_phase(m, &t) || lease_phase(m, &t) ||
-            recovery_phase(m, &t) || schedule_phase(m, &t) || claim_phase(m, &t))
+            recovery_phase(m, &t) || schedule_phase(m, &t) || policy_phase(m, &t) ||
+            claim_phase(m, &t))
             continue;
         wait_phase(m, &t);
     }

@@ -353,6 +353,16 @@ typedef struct jm__store_ops {
      * the schedule's active jobs, those created here included). */
     int (*schedule_fire)(jm__store *s, jm__fire *fires, size_t n);
 
+    /* Policies: as schedules, without firing. */
+    int (*policy_insert)(jm__store *s, const jm_policy *p);
+    int (*policy_get)(jm__store *s, const char *id_or_name, jm_policy **out);
+    int (*policy_list)(jm__store *s, jm_policy ***out, size_t *n);
+    int (*policy_delete)(jm__store *s, const char *id);
+    int (*policy_pause)(jm__store *s, const char *id, int paused, int64_t now);
+    /* When the newest job holding idempotency key `key` (active or not)
+     * was created; 0 if none. */
+    int (*keyed_job_created)(jm__store *s, const char *key, int64_t *out);
+
     /* Metrics: counts by (type, status), the due queue and recent failures,
      * all from one read snapshot. */
     int (*stats)(jm__store *s, int64_t now, jm__store_stats *out);

@@ -105,6 +105,8 @@ typedef enum {
 typedef struct jm__wal_checkpointer jm__wal_checkpointer;
 /* Statements of sqlite_schedule.c. */
 #define JM__SCHED_QUERIES 12
+/* Statements of sqlite_policy.c. */
+#define JM__POLICY_QUERIES 6
 
 struct jm__store {
     sqlite3 *db;
@@ -112,6 +114,7 @@ struct jm__store {
     sqlite3_stmt *q[Q_COUNT_];
     sqlite3_stmt *shape[JM_FILTER_SHAPES];
     sqlite3_stmt *sched[JM__SCHED_QUERIES]; /* sqlite_schedule.c's statements */
+    sqlite3_stmt *policy[JM__POLICY_QUERIES]; /* sqlite_policy.c's */
     int64_t busy_timeout_us; /* how long one wait for the lock may last */
     int64_t busy_since_us;   /* when the current wait began */
     int durable_sync;        /* synchronous=FULL except for claim-only cycles */
@@ -130,6 +133,13 @@ int jm__sqlite_schedule_due(jm__store *s, int64_t now, size_t limit, jm_schedule
                             size_t *n);
 int jm__sqlite_schedule_next_fire(jm__store *s, int64_t *out);
 int jm__sqlite_schedule_fire(jm__store *s, jm__fire *fires, size_t n);
+/* Policies (sqlite_policy.c). */
+int jm__sqlite_policy_insert(jm__store *s, const jm_policy *p);
+int jm__sqlite_policy_get(jm__store *s, const char *id_or_name, jm_policy **out);
+int jm__sqlite_policy_list(jm__store *s, jm_policy ***out, size_t *n);
+int jm__sqlite_policy_delete(jm__store *s, const char *id);
+int jm__sqlite_policy_pause(jm__store *s, const char *id, int paused, int64_t now);
+int jm__sqlite_keyed_job_created(jm__store *s, const char *key, int64_t *out);
 
 /* The columns every job query selects, in the order jm__row_to_job reads. */
 #define JM_JOB_COLUMNS                                                             \

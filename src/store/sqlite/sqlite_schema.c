@@ -207,6 +207,26 @@ static const char *const schema_v5[] = {
     " paused = CASE WHEN new.status = 5 AND pause_after_failures > 0"
     "  AND consecutive_failures + 1 >= pause_after_failures THEN 1 ELSE paused END"
     " WHERE id = new.schedule_id; END",
+    /* Table policies (the core evaluates them; their jobs are plain jobs
+     * with a key per table). */
+    "CREATE TABLE jm_policies ("
+    " id TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " kind INTEGER NOT NULL,"
+    " ns TEXT,"
+    " tbl TEXT,"
+    " table_type INTEGER NOT NULL,"
+    " rows INTEGER NOT NULL,"
+    " max_age_ms INTEGER NOT NULL,"
+    " segments INTEGER NOT NULL,"
+    " small_files INTEGER NOT NULL,"
+    " small_bytes INTEGER NOT NULL,"
+    " every_ms INTEGER NOT NULL,"
+    " retention_hours INTEGER NOT NULL,"
+    " priority INTEGER NOT NULL,"
+    " paused INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL)",
     NULL,
 };
 

@@ -396,6 +396,8 @@ static void sqlite_close(jm__store *s)
         sqlite3_finalize(s->shape[i]);
     for (int i = 0; i < JM__SCHED_QUERIES; i++)
         sqlite3_finalize(s->sched[i]);
+    for (int i = 0; i < JM__POLICY_QUERIES; i++)
+        sqlite3_finalize(s->policy[i]);
     sqlite3_close(s->db);
     jm__free(s);
 }
@@ -499,6 +501,12 @@ const jm__store_ops jm__sqlite_store = {
     .schedule_due = jm__sqlite_schedule_due,
     .schedule_next_fire = jm__sqlite_schedule_next_fire,
     .schedule_fire = jm__sqlite_schedule_fire,
+    .policy_insert = jm__sqlite_policy_insert,
+    .policy_get = jm__sqlite_policy_get,
+    .policy_list = jm__sqlite_policy_list,
+    .policy_delete = jm__sqlite_policy_delete,
+    .policy_pause = jm__sqlite_policy_pause,
+    .keyed_job_created = jm__sqlite_keyed_job_created,
     .checkpoint = jm__sqlite_checkpoint,
     .progress = jm__sqlite_progress,
     .renew = jm__sqlite_renew,
