@@ -535,6 +535,34 @@ static void pauses_after_failures_in_a_row(void **state)
     jm_schedule_free(sc);
 }
 
+static void clock_jumps(void **state)
+{
+    fixture *f = *state;
+    jm_schedule_spec s = every("j", MIN_MS);
+    s.overlap = JM_OVERLAP_ALLOW;
+    char id[JM_SCHEDULE_ID_SIZE];
+    assert_int_equal(jm_schedule_create(f->m, &s, id), JM_OK);
+    tu_clock_advance(&f->clk, MIN_MS);
+    assert_int_equal(fire(f), 1);
+    /* Back 10 minutes: the time already fired is not fired again, and
+     * nothing fires until the clock is back past the next fire time. */
+    tu_clock_advance(&f->clk, -10 * MIN_MS);
+    assert_int_equal(fire(f), 0);
+    tu_clock_advance(&f->clk, 10 * MIN_MS + MIN_MS - 1);
+    assert_int_equal(fire(f), 0);
+    tu_clock_advance(&f->clk, 1);
+    assert_int_equal(fire(f), 1);
+    /* Forward a day: the times in between are misfires (skipped by
+     * default), the next fire is the first after the new now. */
+    tu_clock_advance(&f->clk, 24 * 60 * MIN_MS + 1000);
+    assert_int_equal(fire(f), 1);
+    jm_schedule *sc = NULL;
+    assert_int_equal(jm_schedule_get(f->m, id, &sc), JM_OK);
+    assert_int_equal(sc->next_fire_ms, T0 + (2 + 24 * 60 + 1) * MIN_MS);
+    jm_schedule_free(sc);
+    assert_int_equal(count_jobs(f), 3);
+}
+
 /* --- several managers ----------------------------------------------------- */
 
 typedef struct firer {
@@ -651,6 +679,7 @@ int main(void)
         T(update_keeps_or_moves_the_next_fire),
         T(delete_leaves_its_jobs),
         T(pauses_after_failures_in_a_row),
+        T(clock_jumps),
         T(managers_fire_each_time_once),
         T(the_loop_fires_when_due),
     };
