@@ -41,6 +41,8 @@ typedef struct bench_opts {
     long memory_jobs;
     double idle_seconds;
     long prune_jobs;
+    long schedules;           /* schedules of the schedule scenario */
+    long schedule_interval_s; /* ... and their interval */
     long callgrind_jobs;
     long callgrind_many_jobs; /* jm_create_many rows of the callgrind workload */
 } bench_opts;

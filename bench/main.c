@@ -47,6 +47,7 @@ static const scenario scenarios[] = {
     {"scale", scn_scale, "enqueue, work, list and count with many finished jobs"},
     {"memory", scn_memory, "RSS with a million queued jobs; idle CPU"},
     {"prune", scn_prune, "jm_prune rate and the longest concurrent jm_create"},
+    {"schedule", scn_schedule, "schedules firing: lag from fire time to job, CPU between fires"},
 };
 #define NSCENARIOS (sizeof scenarios / sizeof scenarios[0])
 
@@ -290,6 +291,8 @@ static void defaults(bench_opts *o, int quick)
     o->memory_jobs = quick ? 20000 : 1000000;
     o->idle_seconds = quick ? 2 : 10;
     o->prune_jobs = quick ? 20000 : 1000000;
+    o->schedules = quick ? 1000 : 10000;
+    o->schedule_interval_s = quick ? 20 : 60;
     o->callgrind_jobs = 2000;
     o->callgrind_many_jobs = 20000;
 }
@@ -299,7 +302,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: jm-bench [options]\n"
             "  --scenario LIST       comma-separated: raw-insert, naive-queue, enqueue, work,\n"
-            "                        latency, scale, memory, prune, or all (default)\n"
+            "                        latency, scale, memory, prune, schedule, or all (default)\n"
             "  --reps N              repetitions; medians are reported (default 3, --quick 1)\n"
             "  --json                machine-readable results on stdout\n"
             "  --quick               small sizes (a smoke test, not a measurement)\n"
@@ -322,6 +325,8 @@ static void usage(FILE *f)
             "  --memory-jobs N       queued jobs for the RSS comparison (1000000)\n"
             "  --idle-seconds S      idle CPU measurement (10)\n"
             "  --prune-jobs N        finished jobs to prune (1000000)\n"
+            "  --schedules N         interval schedules of the schedule scenario (10000)\n"
+            "  --schedule-interval-s S  their interval, in seconds (60)\n"
             "  --callgrind           run the fixed callgrind workload instead\n"
             "  --callgrind-jobs N    its jm_create calls and jobs worked (2000)\n"
             "  --callgrind-many-jobs N  its jm_create_many rows, on their own file (20000)\n");
@@ -365,7 +370,7 @@ enum {
     OPT_SCENARIO = 256, OPT_REPS, OPT_JSON, OPT_QUICK, OPT_DIR, OPT_JOBS, OPT_ENQ, OPT_ENQ_MANY,
     OPT_ENQ_THREADS, OPT_ENQ_MANY_REPS, OPT_WORK, OPT_NAIVE, OPT_THREADS, OPT_LAT_JOBS,
     OPT_LAT_GAP, OPT_POLL, OPT_SCALE_SIZES, OPT_SCALE_JOBS, OPT_MEM_JOBS, OPT_IDLE, OPT_PRUNE,
-    OPT_CALLGRIND, OPT_CG_JOBS, OPT_CG_MANY, OPT_HELP
+    OPT_CALLGRIND, OPT_CG_JOBS, OPT_CG_MANY, OPT_SCHEDULES, OPT_SCHED_IV, OPT_HELP
 };
 
 static void cap(long *v, long max)
@@ -404,6 +409,8 @@ int main(int argc, char **argv)
         {"callgrind", no_argument, NULL, OPT_CALLGRIND},
         {"callgrind-jobs", required_argument, NULL, OPT_CG_JOBS},
         {"callgrind-many-jobs", required_argument, NULL, OPT_CG_MANY},
+        {"schedules", required_argument, NULL, OPT_SCHEDULES},
+        {"schedule-interval-s", required_argument, NULL, OPT_SCHED_IV},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -449,6 +456,8 @@ int main(int argc, char **argv)
         case OPT_CALLGRIND: callgrind = 1; break;
         case OPT_CG_JOBS: o.callgrind_jobs = strtol(optarg, NULL, 10); break;
         case OPT_CG_MANY: o.callgrind_many_jobs = strtol(optarg, NULL, 10); break;
+        case OPT_SCHEDULES: o.schedules = strtol(optarg, NULL, 10); break;
+        case OPT_SCHED_IV: o.schedule_interval_s = strtol(optarg, NULL, 10); break;
         case OPT_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -471,7 +480,7 @@ int main(int argc, char **argv)
     long *counts[] = {&o.enqueue_single, &o.enqueue_many, &o.work_jobs, &o.naive_jobs,
                       &o.latency_jobs, &o.scale_work_jobs, &o.scale_single_jobs,
                       &o.memory_jobs, &o.prune_jobs, &o.callgrind_jobs,
-                      &o.callgrind_many_jobs};
+                      &o.callgrind_many_jobs, &o.schedules};
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
         cap(counts[i], jobs_cap);
         if (*counts[i] < 1) {
@@ -481,6 +490,10 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < o.nscale; i++)
         cap(&o.scale_sizes[i], jobs_cap);
+    if (o.schedule_interval_s < 2 || o.schedule_interval_s > 3600) {
+        fprintf(stderr, "jm-bench: --schedule-interval-s must be 2..3600\n");
+        return 2;
+    }
     if (!select_scenarios(scenario_list)) {
         usage(stderr);
         return 2;

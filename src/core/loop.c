@@ -272,8 +272,11 @@ static phase_result schedule_phase(jm_manager *m, loop_turn *t)
         jm__log(m, JM_LOG_WARN, NULL, "firing schedules failed, will try again: %s",
                 jm_last_error());
     }
-    next = atomic_load(&m->next_fire);
-    if (due && next > 0 && jm__now(m) >= next)
+    /* Still due and not moved: what is due is left to other managers. A
+     * next fire time that moved but is due again (it came due during the
+     * pass) is fired on the next turn. */
+    int64_t after = atomic_load(&m->next_fire);
+    if (due && after == next && jm__now(m) >= after)
         t->fire_retry = t->mono + m->cfg.poll_interval_ms;
     pthread_mutex_lock(&m->lock);
     return due ? PHASE_WORKED : PHASE_IDLE;

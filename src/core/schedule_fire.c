@@ -195,9 +195,12 @@ static int plan_fire(jm_manager *m, jm_schedule *sc, int64_t now, fire_plan *p)
     return 0;
 }
 
-/* Fires one batch of due schedules; *more is set if the batch was full. */
-static int fire_batch(jm_manager *m, int64_t now, int *fired, int *more)
+/* Fires one batch of due schedules, by the clock as it reads now (a job's
+ * created_at is its fire's commit, give or take a batch); *more is set if
+ * the batch was full. */
+static int fire_batch(jm_manager *m, int *fired, int *more)
 {
+    int64_t now = jm__now(m);
     jm_schedule **due = NULL;
     size_t ndue = 0;
     jm__db_lock(m);
@@ -267,10 +270,9 @@ int jm__schedules_fire_due(jm_manager *m, int *fired)
 {
     if (fired)
         *fired = 0;
-    int64_t now = jm__now(m);
     int more = 1, rc = JM_OK;
     while (more && rc == JM_OK)
-        rc = fire_batch(m, now, fired, &more);
+        rc = fire_batch(m, fired, &more);
     jm__schedules_refresh(m);
     return rc;
 }
