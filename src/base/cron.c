@@ -33,7 +33,8 @@ enum field_id { F_SECOND, F_MINUTE, F_HOUR, F_DOM, F_MONTH, F_DOW, F_COUNT };
 
 typedef struct field_desc {
     const char *name;
-    int lo, hi;
+    int lo, hi; /* the values accepted */
+    int last;   /* the last value '*' and "a/s" reach: 6 for the days of the week */
     const char *const *names; /* names[i] is value lo + i; NULL: none */
 } field_desc;
 
@@ -41,11 +42,12 @@ static const char *const month_names[] = { "JAN", "FEB", "MAR", "APR", "MAY", "J
                                            "JUL", "AUG", "SEP", "OCT", "NOV", "DEC", NULL };
 static const char *const day_names[] = { "SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", NULL };
 
-/* Day of week 7 is Sunday again; it is folded onto 0 once parsed. */
+/* Day of week 7 is Sunday again, folded onto 0 once parsed; '*' and
+ * "a/s" stop at Saturday, so "1/3" is Monday and Thursday, not Sunday. */
 static const field_desc fields[F_COUNT] = {
-    { "second", 0, 59, NULL },     { "minute", 0, 59, NULL },
-    { "hour", 0, 23, NULL },       { "day of month", 1, 31, NULL },
-    { "month", 1, 12, month_names }, { "day of week", 0, 7, day_names },
+    { "second", 0, 59, 59, NULL },         { "minute", 0, 59, 59, NULL },
+    { "hour", 0, 23, 23, NULL },           { "day of month", 1, 31, 31, NULL },
+    { "month", 1, 12, 12, month_names },   { "day of week", 0, 7, 6, day_names },
 };
 
 struct jm__cron {
@@ -171,13 +173,13 @@ static int read_value(const field_ctx *f, const char **pp, const char *end, int 
 /* item: ( '*' | value [ '-' value ] ) [ '/' step ] */
 static int parse_item(const field_ctx *f, const char *p, const char *end, uint64_t *mask)
 {
-    int lo = f->desc->lo, hi = f->desc->hi, a, b, step = 1, rc;
-    int span = hi - lo + 1;
+    int lo = f->desc->lo, last = f->desc->last, a, b, step = 1, rc;
+    int span = last - lo + 1;
     if (p == end)
         return field_err(f, "empty list item");
     if (*p == '*') {
         a = lo;
-        b = hi;
+        b = last;
         p++;
     } else {
         if ((rc = read_value(f, &p, end, &a)) != 0)
@@ -193,7 +195,7 @@ static int parse_item(const field_ctx *f, const char *p, const char *end, uint64
             if (a > b)
                 return field_err(f, "range %d-%d is reversed", a, b);
         } else if (p < end && *p == '/')
-            b = hi; /* "a/s": from a to the end, as Vixie cron reads it */
+            b = a > last ? a : last; /* "a/s": from a to the end, as Vixie cron reads it */
     }
     if (p < end && *p == '/') {
         p++;
