@@ -506,9 +506,9 @@ static int parse_tzif(const unsigned char *data, size_t size, jm__tz *tz)
 
 /* ---- loading ----------------------------------------------------------- */
 
-/* IANA names only: letters, digits, '/', '_', '-', '+'; relative; no
- * empty, "." or ".." component. Nothing else can reach outside the
- * database directory. */
+/* IANA names only: letters, digits, '/', '_', '-', '+' (no '.', so no
+ * "." or ".." component); relative; no empty component. Nothing else can
+ * reach outside the database directory. */
 static int check_name(const char *name)
 {
     size_t len = strlen(name);
@@ -524,7 +524,7 @@ static int check_name(const char *name)
     for (;;) {
         const char *slash = strchr(comp, '/');
         size_t n = slash ? (size_t)(slash - comp) : strlen(comp);
-        if (n == 0 || (n == 1 && comp[0] == '.') || (n == 2 && comp[0] == '.' && comp[1] == '.'))
+        if (n == 0)
             return jm__seterr(JM_EINVAL, "time zone name \"%s\": not a relative zone name", name);
         if (!slash)
             return 0;
