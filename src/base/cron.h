@@ -33,7 +33,8 @@ const char *jm__tz_name(const jm__tz *tz);
 /* The first fire time of `c` in zone `tz` (NULL: UTC) strictly after
  * `from_ms` (ms since the epoch); fire times are whole seconds. JM_OK,
  * or JM_ENOTFOUND if there is none in the next JM__CRON_HORIZON_YEARS
- * years ("0 0 30 2 *"). */
+ * years ("0 0 30 2 *"), JM_EINVAL if from_ms is outside the years
+ * 1-9999. */
 #define JM__CRON_HORIZON_YEARS 8
 int jm__cron_next(const jm__cron *c, const jm__tz *tz, int64_t from_ms, int64_t *out_ms);
 
