@@ -563,6 +563,61 @@ static void clock_jumps(void **state)
     assert_int_equal(count_jobs(f), 3);
 }
 
+static void cron_in_a_zone(void **state)
+{
+    fixture *f = *state;
+    /* T0 is 2027-01-15T08:00:00Z; 09:30 in Berlin (CET, +1) is 08:30Z. */
+    jm_schedule_spec s = JM_SCHEDULE_SPEC_INIT;
+    s.name = "berlin";
+    s.type = "SJ";
+    s.cron = "30 9 * * *";
+    s.tz = "Europe/Berlin";
+    s.overlap = JM_OVERLAP_ALLOW; /* the first job never runs here */
+    char id[JM_SCHEDULE_ID_SIZE];
+    assert_int_equal(jm_schedule_create(f->m, &s, id), JM_OK);
+    jm_schedule *sc = NULL;
+    assert_int_equal(jm_schedule_get(f->m, id, &sc), JM_OK);
+    assert_int_equal(sc->next_fire_ms, T0 + 30 * MIN_MS);
+    assert_string_equal(sc->spec.cron, "30 9 * * *");
+    assert_string_equal(sc->spec.tz, "Europe/Berlin");
+    jm_schedule_free(sc);
+    int64_t want[2];
+    assert_int_equal(jm_schedule_next("30 9 * * *", "Europe/Berlin", T0, 2, want), JM_OK);
+    tu_clock_advance(&f->clk, 30 * MIN_MS);
+    assert_int_equal(fire(f), 1);
+    tu_clock_advance(&f->clk, 24 * 60 * MIN_MS);
+    assert_int_equal(fire(f), 1);
+    char where[100];
+    for (int i = 0; i < 2; i++) {
+        snprintf(where, sizeof where, "fire_time = %lld", (long long)want[i]);
+        assert_int_equal(count_where(f, where), 1);
+    }
+}
+
+static void bad_cron_and_zone_are_refused(void **state)
+{
+    fixture *f = *state;
+    jm_schedule_spec s = JM_SCHEDULE_SPEC_INIT;
+    s.name = "bad";
+    s.type = "SJ";
+    s.cron = "61 * * * *";
+    expect_bad(f, s, JM_EINVAL, "out of range");
+    s.cron = "0 0 30 2 *";
+    expect_bad(f, s, JM_EINVAL, "never fires");
+    s.cron = "* * * * *";
+    s.tz = "Mars/Olympus";
+    expect_bad(f, s, JM_EINVAL, "Mars/Olympus");
+    s.tz = "../../etc/passwd";
+    expect_bad(f, s, JM_EINVAL, "");
+    s.tz = NULL;
+    s.anchor_ms = 5;
+    expect_bad(f, s, JM_EINVAL, "anchor_ms applies to an interval");
+    s.anchor_ms = 0;
+    s.interval_ms = 1000;
+    expect_bad(f, s, JM_EINVAL, "(got both)");
+    assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM jm_schedules"), 0);
+}
+
 /* --- several managers ----------------------------------------------------- */
 
 typedef struct firer {
@@ -680,6 +735,8 @@ int main(void)
         T(delete_leaves_its_jobs),
         T(pauses_after_failures_in_a_row),
         T(clock_jumps),
+        T(cron_in_a_zone),
+        T(bad_cron_and_zone_are_refused),
         T(managers_fire_each_time_once),
         T(the_loop_fires_when_due),
     };
