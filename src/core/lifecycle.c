@@ -11,6 +11,7 @@
 #include <uuid/uuid.h>
 
 #include "alloc.h"
+#include "cron.h"
 #include "error.h"
 #include "log.h"
 #include "manager.h"
@@ -81,6 +82,9 @@ static void free_manager(jm_manager *m)
     pthread_mutex_destroy(&m->lock);
     pthread_mutex_destroy(&m->reader_lock);
     pthread_mutex_destroy(&m->clock_lock);
+    for (int i = 0; i < m->ntz; i++)
+        jm__tz_free(m->tz_cache[i]);
+    pthread_mutex_destroy(&m->tz_lock);
     jm__write_queue_destroy(&m->writes);
     jm__stats_destroy(&m->stats);
     jm__free(m->db_file);
@@ -115,6 +119,7 @@ int jm_open(const jm_config *cfg, jm_manager **out)
     locks &= pthread_mutex_init(&m->lock, NULL) == 0;
     locks &= pthread_mutex_init(&m->reader_lock, NULL) == 0;
     locks &= pthread_mutex_init(&m->clock_lock, NULL) == 0;
+    locks &= pthread_mutex_init(&m->tz_lock, NULL) == 0;
     locks &= jm__stats_init(&m->stats) == 0;
     locks &= jm__write_queue_init(&m->writes) == JM_OK;
     if (!m->db_path || !m->node_id || (cfg->sqlite_vfs && !m->vfs) || !locks) {

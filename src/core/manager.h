@@ -19,6 +19,9 @@
 #include "write_queue.h"
 
 
+/* Zones a manager keeps loaded for its schedules. */
+#define JM__TZ_CACHE 16
+
 struct jm_manager {
     jm_config cfg; /* strings point at the copies below */
     char *db_path;
@@ -59,6 +62,10 @@ struct jm_manager {
     uint64_t activations; /* counts jm__ctx_activate calls */
     _Atomic int64_t next_recovery_mono;
     _Atomic int64_t next_fire; /* wall ms of the next schedule fire; 0: none */
+    /* Zones schedules use, read once (a zone is immutable once loaded). */
+    pthread_mutex_t tz_lock;
+    struct jm__tz *tz_cache[JM__TZ_CACHE];
+    int ntz;
     jm__stats stats; /* counters for jm_stats() (stats.c) */
 };
 

@@ -22,13 +22,37 @@
 /* The longest interval: a year of 366 days. */
 #define JM_INTERVAL_MAX_MS (INT64_C(366) * 24 * 3600 * 1000)
 
-int jm__trigger_load(const jm_schedule_spec *spec, jm__trigger *t)
+/* The zone named `name` (NULL: UTC), from the manager's cache; a zone
+ * loaded when the cache is full is the caller's (*owned set). */
+static int zone(jm_manager *m, const char *name, jm__tz **out, int *owned)
 {
-    *t = (jm__trigger){NULL, NULL, spec->interval_ms, spec->anchor_ms};
+    const char *key = name && *name ? name : "UTC";
+    *owned = 0;
+    pthread_mutex_lock(&m->tz_lock);
+    for (int i = 0; i < m->ntz; i++)
+        if (strcmp(jm__tz_name(m->tz_cache[i]), key) == 0) {
+            *out = m->tz_cache[i];
+            pthread_mutex_unlock(&m->tz_lock);
+            return JM_OK;
+        }
+    int rc = jm__tz_load(name, out);
+    if (rc == JM_OK) {
+        if (m->ntz < JM__TZ_CACHE)
+            m->tz_cache[m->ntz++] = *out;
+        else
+            *owned = 1;
+    }
+    pthread_mutex_unlock(&m->tz_lock);
+    return rc;
+}
+
+int jm__trigger_load(jm_manager *m, const jm_schedule_spec *spec, jm__trigger *t)
+{
+    *t = (jm__trigger){NULL, NULL, 0, spec->interval_ms, spec->anchor_ms};
     if (!spec->cron)
         return JM_OK;
     int rc = jm__cron_parse(spec->cron, &t->cron);
-    if (rc == JM_OK && (rc = jm__tz_load(spec->tz, &t->tz))) {
+    if (rc == JM_OK && (rc = zone(m, spec->tz, &t->tz, &t->tz_owned))) {
         jm__cron_free(t->cron);
         t->cron = NULL;
     }
@@ -38,7 +62,8 @@ int jm__trigger_load(const jm_schedule_spec *spec, jm__trigger *t)
 void jm__trigger_free(jm__trigger *t)
 {
     jm__cron_free(t->cron);
-    jm__tz_free(t->tz);
+    if (t->tz_owned)
+        jm__tz_free(t->tz);
     t->cron = NULL;
     t->tz = NULL;
 }
@@ -125,10 +150,10 @@ static int check_spec(jm_manager *m, const jm_schedule_spec *sp, int64_t now)
 }
 
 /* The first fire time after `now` of a checked spec. */
-static int first_fire(const jm_schedule_spec *sp, int64_t now, int64_t *out)
+static int first_fire(jm_manager *m, const jm_schedule_spec *sp, int64_t now, int64_t *out)
 {
     jm__trigger t;
-    int rc = jm__trigger_load(sp, &t);
+    int rc = jm__trigger_load(m, sp, &t);
     if (rc == JM_OK) {
         rc = jm__trigger_next(&t, now, out);
         jm__trigger_free(&t);
@@ -156,7 +181,7 @@ static int snapshot_of(jm_manager *m, const jm_schedule_spec *spec, int64_t now,
     /* An interval without an anchor counts from now, for good. */
     if (sc->spec.interval_ms && !sc->spec.anchor_ms)
         sc->spec.anchor_ms = now;
-    if ((rc = first_fire(&sc->spec, now, &sc->next_fire_ms))) {
+    if ((rc = first_fire(m, &sc->spec, now, &sc->next_fire_ms))) {
         jm_schedule_free(sc);
         return rc;
     }

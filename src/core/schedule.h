@@ -10,12 +10,14 @@
 typedef struct jm__trigger {
     jm__cron *cron; /* NULL for an interval */
     jm__tz *tz;
+    int tz_owned; /* else the manager's cache holds it */
     int64_t interval_ms, anchor_ms;
 } jm__trigger;
 
-/* Parses the trigger of a spec already checked (or stored). anchor_ms of
- * an interval is the spec's, which creation fills. */
-int jm__trigger_load(const jm_schedule_spec *spec, jm__trigger *t);
+/* Parses the trigger of a spec already checked (or stored); its zone comes
+ * from the manager's cache, loaded on first use. anchor_ms of an interval
+ * is the spec's, which creation fills. */
+int jm__trigger_load(jm_manager *m, const jm_schedule_spec *spec, jm__trigger *t);
 void jm__trigger_free(jm__trigger *t);
 /* The first fire time strictly after `t`; JM_ENOTFOUND if none. */
 int jm__trigger_next(const jm__trigger *tr, int64_t t, int64_t *out);

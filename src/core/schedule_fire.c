@@ -141,7 +141,7 @@ static int plan_fire(jm_manager *m, jm_schedule *sc, int64_t now, fire_plan *p)
     if (!jm__registry_find(&m->registry, sc->spec.type, &e))
         return 1; /* no executor here: a manager that has one fires it */
     jm__trigger tr;
-    int rc = jm__trigger_load(&sc->spec, &tr);
+    int rc = jm__trigger_load(m, &sc->spec, &tr);
     int64_t ring[JM_CATCH_UP_MAX + 1];
     due_times d = {ring, (size_t)sc->spec.catch_up_max + 1, 0, 0, 0};
     if (rc == JM_OK)
