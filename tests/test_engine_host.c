@@ -5,8 +5,10 @@
  * orphan files at open.
  */
 #define _POSIX_C_SOURCE 200809L /* popen, strndup */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -898,6 +900,349 @@ static void test_orphans_removed_at_open(void **state)
         expect_row(f, "t", k);
 }
 
+/* --- version 2: figures for policies ---------------------------------- */
+
+/* A table's figures; fails the test if the engine lacks the operation. */
+static jm_host_figures figures(fx *f, const char *table, int64_t now_ms, int64_t small_bytes)
+{
+    jm_host_figures out;
+    assert_true(f->h->version >= 2);
+    assert_non_null(f->h->table_figures);
+    memset(&out, 0xa5, sizeof out);
+    assert_int_equal(f->h->table_figures(f->self, "ns", table, now_ms, small_bytes, &out),
+                     JM_OK);
+    return out;
+}
+
+static void test_figures_buffer_and_flush(void **state)
+{
+    fx *f = *state;
+    make_table(f, "t", JM_TABLE_USER);
+    jm_host_figures fg = figures(f, "t", 0, 0);
+    assert_int_equal(fg.type, JM_TABLE_USER);
+    assert_int_equal(fg.buffered_rows, 0);
+    assert_int_equal(fg.oldest_buffered_at, 0);
+    assert_int_equal(fg.segments, 0);
+    assert_int_equal(fg.small_segments, 0);
+    assert_int_equal(fg.segment_bytes, 0);
+    assert_int_equal(fg.deleted_rows, 0);
+    assert_int_equal(fg.expired_rows, 0);
+    assert_int_equal(fg.ttl_seconds, 0);
+
+    /* The oldest buffered row is not the first key: created_at is the
+     * caller's. */
+    assert_int_equal(jm_engine_insert(f->e, "ns", "t", "{}", 5000, NULL), JM_OK);
+    assert_int_equal(jm_engine_insert(f->e, "ns", "t", "{}", 3000, NULL), JM_OK);
+    assert_int_equal(jm_engine_insert(f->e, "ns", "t", "{}", 4000, NULL), JM_OK);
+    fg = figures(f, "t", 0, 0);
+    assert_int_equal(fg.buffered_rows, 3);
+    assert_int_equal(fg.oldest_buffered_at, 3000);
+    assert_int_equal(fg.segments, 0);
+
+    jm_host_flush fl = flush(f, "t");
+    fg = figures(f, "t", 0, 0);
+    assert_int_equal(fg.buffered_rows, 0);
+    assert_int_equal(fg.oldest_buffered_at, 0);
+    assert_int_equal(fg.segments, 1);
+    assert_int_equal(fg.segment_bytes, fl.bytes);
+
+    /* Rows written after the flush are the buffer's; the segment stays. */
+    assert_int_equal(jm_engine_insert(f->e, "ns", "t", "{}", 9000, NULL), JM_OK);
+    assert_int_equal(jm_engine_insert(f->e, "ns", "t", "{}", 8000, NULL), JM_OK);
+    fg = figures(f, "t", 0, 0);
+    assert_int_equal(fg.buffered_rows, 2);
+    assert_int_equal(fg.oldest_buffered_at, 8000);
+    assert_int_equal(fg.segments, 1);
+    assert_int_equal(fg.segment_bytes, fl.bytes);
+}
+
+static void test_figures_small_segments(void **state)
+{
+    fx *f = *state;
+    make_table(f, "t", JM_TABLE_USER);
+    insert_range(f, "t", 1, 1);
+    jm_host_flush small = flush(f, "t");
+    insert_range(f, "t", 2, 60);
+    jm_host_flush large = flush(f, "t");
+    assert_true(small.bytes < large.bytes);
+    /* The recorded sizes are the files' sizes. */
+    jm_host_segment *segs = NULL;
+    assert_int_equal(segments(f, "t", &segs), 2);
+    assert_int_equal(file_size(f, segs[0].id), small.bytes);
+    assert_int_equal(file_size(f, segs[1].id), large.bytes);
+    f->h->free_segments(f->self, segs);
+
+    jm_host_figures fg = figures(f, "t", 0, 0);
+    assert_int_equal(fg.segments, 2);
+    assert_int_equal(fg.small_segments, 0);
+    assert_int_equal(fg.segment_bytes, small.bytes + large.bytes);
+    /* "Smaller than": a file of exactly the threshold is not small. */
+    assert_int_equal(figures(f, "t", 0, small.bytes).small_segments, 0);
+    assert_int_equal(figures(f, "t", 0, small.bytes + 1).small_segments, 1);
+    assert_int_equal(figures(f, "t", 0, large.bytes).small_segments, 1);
+    assert_int_equal(figures(f, "t", 0, large.bytes + 1).small_segments, 2);
+    assert_int_equal(figures(f, "t", 0, INT64_MAX).small_segments, 2);
+
+    /* A merge leaves one segment, no longer small at the same threshold. */
+    int64_t ids[2];
+    assert_int_equal(segments(f, "t", &segs), 2);
+    ids[0] = segs[0].id;
+    ids[1] = segs[1].id;
+    f->h->free_segments(f->self, segs);
+    jm_host_segment merged;
+    assert_int_equal(f->h->merge_segments(f->self, "ns", "t", ids, 2, &merged), JM_OK);
+    fg = figures(f, "t", 0, large.bytes + 1);
+    assert_int_equal(fg.segments, 1);
+    assert_int_equal(fg.small_segments, 0);
+    assert_int_equal(fg.segment_bytes, merged.bytes);
+}
+
+static void test_figures_deleted_rows(void **state)
+{
+    fx *f = *state;
+    make_table(f, "t", JM_TABLE_USER);
+    insert_range(f, "t", 1, 10);
+    flush(f, "t");
+    insert_range(f, "t", 11, 15);
+    /* Two in the segment, one in the buffer. */
+    assert_int_equal(jm_engine_soft_delete(f->e, "ns", "t", 2, 5000), JM_OK);
+    assert_int_equal(jm_engine_soft_delete(f->e, "ns", "t", 3, 5000), JM_OK);
+    assert_int_equal(jm_engine_soft_delete(f->e, "ns", "t", 12, 7000), JM_OK);
+    jm_host_figures fg = figures(f, "t", 0, 0);
+    assert_int_equal(fg.deleted_rows, 3);
+    assert_int_equal(fg.buffered_rows, 5);
+
+    /* Flushing moves a deleted row; it stays counted. */
+    flush(f, "t");
+    fg = figures(f, "t", 0, 0);
+    assert_int_equal(fg.deleted_rows, 3);
+    assert_int_equal(fg.buffered_rows, 0);
+
+    /* Purged rows are gone for good; those deleted after the cut-off stay. */
+    jm_host_purge p;
+    assert_int_equal(f->h->purge(f->self, "ns", "t", JM_PURGE_DELETED_BEFORE, 6000, 0, 100, &p),
+                     JM_OK);
+    assert_int_equal(p.rows, 2);
+    assert_int_equal(figures(f, "t", 0, 0).deleted_rows, 1);
+    assert_int_equal(f->h->purge(f->self, "ns", "t", JM_PURGE_DELETED_BEFORE, 8000, 0, 100, &p),
+                     JM_OK);
+    assert_int_equal(p.rows, 1);
+    fg = figures(f, "t", 0, 0);
+    assert_int_equal(fg.deleted_rows, 0);
+    assert_int_equal(fg.segments, 2);
+    assert_int_equal(count(f, "t", 1), 12);
+}
+
+static void test_figures_stream_expired_rows(void **state)
+{
+    fx *f = *state;
+    make_table(f, "s", JM_TABLE_STREAM); /* TTL 60 s */
+    /* Rows created at 1 s .. 100 s, half in a segment, half buffered. */
+    insert_range(f, "s", 1, 50);
+    flush(f, "s");
+    insert_range(f, "s", 51, 100);
+    assert_int_equal(jm_engine_soft_delete(f->e, "ns", "s", 10, 0), JM_OK);
+
+    /* At 100 s the cut-off is 40 s: rows 1..39 (the deleted one too). */
+    jm_host_figures fg = figures(f, "s", 100000, 0);
+    assert_int_equal(fg.type, JM_TABLE_STREAM);
+    assert_int_equal(fg.ttl_seconds, 60);
+    assert_int_equal(fg.expired_rows, 39);
+    /* Strictly older: the row created at 40 s, exactly the cut-off, is
+     * not expired at 100 s but is one millisecond later. */
+    assert_int_equal(figures(f, "s", 100000 + 1, 0).expired_rows, 40);
+    assert_int_equal(figures(f, "s", 100000 + 999, 0).expired_rows, 40);
+    /* Buffered rows expire too: at 160 s, 1..99 are older than 100 s. */
+    assert_int_equal(figures(f, "s", 160000, 0).expired_rows, 99);
+    /* Before any row outlived the TTL, and before the TTL could reach
+     * back to the epoch. */
+    assert_int_equal(figures(f, "s", 61000, 0).expired_rows, 0);
+    assert_int_equal(figures(f, "s", 30000, 0).expired_rows, 0);
+    assert_int_equal(figures(f, "s", 0, 0).expired_rows, 0);
+
+    /* Eviction removes them. */
+    jm_host_purge p;
+    assert_int_equal(f->h->purge(f->self, "ns", "s", JM_PURGE_CREATED_BEFORE, 40000, 0, 1000, &p),
+                     JM_OK);
+    assert_int_equal(p.rows, 39);
+    fg = figures(f, "s", 100000, 0);
+    assert_int_equal(fg.expired_rows, 0);
+    assert_int_equal(fg.deleted_rows, 0);
+
+    /* Old rows of a table without a TTL never expire. */
+    make_table(f, "u", JM_TABLE_USER);
+    insert_range(f, "u", 1, 5);
+    fg = figures(f, "u", 1000000, 0);
+    assert_int_equal(fg.expired_rows, 0);
+    assert_int_equal(fg.ttl_seconds, 0);
+}
+
+typedef struct seen_tables {
+    fx *f;
+    int calls;
+    int stop_after; /* 0: never stop */
+    char names[8][2 * JM_HOST_NAME_MAX + 2];
+    jm_table_type types[8];
+    int64_t buffered[8]; /* read from inside the walk */
+} seen_tables;
+
+static int see_table(void *arg, const char *ns, const char *table, jm_table_type type)
+{
+    seen_tables *s = arg;
+    if (s->calls >= 8)
+        return -1;
+    snprintf(s->names[s->calls], sizeof s->names[s->calls], "%s:%s", ns, table);
+    s->types[s->calls] = type;
+    /* The walk lets the callback call the engine. */
+    jm_host_figures fg;
+    if (s->f->h->table_figures(s->f->self, ns, table, 0, 0, &fg) != JM_OK)
+        return -2;
+    s->buffered[s->calls] = fg.buffered_rows;
+    s->calls++;
+    return s->stop_after && s->calls == s->stop_after ? 7 : 0;
+}
+
+static int find_seen(const seen_tables *s, const char *name)
+{
+    for (int i = 0; i < s->calls; i++)
+        if (strcmp(s->names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static void test_list_tables(void **state)
+{
+    fx *f = *state;
+    assert_true(f->h->version >= 2);
+    assert_non_null(f->h->list_tables);
+    seen_tables s = {.f = f};
+    assert_int_equal(f->h->list_tables(f->self, see_table, &s), JM_OK);
+    assert_int_equal(s.calls, 0);
+
+    assert_int_equal(jm_engine_create_namespace(f->e, "other"), JM_OK);
+    make_table(f, "u", JM_TABLE_USER);
+    make_table(f, "sh", JM_TABLE_SHARED);
+    make_table(f, "st", JM_TABLE_STREAM);
+    assert_int_equal(jm_engine_create_table(f->e, "other", "u", JM_TABLE_USER, NULL), JM_OK);
+    insert_range(f, "sh", 1, 3);
+    assert_int_equal(f->h->list_tables(f->self, see_table, &s), JM_OK);
+    assert_int_equal(s.calls, 4);
+    static const struct {
+        const char *name;
+        jm_table_type type;
+        int64_t buffered;
+    } want[] = {
+        {"ns:u", JM_TABLE_USER, 0},
+        {"ns:sh", JM_TABLE_SHARED, 3},
+        {"ns:st", JM_TABLE_STREAM, 0},
+        {"other:u", JM_TABLE_USER, 0},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        int at = find_seen(&s, want[i].name);
+        assert_true(at >= 0);
+        assert_int_equal(s.types[at], want[i].type);
+        assert_int_equal(s.buffered[at], want[i].buffered);
+    }
+
+    /* A non-zero return stops the walk and is returned. */
+    seen_tables stop = {.f = f, .stop_after = 2};
+    assert_int_equal(f->h->list_tables(f->self, see_table, &stop), 7);
+    assert_int_equal(stop.calls, 2);
+
+    /* A dropped table is no longer listed. */
+    assert_int_equal(jm_engine_drop_table(f->e, "ns", "sh"), JM_OK);
+    seen_tables after = {.f = f};
+    assert_int_equal(f->h->list_tables(f->self, see_table, &after), JM_OK);
+    assert_int_equal(after.calls, 3);
+    assert_int_equal(find_seen(&after, "ns:sh"), -1);
+
+    assert_int_equal(f->h->list_tables(f->self, NULL, &s), JM_EINVAL);
+    assert_int_equal(f->h->list_tables(NULL, see_table, &s), JM_EINVAL);
+}
+
+static void test_figures_bad_input(void **state)
+{
+    fx *f = *state;
+    assert_non_null(f->h->table_figures);
+    jm_host_figures fg;
+    assert_int_equal(f->h->table_figures(f->self, "ns", "gone", 0, 0, &fg), JM_ENOTFOUND);
+    assert_non_null(strstr(jm_last_error(), "not found"));
+    assert_int_equal(f->h->table_figures(f->self, "nope", "gone", 0, 0, &fg), JM_ENOTFOUND);
+    static const char *const bad[] = {"", "..", "../t", "a b", "x\"; DROP TABLE rows; --"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(f->h->table_figures(f->self, "ns", bad[i], 0, 0, &fg), JM_EINVAL);
+        assert_int_equal(f->h->table_figures(f->self, bad[i], "t", 0, 0, &fg), JM_EINVAL);
+    }
+    assert_int_equal(f->h->table_figures(f->self, NULL, "t", 0, 0, &fg), JM_EINVAL);
+    assert_int_equal(f->h->table_figures(f->self, "ns", NULL, 0, 0, &fg), JM_EINVAL);
+    make_table(f, "t", JM_TABLE_USER);
+    assert_int_equal(f->h->table_figures(f->self, "ns", "t", 0, 0, NULL), JM_EINVAL);
+    assert_int_equal(f->h->table_figures(NULL, "ns", "t", 0, 0, &fg), JM_EINVAL);
+    assert_int_equal(f->h->table_figures(f->self, "ns", "t", -1, 0, &fg), JM_EINVAL);
+    assert_int_equal(f->h->table_figures(f->self, "ns", "t", 0, -1, &fg), JM_EINVAL);
+    assert_int_equal(f->h->table_figures(f->self, "ns", "t", 0, 0, &fg), JM_OK);
+}
+
+/* Figures read beside a writer that inserts FIG_BATCH rows and then flushes
+ * them, over and over: every reading is one state, so the rows the reader
+ * sees (FIG_BATCH per segment plus the buffer) never run backwards and the
+ * buffer never holds a whole flushed batch again. */
+#define FIG_BATCH 5
+#define FIG_ROUNDS 40
+
+typedef struct fig_writer_arg {
+    fx *f;
+    atomic_int done;
+} fig_writer_arg;
+
+static void *fig_writer(void *arg)
+{
+    fig_writer_arg *w = arg;
+    fx *f = w->f;
+    const char *failed = NULL;
+    for (int r = 0; !failed && r < FIG_ROUNDS; r++) {
+        for (int i = 0; !failed && i < FIG_BATCH; i++)
+            if (jm_engine_insert(f->e, "ns", "t", "{}", 1000 + r, NULL) != JM_OK)
+                failed = "insert";
+        jm_host_flush out;
+        if (!failed &&
+            (f->h->flush(f->self, "ns", "t", &out) != JM_OK || out.rows != FIG_BATCH))
+            failed = "flush";
+    }
+    atomic_store(&w->done, 1);
+    return (void *)failed;
+}
+
+static void test_figures_beside_a_writer(void **state)
+{
+    fx *f = *state;
+    assert_non_null(f->h->table_figures);
+    make_table(f, "t", JM_TABLE_USER);
+    fig_writer_arg w = {.f = f};
+    atomic_init(&w.done, 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, fig_writer, &w), 0);
+    int64_t last = 0;
+    int done;
+    do {
+        done = atomic_load(&w.done);
+        jm_host_figures fg;
+        assert_int_equal(f->h->table_figures(f->self, "ns", "t", 0, 0, &fg), JM_OK);
+        int64_t seen = fg.segments * FIG_BATCH + fg.buffered_rows;
+        assert_true(seen >= last);
+        assert_true(fg.buffered_rows <= FIG_BATCH);
+        assert_true(fg.buffered_rows == 0 || fg.oldest_buffered_at == 1000 + fg.segments);
+        last = seen;
+    } while (!done);
+    void *ret = NULL;
+    pthread_join(th, &ret);
+    assert_null(ret);
+    jm_host_figures fg = figures(f, "t", 0, 0);
+    assert_int_equal(fg.segments, FIG_ROUNDS);
+    assert_int_equal(fg.buffered_rows, 0);
+    assert_int_equal(last, FIG_ROUNDS * FIG_BATCH);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -915,6 +1260,13 @@ int main(void)
         T(test_export_stops_and_bad_input),
         T(test_import_validation_and_abort),
         T(test_orphans_removed_at_open),
+        T(test_figures_buffer_and_flush),
+        T(test_figures_small_segments),
+        T(test_figures_deleted_rows),
+        T(test_figures_stream_expired_rows),
+        T(test_list_tables),
+        T(test_figures_bad_input),
+        T(test_figures_beside_a_writer),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,8 +3,8 @@
  * connection with its statement cache and error mapping, and the small
  * checks every operation shares (names, times, documents, table lookup).
  * The operations themselves live in engine_rows.c, engine_flush.c,
- * engine_purge.c, engine_compact.c, engine_tables.c, engine_users.c and
- * engine_backup.c.
+ * engine_purge.c, engine_compact.c, engine_tables.c, engine_users.c,
+ * engine_backup.c and engine_figures.c.
  */
 #define _DEFAULT_SOURCE /* flock() */
 #include <errno.h>
@@ -24,7 +24,6 @@
 #include "engine_internal.h"
 #include "sqlite_error.h"
 
-#define MS_PER_SEC 1000
 #define NS_PER_MS 1000000
 
 /* --- small lists --------------------------------------------------------- */
@@ -135,7 +134,7 @@ int64_t jm__eng_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * MS_PER_SEC + ts.tv_nsec / NS_PER_MS;
+    return (int64_t)ts.tv_sec * JM_ENG_MS_PER_SEC + ts.tv_nsec / NS_PER_MS;
 }
 
 int jm__eng_time(const char *what, int64_t t, int64_t *out)

@@ -27,5 +27,7 @@ void jm__eng_host_init(jm_engine *e)
         .import_rows = jm__eng_host_import_rows,
         .import_commit = jm__eng_host_import_commit,
         .import_abort = jm__eng_host_import_abort,
+        .list_tables = jm__eng_host_list_tables,
+        .table_figures = jm__eng_host_table_figures,
     };
 }

@@ -35,6 +35,9 @@
 /* The version of export_table's metadata JSON that import_begin accepts. */
 #define JM_ENG_META_FORMAT 1
 
+/* Milliseconds in a second: the engine's times are ms, TTLs seconds. */
+#define JM_ENG_MS_PER_SEC 1000
+
 /* Permissions of what the engine creates (before the umask). */
 #define JM_ENG_DIR_MODE 0755
 #define JM_ENG_FILE_MODE 0644
@@ -198,6 +201,12 @@ int jm__eng_host_import_begin(void *self, const char *ns, const char *table,
 int jm__eng_host_import_rows(void *self, void *import, const jm_host_row *rows, size_t n);
 int jm__eng_host_import_commit(void *self, void *import);
 void jm__eng_host_import_abort(void *self, void *import);
+int jm__eng_host_list_tables(void *self,
+                             int (*each)(void *arg, const char *ns, const char *table,
+                                         jm_table_type type),
+                             void *arg);
+int jm__eng_host_table_figures(void *self, const char *ns, const char *table, int64_t now_ms,
+                               int64_t small_bytes, jm_host_figures *out);
 
 void jm__eng_host_init(jm_engine *e);
 
