@@ -104,7 +104,7 @@ typedef enum {
 
 typedef struct jm__wal_checkpointer jm__wal_checkpointer;
 /* Statements of sqlite_schedule.c. */
-#define JM__SCHED_QUERIES 12
+#define JM__SCHED_QUERIES 11
 /* Statements of sqlite_policy.c. */
 #define JM__POLICY_QUERIES 6
 

@@ -13,6 +13,7 @@
 #include "sqlite_internal.h"
 
 enum { P_INSERT, P_GET, P_LIST, P_DELETE, P_PAUSE, P_KEYED };
+_Static_assert(P_KEYED + 1 == JM__POLICY_QUERIES, "JM__POLICY_QUERIES counts the statements");
 
 #define POLICY_COLUMNS                                                                   \
     "id, name, kind, ns, tbl, table_type, rows, max_age_ms, segments, small_files, "     \

@@ -26,9 +26,9 @@ enum {
     S_NEXT,
     S_CAS,
     S_ACTIVE,
-    S_LAST,
     S_JOB,
 };
+_Static_assert(S_JOB + 1 == JM__SCHED_QUERIES, "JM__SCHED_QUERIES counts the statements");
 
 #define SCHED_COLUMNS                                                                    \
     "id, name, type, params, namespace_id, max_retries, priority, cron, tz, interval_ms, " \
@@ -52,12 +52,13 @@ static const char *const sched_sql[JM__SCHED_QUERIES] = {
     [S_DUE] = "SELECT " SCHED_COLUMNS " FROM jm_schedules INDEXED BY jm_schedules_due "
               "WHERE paused = 0 AND next_fire <= ?1 ORDER BY next_fire LIMIT ?2",
     [S_NEXT] = "SELECT min(next_fire) FROM jm_schedules WHERE paused = 0",
-    [S_CAS] = "UPDATE jm_schedules SET next_fire = ?3, updated_at = ?4 "
+    /* ?5, ?6: the last job created, if any (NULL: keep the last one). */
+    [S_CAS] = "UPDATE jm_schedules SET next_fire = ?3, updated_at = ?4, "
+              "last_fire = coalesce(?5, last_fire), last_job_id = coalesce(?6, last_job_id) "
               "WHERE id = ?1 AND next_fire = ?2 AND paused = 0",
     /* Active jobs of the schedule, and of those the waiting ones. */
     [S_ACTIVE] = "SELECT count(*), coalesce(sum(status <> 2), 0) FROM jm_jobs "
                  "INDEXED BY jm_jobs_schedule_active WHERE schedule_id = ?1 AND status <= 3",
-    [S_LAST] = "UPDATE jm_schedules SET last_fire = ?2, last_job_id = ?3 WHERE id = ?1",
     [S_JOB] = "INSERT INTO jm_jobs (id, type, status, namespace_id, params, max_retries, "
               "priority, created_at, updated_at, run_at, schedule_id, fire_time) "
               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, max(?8, coalesce("
@@ -336,10 +337,13 @@ int jm__sqlite_schedule_next_fire(jm__store *s, int64_t *out)
     return rc;
 }
 
-static int exec_sql(jm__store *s, const char *sql, const char *what)
+/* One of the store's fixed statements (the write savepoint), prepared
+ * once. */
+static int exec_fixed(jm__store *s, jm__query q, const char *what)
 {
-    int src = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
-    return src == SQLITE_OK ? JM_OK : jm__sqlite_err(s, src, what);
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, q, &st);
+    return rc ? rc : jm__sqlite_write(s, st, what, NULL);
 }
 
 /* The schedule's active jobs and, of those, the ones waiting to run. */
@@ -382,33 +386,25 @@ static int insert_job(jm__store *s, jm__new_row *r)
     int src = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    if (src == SQLITE_CONSTRAINT_UNIQUE)
+        return JM_ECONFLICT; /* a job for this fire time exists: fired elsewhere */
     if (src != SQLITE_DONE)
         return jm__sqlite_err(s, src, "creating a scheduled job");
     jm__job_id_set_seq(r->id, sqlite3_last_insert_rowid(s->db));
     return JM_OK;
 }
 
-/* One fire, inside the transaction. */
+/* One fire, inside the transaction and its savepoint. The jobs go in
+ * first; then one UPDATE moves the next fire time, compare-and-set, and
+ * records the last job. If the time had moved already, or a job for one
+ * of these fire times exists (the unique index), another manager fired
+ * it: f->lost is set and the caller undoes the savepoint. */
 static int fire_one(jm__store *s, jm__fire *f)
 {
     f->lost = 0;
     f->created = f->skipped = 0;
-    sqlite3_stmt *st = NULL;
-    int changed = 0;
-    int rc = stmt(s, S_CAS, &st);
-    if (rc)
-        return rc;
-    jm__bind_text(st, 1, f->schedule_id);
-    sqlite3_bind_int64(st, 2, f->expect_next);
-    sqlite3_bind_int64(st, 3, f->new_next);
-    sqlite3_bind_int64(st, 4, f->now);
-    if ((rc = step_write(s, st, "moving a schedule's next fire time", &changed)))
-        return rc;
-    if (!changed) {
-        f->lost = 1;
-        return JM_OK;
-    }
     int64_t active = 0, waiting = 0;
+    int rc;
     if (f->nrows && f->overlap != JM_OVERLAP_ALLOW &&
         (rc = active_jobs(s, f->schedule_id, &active, &waiting)))
         return rc;
@@ -422,21 +418,35 @@ static int fire_one(jm__store *s, jm__fire *f)
             f->skipped++;
             continue;
         }
-        if ((rc = insert_job(s, &f->rows[i])))
+        if ((rc = insert_job(s, &f->rows[i]))) {
+            if (rc == JM_ECONFLICT) {
+                f->lost = 1;
+                return JM_OK;
+            }
             return rc;
+        }
         active++;
         waiting++;
         f->created++;
         last = &f->rows[i];
     }
-    if (!last)
-        return JM_OK;
-    if ((rc = stmt(s, S_LAST, &st)))
+    sqlite3_stmt *st = NULL;
+    int changed = 0;
+    if ((rc = stmt(s, S_CAS, &st)))
         return rc;
     jm__bind_text(st, 1, f->schedule_id);
-    sqlite3_bind_int64(st, 2, last->fire_time);
-    jm__bind_text(st, 3, last->id);
-    return step_write(s, st, "recording a schedule's last fire", NULL);
+    sqlite3_bind_int64(st, 2, f->expect_next);
+    sqlite3_bind_int64(st, 3, f->new_next);
+    sqlite3_bind_int64(st, 4, f->now);
+    if (last) {
+        sqlite3_bind_int64(st, 5, last->fire_time);
+        jm__bind_text(st, 6, last->id);
+    }
+    if ((rc = step_write(s, st, "moving a schedule's next fire time", &changed)))
+        return rc;
+    if (!changed)
+        f->lost = 1;
+    return JM_OK;
 }
 
 int jm__sqlite_schedule_fire(jm__store *s, jm__fire *fires, size_t n)
@@ -445,26 +455,26 @@ int jm__sqlite_schedule_fire(jm__store *s, jm__fire *fires, size_t n)
     for (size_t i = 0; rc == JM_OK && i < n; i++) {
         /* One fire that fails on its own (a damaged schedule, say) is undone
          * alone; the others still fire. */
-        if ((rc = exec_sql(s, "SAVEPOINT jm_fire", "starting a fire")))
+        if ((rc = exec_fixed(s, Q_WRITE_SAVEPOINT, "starting a fire")))
             break;
         int frc = fire_one(s, &fires[i]);
         if (frc && sqlite3_get_autocommit(s->db)) {
             rc = frc;
             break;
         }
-        if (frc) {
+        if (frc || fires[i].lost) {
             char msg[JM_ERRMSG_SIZE];
-            snprintf(msg, sizeof msg, "%s", jm_last_error());
+            snprintf(msg, sizeof msg, "%s", frc ? jm_last_error() : "");
             fires[i].lost = 1;
             fires[i].created = 0;
-            if ((rc = exec_sql(s, "ROLLBACK TO jm_fire", "undoing a fire")))
+            if ((rc = exec_fixed(s, Q_WRITE_ROLLBACK, "undoing a fire")))
                 break;
             if (frc == JM_EIO || frc == JM_ENOMEM || frc == JM_EBUSY) {
                 rc = jm__seterr(frc, "%s", msg);
                 break;
             }
         }
-        rc = exec_sql(s, "RELEASE jm_fire", "ending a fire");
+        rc = exec_fixed(s, Q_WRITE_RELEASE, "ending a fire");
     }
     if (rc == JM_OK)
         return jm__sqlite_commit(s);
