@@ -669,10 +669,13 @@ if "$J" schedule next '* * * * *' >/dev/null 2>&1; then
     expect "$ERR" "anchor_ms applies to an interval" "--anchor with --cron"
     run 1 "${S[@]}" add nowhere --type FL --params "$FL_PARAMS" --cron '@hourly' --tz Mars/Olympus_Mons
     # An interval becomes a cron schedule.
-    run 0 "${S[@]}" update soon --type RT --params "$RT_PARAMS" --cron '30 2 * * *' --tz UTC
+    run 0 "${S[@]}" update soon --type RT --params "$RT_PARAMS" --cron '30 2 * * 1-5' --tz UTC \
+        --misfire run-once --pause-after-failures 3
     run 0 "${S[@]}" show soon --json
     json_is "$OUT" '[d["cron"], d["interval_ms"], d["next_fire_ms"] % 86400000]' \
-        '["30 2 * * *", null, 9000000]' "update: an interval becomes cron"
+        '["30 2 * * 1-5", null, 9000000]' "update: an interval becomes cron"
+    json_is "$OUT" '[d["misfire"], d["pause_after_failures"]]' '["run-once", 3]' \
+        "update: the policies with a cron trigger"
     run 0 "$J" --db "$SC_DB" watch --once --json
     json_is "$OUT" '"every5" in [f["name"] for f in d["next_fires"]]' "true" "watch: cron schedules too"
     run 0 "${S[@]}" rm every5
