@@ -143,19 +143,29 @@ static const char *policies_text(const jm_schedule_spec *sp, char *buf, size_t l
     return buf;
 }
 
-/* The next `n` fire times of a schedule, from its stored next fire time
- * (which is in the past while it is paused or overdue): cron times from
- * jm_schedule_next(), interval times by adding the interval. */
-static int upcoming(const jm_schedule *sc, size_t n, int64_t *out)
+/* Up to `n` next fire times of a schedule into out, their count in
+ * *count, from its stored next fire time (which is in the past while it is
+ * paused or overdue): cron times from jm_schedule_next(), interval times by
+ * adding the interval. A rare cron expression ("0 0 29 2 *") may have
+ * fewer in the eight years jm_schedule_next() looks ahead: those are
+ * given. */
+static int upcoming(const jm_schedule *sc, size_t n, int64_t *out, size_t *count)
 {
     const jm_schedule_spec *sp = &sc->spec;
     out[0] = sc->next_fire_ms;
-    if (n < 2)
+    *count = 1;
+    if (!sp->cron) {
+        for (; *count < n; (*count)++)
+            out[*count] = out[*count - 1] + sp->interval_ms;
         return JM_OK;
-    if (sp->cron)
-        return jm_schedule_next(sp->cron, sp->tz, sc->next_fire_ms, n - 1, out + 1);
-    for (size_t i = 1; i < n; i++)
-        out[i] = out[i - 1] + sp->interval_ms;
+    }
+    for (size_t more = n - 1; more > 0; more--) {
+        int rc = jm_schedule_next(sp->cron, sp->tz, sc->next_fire_ms, more, out + 1);
+        if (rc == JM_OK)
+            *count += more;
+        if (rc != JM_ENOTFOUND)
+            return rc;
+    }
     return JM_OK;
 }
 
@@ -588,10 +598,10 @@ static int run_show(cli_global *g, int argc, char **argv)
     }
     /* Fire times it cannot compute leave the list empty, with a warning:
      * the schedule itself is still worth showing. */
-    if (upcoming(sc, SCHEDULE_PREVIEW_COUNT, times) == JM_OK)
-        ntimes = SCHEDULE_PREVIEW_COUNT;
-    else
+    if (upcoming(sc, SCHEDULE_PREVIEW_COUNT, times, &ntimes) != JM_OK) {
         fprintf(stderr, "jobmgr: %s: no upcoming fire times: %s\n", label, jm_last_error());
+        ntimes = 0;
+    }
     /* A pruned last job is not an error: show says so. */
     if (sc->last_job_id[0] && (rc = jm_get(m, sc->last_job_id, &last)) != JM_OK &&
         rc != JM_ENOTFOUND) {
