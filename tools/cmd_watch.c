@@ -36,7 +36,8 @@
 #define WATCH_DEFAULT_COLS 80
 #define WATCH_DEFAULT_ROWS 24
 /* Lines of a frame that are not job rows: title, counts, blank, header,
- * and one for "… and N more" (and the next fires' line when shown). */
+ * and one for "… and N more"; the next fires' line, when shown, is one
+ * more. */
 #define WATCH_FRAME_OVERHEAD 5
 /* The most schedules whose next fire time a snapshot shows. */
 #define WATCH_MAX_SCHEDULES 5
@@ -53,9 +54,11 @@ static void on_stop_signal(int sig)
 
 typedef struct snapshot {
     jm_job_list *running;
-    jm_schedule **schedules; /* every schedule, soonest next fire first */
+    jm_schedule **schedules; /* every schedule */
     size_t nschedules;
-    size_t nfires; /* how many of the first ones to show (not paused) */
+    /* The ones to show, soonest first: not paused, of --type if given. */
+    const jm_schedule *fires[WATCH_MAX_SCHEDULES];
+    size_t nfires;
     int64_t queued, retrying, now;
 } snapshot;
 
@@ -91,9 +94,10 @@ static int take_snapshot(jm_manager *m, const char *type, snapshot *s)
     if (rc == JM_OK)
         rc = jm_schedule_list(m, &s->schedules, &s->nschedules);
     if (rc == JM_OK) {
-        s->nfires = cli_schedules_by_next_fire(s->schedules, s->nschedules);
-        if (s->nfires > WATCH_MAX_SCHEDULES)
-            s->nfires = WATCH_MAX_SCHEDULES;
+        size_t active = cli_schedules_by_next_fire(s->schedules, s->nschedules);
+        for (size_t i = 0; i < active && s->nfires < WATCH_MAX_SCHEDULES; i++)
+            if (!type || strcmp(s->schedules[i]->spec.type, type) == 0)
+                s->fires[s->nfires++] = s->schedules[i];
     }
     return rc;
 }
@@ -124,8 +128,8 @@ static void print_plain(const snapshot *s)
         printf("%s next fires:", when);
         for (size_t i = 0; i < s->nfires; i++) {
             char at[CLI_WHEN_BUF];
-            printf("%s %s %s", i ? "," : "", s->schedules[i]->spec.name,
-                   cli_format_when(s->schedules[i]->next_fire_ms, s->now, at, sizeof at));
+            printf("%s %s %s", i ? "," : "", s->fires[i]->spec.name,
+                   cli_format_when(s->fires[i]->next_fire_ms, s->now, at, sizeof at));
         }
         putchar('\n');
     }
@@ -137,7 +141,7 @@ static void next_fires_line(const snapshot *s, char *buf, size_t len)
 {
     size_t used = (size_t)snprintf(buf, len, "next fires:");
     for (size_t i = 0; i < s->nfires && used < len; i++) {
-        const jm_schedule *sc = s->schedules[i];
+        const jm_schedule *sc = s->fires[i];
         char span[32];
         int64_t d = sc->next_fire_ms - s->now;
         cli_format_span(d < 0 ? -d : d, span, sizeof span);
@@ -360,7 +364,7 @@ int cli_cmd_watch(cli_global *g, int argc, char **argv)
             }
             cJSON *fires = arr ? cJSON_AddArrayToObject(o, "next_fires") : NULL;
             for (size_t i = 0; fires && i < s.nfires; i++) {
-                const jm_schedule *sc = s.schedules[i];
+                const jm_schedule *sc = s.fires[i];
                 char at[CLI_TIME_BUF];
                 cJSON *f = cJSON_CreateObject();
                 if (!f || !cJSON_AddItemToArray(fires, f)) {

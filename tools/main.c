@@ -100,7 +100,7 @@ static const char usage_watch[] =
     "Each snapshot also names the (at most 5) schedules that fire next, soonest\n"
     "first; paused ones are left out.\n"
     "  --once      one snapshot, then exit\n"
-    "  --type T    only jobs of this type\n"
+    "  --type T    only jobs and schedules of this type\n"
     "  --json      one JSON object per snapshot and line: \"running\" jobs,\n"
     "              \"next_fires\" [{\"id\", \"name\", \"next_fire\", \"next_fire_ms\"}],\n"
     "              \"queued\", \"retrying\"\n";

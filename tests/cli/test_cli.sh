@@ -574,6 +574,8 @@ for i in 1 2 3; do
 done
 run 0 "$J" --db "$SC_DB" watch --once --json
 json_is "$OUT" 'len(d["next_fires"])' "5" "watch shows at most five schedules"
+run 0 "$J" --db "$SC_DB" watch --once --json --type RT
+json_is "$OUT" '[f["name"] for f in d["next_fires"]]' '["soon"]' "watch --type: its schedules only"
 json_is "$OUT" '[f["next_fire_ms"] for f in d["next_fires"]] == sorted(f["next_fire_ms"] for f in d["next_fires"])' \
     "true" "watch: soonest first"
 
