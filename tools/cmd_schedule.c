@@ -490,7 +490,8 @@ static int run_add(cli_global *g, int argc, char **argv)
         return code;
     char id[JM_SCHEDULE_ID_SIZE], label[64 + JM_SCHEDULE_NAME_MAX];
     int rc = jm_schedule_create(m, &a.spec, id);
-    code = rc == JM_OK ? print_id(g, id) : cli_lib_error(rc, what("add", NULL, label, sizeof label));
+    code = rc == JM_OK ? print_id(g, id)
+                       : cli_lib_error(rc, what("add", NULL, label, sizeof label));
     jm_close(m);
     return code;
 }
