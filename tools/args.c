@@ -97,6 +97,11 @@ int cli_parse_int(const char *s, long min, long max, long *out)
     return 0;
 }
 
+int cli_valid_type(const char *t)
+{
+    return strlen(t) == 2 && t[0] >= 'A' && t[0] <= 'Z' && t[1] >= 'A' && t[1] <= 'Z';
+}
+
 int cli_check_id(const char *command, const char *id)
 {
     if (jm_job_id_parse(id, NULL) != JM_OK)

@@ -62,6 +62,10 @@ int cli_cmd_prune(cli_global *g, int argc, char **argv);  /* cmd_control.c */
 int cli_cmd_stats(cli_global *g, int argc, char **argv);  /* cmd_stats.c */
 int cli_cmd_run(cli_global *g, int argc, char **argv);    /* cmd_run.c */
 int cli_cmd_watch(cli_global *g, int argc, char **argv);  /* cmd_watch.c */
+int cli_cmd_schedule(cli_global *g, int argc, char **argv); /* cmd_schedule.c */
+
+/* The priorities the tool accepts for a job (--priority), either way. */
+#define CLI_PRIORITY_LIMIT 1000000
 
 /* ---- Arguments and errors (args.c) ---------------------------------------- */
 
@@ -97,6 +101,9 @@ void cli_print_help(FILE *out, const char *command);
 /* Parses a whole decimal integer in [min, max]. 0 on success, -1 if not. */
 int cli_parse_int(const char *s, long min, long max, long *out);
 
+/* Non-zero if `t` looks like a job type: two uppercase letters. */
+int cli_valid_type(const char *t);
+
 /* Checks that `id` is a job id; on failure prints a usage error. */
 int cli_check_id(const char *command, const char *id);
 
@@ -129,6 +136,16 @@ const char *cli_format_time(int64_t ms, char *buf, size_t len);
 
 /* Formats a duration compactly ("3d4h", "2h05m", "1m30s", "850ms"). */
 const char *cli_format_span(int64_t ms, char *buf, size_t len);
+
+/* Formats a span exactly, in the syntax cli_parse_span() reads ("5m",
+ * "1h30m", "1w2d"); one not in whole seconds as "1500ms". */
+const char *cli_format_every(int64_t ms, char *buf, size_t len);
+
+/* Formats a time and how far it is from `now`:
+ * "2026-11-22T11:00:00+01:00 (in 4m59s)" or "… (3m00s ago)"; "-" for 0.
+ * buf holds at least CLI_WHEN_BUF bytes. */
+#define CLI_WHEN_BUF (CLI_TIME_BUF + 32)
+const char *cli_format_when(int64_t ms, int64_t now, char *buf, size_t len);
 
 /* The wall clock, ms since the epoch. */
 int64_t cli_now_ms(void);
@@ -189,6 +206,11 @@ const char *cli_progress_bar(double fraction, size_t width, char *buf, size_t le
  * out of memory. */
 cJSON *cli_job_json(const jm_job *j);
 
+/* A schedule as a JSON object: every field, params embedded, times as ms
+ * and local ISO strings as for jobs, the interval also as a span ("5m").
+ * NULL if out of memory. */
+cJSON *cli_schedule_json(const jm_schedule *sc);
+
 /* Prints `v` indented by two spaces per level, then a newline. `indent`
  * is the starting level (for values nested in human output). */
 void cli_json_print(FILE *out, const cJSON *v, int indent);
@@ -200,5 +222,17 @@ void cli_json_print_text(FILE *out, const char *text, int indent);
 /* Prints `v` as the command's JSON output and frees it; returns an exit
  * code (CLI_EXIT_FAILURE if v is NULL: out of memory). */
 int cli_json_emit(cJSON *v);
+
+/* ---- Schedules (cmd_schedule.c) -------------------------------------------- */
+
+/* The words of the overlap and misfire policies on the command line and in
+ * output ("skip", "queue-one", "allow"; "skip", "run-once", "catch-up"). */
+const char *cli_overlap_name(jm_overlap o);
+const char *cli_misfire_name(jm_misfire mf);
+
+/* Sorts schedules for "what fires next": those not paused first, soonest
+ * next fire time first, then the paused ones. Returns how many are not
+ * paused. */
+size_t cli_schedules_by_next_fire(jm_schedule **list, size_t n);
 
 #endif /* JOBMGR_CLI_H */

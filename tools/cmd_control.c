@@ -103,7 +103,7 @@ int cli_cmd_create(cli_global *g, int argc, char **argv)
             o.max_retries = (int)n;
             break;
         case OPT_PRIORITY:
-            if (cli_parse_int(optarg, -1000000, 1000000, &n))
+            if (cli_parse_int(optarg, -CLI_PRIORITY_LIMIT, CLI_PRIORITY_LIMIT, &n))
                 return cli_usage_error("create", "bad --priority '%s' (an integer)", optarg);
             o.priority = (int)n;
             break;

@@ -44,11 +44,6 @@ static int parse_statuses(const char *arg, unsigned int *mask)
     return *mask ? 0 : -1;
 }
 
-static int valid_type(const char *t)
-{
-    return strlen(t) == 2 && t[0] >= 'A' && t[0] <= 'Z' && t[1] >= 'A' && t[1] <= 'Z';
-}
-
 static int print_list_table(const cli_global *g, const jm_job_list *l)
 {
     static const char *const headers[] = {"ID", "STATUS", "NAMESPACE", "KEY", "PRI",
@@ -121,7 +116,7 @@ int cli_cmd_list(cli_global *g, int argc, char **argv)
                                        optarg);
             break;
         case OPT_TYPE:
-            if (!valid_type(optarg))
+            if (!cli_valid_type(optarg))
                 return cli_usage_error("list", "bad --type '%s' (two uppercase letters)",
                                        optarg);
             f.type = optarg;
@@ -260,6 +255,8 @@ static void print_job(const cli_global *g, const jm_job *j)
     char bar[64];
     field("progress:", cli_progress_bar(jm_job_progress(j), 20, bar, sizeof bar));
     field("node:", jm_job_node_id(j));
+    field("schedule:", jm_job_schedule_id(j));
+    time_field("fire time:", jm_job_fire_time(j));
     time_field("created:", jm_job_created_at(j));
     time_field("updated:", jm_job_updated_at(j));
     time_field("run at:", jm_job_run_at(j));

@@ -8,6 +8,9 @@
  * quits on q. When stdout is not a terminal it prints plain lines instead,
  * one snapshot per interval, for logs and pipes. Ctrl-C (SIGINT) and
  * SIGTERM end it with exit 0; the handler only sets a flag.
+ *
+ * Under the jobs it names the schedules that fire next (not the paused
+ * ones), so a quiet view still says when work will come.
  */
 #define _DEFAULT_SOURCE
 #include <errno.h>
@@ -33,8 +36,11 @@
 #define WATCH_DEFAULT_COLS 80
 #define WATCH_DEFAULT_ROWS 24
 /* Lines of a frame that are not job rows: title, counts, blank, header,
- * and one for "… and N more". */
+ * and one for "… and N more"; the next fires' line, when shown, is one
+ * more. */
 #define WATCH_FRAME_OVERHEAD 5
+/* The most schedules whose next fire time a snapshot shows. */
+#define WATCH_MAX_SCHEDULES 5
 
 enum { OPT_INTERVAL = CLI_OPT_FIRST_FREE, OPT_ONCE, OPT_TYPE };
 
@@ -48,8 +54,22 @@ static void on_stop_signal(int sig)
 
 typedef struct snapshot {
     jm_job_list *running;
+    jm_schedule **schedules; /* every schedule */
+    size_t nschedules;
+    /* The ones to show, soonest first: not paused, of --type if given. */
+    const jm_schedule *fires[WATCH_MAX_SCHEDULES];
+    size_t nfires;
     int64_t queued, retrying, now;
 } snapshot;
+
+static void snapshot_free(snapshot *s)
+{
+    jm_job_list_free(s->running);
+    jm_schedule_list_free(s->schedules, s->nschedules);
+    s->running = NULL;
+    s->schedules = NULL;
+    s->nschedules = s->nfires = 0;
+}
 
 static int count_status(jm_manager *m, const char *type, jm_status s, int64_t *out)
 {
@@ -71,6 +91,14 @@ static int take_snapshot(jm_manager *m, const char *type, snapshot *s)
         rc = count_status(m, type, JM_STATUS_QUEUED, &s->queued);
     if (rc == JM_OK)
         rc = count_status(m, type, JM_STATUS_RETRYING, &s->retrying);
+    if (rc == JM_OK)
+        rc = jm_schedule_list(m, &s->schedules, &s->nschedules);
+    if (rc == JM_OK) {
+        size_t active = cli_schedules_by_next_fire(s->schedules, s->nschedules);
+        for (size_t i = 0; i < active && s->nfires < WATCH_MAX_SCHEDULES; i++)
+            if (!type || strcmp(s->schedules[i]->spec.type, type) == 0)
+                s->fires[s->nfires++] = s->schedules[i];
+    }
     return rc;
 }
 
@@ -96,7 +124,33 @@ static void print_plain(const snapshot *s)
                cli_format_span(elapsed_ms(j, s->now), span, sizeof span), msg ? " " : "",
                msg ? msg : "");
     }
+    if (s->nfires) {
+        printf("%s next fires:", when);
+        for (size_t i = 0; i < s->nfires; i++) {
+            char at[CLI_WHEN_BUF];
+            printf("%s %s %s", i ? "," : "", s->fires[i]->spec.name,
+                   cli_format_when(s->fires[i]->next_fire_ms, s->now, at, sizeof at));
+        }
+        putchar('\n');
+    }
     fflush(stdout);
+}
+
+/* The frame's line of next fires: "next fires: nightly in 4m59s, …". */
+static void next_fires_line(const snapshot *s, char *buf, size_t len)
+{
+    size_t used = (size_t)snprintf(buf, len, "next fires:");
+    for (size_t i = 0; i < s->nfires && used < len; i++) {
+        const jm_schedule *sc = s->fires[i];
+        char span[32];
+        int64_t d = sc->next_fire_ms - s->now;
+        cli_format_span(d < 0 ? -d : d, span, sizeof span);
+        int w = snprintf(buf + used, len - used, "%s %s %s%s", i ? "," : "", sc->spec.name,
+                         d < 0 ? "overdue " : "in ", span);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
 }
 
 static void window_size(size_t *cols, size_t *rows)
@@ -123,14 +177,20 @@ static int render_frame(FILE *out, const cli_global *g, const snapshot *s, size_
     fputc('\n', out);
     snprintf(line, sizeof line, "running %zu   queued %lld   retrying %lld", n,
              (long long)s->queued, (long long)s->retrying);
-    fprintf(out, "%s\n\n", cli_text_cut(line, cols, cut, sizeof cut));
+    fprintf(out, "%s\n", cli_text_cut(line, cols, cut, sizeof cut));
+    if (s->nfires) {
+        next_fires_line(s, line, sizeof line);
+        fprintf(out, "%s\n", cli_text_cut(line, cols, cut, sizeof cut));
+    }
+    fputc('\n', out);
 
     static const char *const headers[] = {"ID", "PROGRESS", "ELAPSED", "NODE", "MESSAGE"};
     cli_table *t = cli_table_new(5, headers);
     if (!t)
         return -1;
     cli_table_align_right(t, 2);
-    size_t fit = rows > WATCH_FRAME_OVERHEAD ? rows - WATCH_FRAME_OVERHEAD : 1;
+    size_t overhead = WATCH_FRAME_OVERHEAD + (s->nfires ? 1 : 0);
+    size_t fit = rows > overhead ? rows - overhead : 1;
     size_t shown = n < fit ? n : fit;
     for (size_t i = 0; i < shown; i++) {
         const jm_job *j = jm_job_list_at(s->running, i);
@@ -240,8 +300,7 @@ int cli_cmd_watch(cli_global *g, int argc, char **argv)
             once = 1;
             break;
         case OPT_TYPE:
-            if (strlen(optarg) != 2 || optarg[0] < 'A' || optarg[0] > 'Z' ||
-                optarg[1] < 'A' || optarg[1] > 'Z')
+            if (!cli_valid_type(optarg))
                 return cli_usage_error("watch", "bad --type '%s' (two uppercase letters)",
                                        optarg);
             type = optarg;
@@ -286,7 +345,7 @@ int cli_cmd_watch(cli_global *g, int argc, char **argv)
         snapshot s = {0};
         int rc = take_snapshot(m, type, &s);
         if (rc != JM_OK) {
-            jm_job_list_free(s.running);
+            snapshot_free(&s);
             if (live)
                 fputs("\033[?25h\n", stdout);
             live = 0;
@@ -303,7 +362,23 @@ int cli_cmd_watch(cli_global *g, int argc, char **argv)
                     arr = NULL;
                 }
             }
-            if (!arr || !cJSON_AddNumberToObject(o, "queued", (double)s.queued) ||
+            cJSON *fires = arr ? cJSON_AddArrayToObject(o, "next_fires") : NULL;
+            for (size_t i = 0; fires && i < s.nfires; i++) {
+                const jm_schedule *sc = s.fires[i];
+                char at[CLI_TIME_BUF];
+                cJSON *f = cJSON_CreateObject();
+                if (!f || !cJSON_AddItemToArray(fires, f)) {
+                    cJSON_Delete(f);
+                    fires = NULL;
+                } else if (!cJSON_AddStringToObject(f, "id", sc->id) ||
+                           !cJSON_AddStringToObject(f, "name", sc->spec.name) ||
+                           !cJSON_AddStringToObject(
+                               f, "next_fire", cli_format_time(sc->next_fire_ms, at, sizeof at)) ||
+                           !cJSON_AddNumberToObject(f, "next_fire_ms", (double)sc->next_fire_ms)) {
+                    fires = NULL;
+                }
+            }
+            if (!fires || !cJSON_AddNumberToObject(o, "queued", (double)s.queued) ||
                 !cJSON_AddNumberToObject(o, "retrying", (double)s.retrying)) {
                 cJSON_Delete(o);
                 o = NULL;
@@ -323,13 +398,13 @@ int cli_cmd_watch(cli_global *g, int argc, char **argv)
         } else if (live) {
             if (draw_frame(g, &s, keys)) {
                 code = CLI_EXIT_FAILURE;
-                jm_job_list_free(s.running);
+                snapshot_free(&s);
                 break;
             }
         } else {
             print_plain(&s);
         }
-        jm_job_list_free(s.running);
+        snapshot_free(&s);
         if (once || code != CLI_EXIT_OK || wait_for_quit((int)interval, keys))
             break;
     }

@@ -22,12 +22,13 @@ static const char page_head[] =
     "DESCRIPTION\n"
     "    jobmgr reads and changes the jobs database of the jobmgr library\n"
     "    (a SQLite file) through the library's public API, and can run the\n"
-    "    built-in executors against the reference engine. Several programs may\n"
-    "    use one database at once. Times are shown in local time, ISO 8601 with\n"
-    "    the offset; they are accepted as ISO 8601 (2026-11-22T10:00:00Z,\n"
+    "    built-in executors against the reference engine. It also adds and\n"
+    "    changes schedules, which any running manager fires. Several programs\n"
+    "    may use one database at once. Times are shown in local time, ISO 8601\n"
+    "    with the offset; they are accepted as ISO 8601 (2026-11-22T10:00:00Z,\n"
     "    2026-11-22T11:00:00+01:00, 2026-11-22T10:00:00 local, 2026-11-22) or\n"
     "    relative with a unit (30s, 10m, 2h, 7d, 1w, 1h30m; before now for\n"
-    "    filters and prune, after now for --run-at).\n"
+    "    filters and prune, after now for --run-at, --anchor and --from).\n"
     "\n"
     "COMMANDS\n";
 
@@ -45,12 +46,15 @@ static const char page_tail[] =
     "EXIT STATUS\n"
     "    0  success\n"
     "    1  any other failure (bad parameters refused by the executor, unknown\n"
-    "       job type, out of memory, ...)\n"
+    "       job type, a schedule or cron expression the library refuses, out of\n"
+    "       memory, ...)\n"
     "    2  usage error: unknown command or option, malformed value, time, id\n"
     "       or JSON on the command line\n"
-    "    3  not found: no job with that id\n"
+    "    3  not found: no job with that id, no schedule with that id or name,\n"
+    "       or (schedule next) fewer fire times than asked in eight years\n"
     "    4  conflict: the idempotency key is held by an active job (create\n"
-    "       prints that job's id), or a retry would take a key held by another\n"
+    "       prints that job's id), a retry would take a key held by another,\n"
+    "       or a schedule name is taken\n"
     "    5  state: the job's status does not allow it (cancel of a finished\n"
     "       job, retry of one not failed or cancelled, cancel of a running job\n"
     "       whose type cannot be cancelled)\n"
@@ -70,7 +74,10 @@ static const char page_tail[] =
     "    jobmgr show FL-1b4e28ba-2fa1-11d2-883f-0016d3cca427 --json\n"
     "    jobmgr watch\n"
     "    jobmgr stats\n"
-    "    jobmgr prune --older-than 7d\n";
+    "    jobmgr prune --older-than 7d\n"
+    "    jobmgr schedule add nightly-flush --type FL --params \"$params\" \\\n"
+    "        --cron '0 3 * * *' --tz Europe/Berlin\n"
+    "    jobmgr schedule next '*/15 9-17 * * 1-5' --count 3\n";
 
 void cli_print_help(FILE *out, const char *command)
 {

@@ -2,11 +2,11 @@
  * json_out.c: JSON for scripts (--json) and pretty-printed JSON values in
  * human output, built with cJSON.
  *
- * Jobs are written with every field. Times appear twice: as ms since the
- * epoch ("created_at_ms", for arithmetic) and as local ISO 8601 text
- * ("created_at", for people); both are null when unset. The pretty printer
- * indents by two spaces; cJSON_Print's tabs would not line up with the
- * surrounding text.
+ * Jobs and schedules are written with every field. Times appear twice: as
+ * ms since the epoch ("created_at_ms", for arithmetic) and as local ISO
+ * 8601 text ("created_at", for people); both are null when unset. The
+ * pretty printer indents by two spaces; cJSON_Print's tabs would not line
+ * up with the surrounding text.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
@@ -81,11 +81,58 @@ cJSON *cli_job_json(const jm_job *j)
     bad |= add_item(o, "attempts", cJSON_CreateNumber(jm_job_attempts(j)));
     bad |= add_item(o, "cancel_requested", cJSON_CreateBool(jm_job_cancel_requested(j)));
     bad |= add_item(o, "node_id", text_or_null(jm_job_node_id(j)));
+    bad |= add_item(o, "schedule_id", text_or_null(jm_job_schedule_id(j)));
+    bad |= add_time(o, "fire_time", jm_job_fire_time(j));
     bad |= add_time(o, "created_at", jm_job_created_at(j));
     bad |= add_time(o, "updated_at", jm_job_updated_at(j));
     bad |= add_time(o, "run_at", jm_job_run_at(j));
     bad |= add_time(o, "started_at", jm_job_started_at(j));
     bad |= add_time(o, "finished_at", jm_job_finished_at(j));
+    if (bad) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+cJSON *cli_schedule_json(const jm_schedule *sc)
+{
+    const jm_schedule_spec *sp = &sc->spec;
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    char every[32];
+    int bad = 0;
+    bad |= add_item(o, "id", cJSON_CreateString(sc->id));
+    bad |= add_item(o, "name", text_or_null(sp->name));
+    bad |= add_item(o, "type", text_or_null(sp->type));
+    bad |= add_item(o, "params", sp->params_json ? embedded(sp->params_json)
+                                                 : cJSON_CreateObject());
+    bad |= add_item(o, "namespace", text_or_null(sp->opts.namespace_id));
+    bad |= add_item(o, "priority", cJSON_CreateNumber(sp->opts.priority));
+    bad |= add_item(o, "max_retries", cJSON_CreateNumber(sp->opts.max_retries));
+    bad |= add_item(o, "cron", text_or_null(sp->cron));
+    bad |= add_item(o, "tz", text_or_null(sp->tz));
+    bad |= add_item(o, "interval_ms", sp->interval_ms > 0
+                                          ? cJSON_CreateNumber((double)sp->interval_ms)
+                                          : cJSON_CreateNull());
+    bad |= add_item(o, "interval",
+                    text_or_null(sp->interval_ms > 0
+                                     ? cli_format_every(sp->interval_ms, every, sizeof every)
+                                     : NULL));
+    bad |= add_time(o, "anchor", sp->anchor_ms);
+    bad |= add_item(o, "jitter_ms", cJSON_CreateNumber((double)sp->jitter_ms));
+    bad |= add_item(o, "overlap", cJSON_CreateString(cli_overlap_name(sp->overlap)));
+    bad |= add_item(o, "misfire", cJSON_CreateString(cli_misfire_name(sp->misfire)));
+    bad |= add_item(o, "catch_up_max", cJSON_CreateNumber(sp->catch_up_max));
+    bad |= add_item(o, "pause_after_failures", cJSON_CreateNumber(sp->pause_after_failures));
+    bad |= add_item(o, "paused", cJSON_CreateBool(sp->paused));
+    bad |= add_item(o, "consecutive_failures", cJSON_CreateNumber(sc->consecutive_failures));
+    bad |= add_time(o, "next_fire", sc->next_fire_ms);
+    bad |= add_time(o, "last_fire", sc->last_fire_ms);
+    bad |= add_item(o, "last_job_id", text_or_null(sc->last_job_id[0] ? sc->last_job_id : NULL));
+    bad |= add_time(o, "created_at", sc->created_at);
+    bad |= add_time(o, "updated_at", sc->updated_at);
     if (bad) {
         cJSON_Delete(o);
         return NULL;

@@ -97,9 +97,75 @@ static const char usage_watch[] =
     "A live view of the running jobs with a progress bar each. On a terminal\n"
     "the view refreshes in place every MS milliseconds (default 1000); q or\n"
     "Ctrl-C quits. Otherwise it prints one line per running job every interval.\n"
+    "Each snapshot also names the (at most 5) schedules that fire next, soonest\n"
+    "first; paused ones are left out.\n"
     "  --once      one snapshot, then exit\n"
-    "  --type T    only jobs of this type\n"
-    "  --json      one JSON object per snapshot and line\n";
+    "  --type T    only jobs and schedules of this type\n"
+    "  --json      one JSON object per snapshot and line: \"running\" jobs,\n"
+    "              \"next_fires\" [{\"id\", \"name\", \"next_fire\", \"next_fire_ms\"}],\n"
+    "              \"queued\", \"retrying\"\n";
+
+static const char usage_schedule[] =
+    "Usage: jobmgr schedule add NAME --type T [--params JSON]\n"
+    "                           (--cron EXPR [--tz ZONE] | --every SPAN [--anchor TIME])\n"
+    "                           [--jitter SPAN] [--overlap skip|queue-one|allow]\n"
+    "                           [--misfire skip|run-once|catch-up:N]\n"
+    "                           [--pause-after-failures K] [--paused]\n"
+    "                           [--namespace N] [--priority P] [--max-retries N] [--json]\n"
+    "       jobmgr schedule update ID|NAME [--name NEW] (every option of add again)\n"
+    "       jobmgr schedule list [--json]\n"
+    "       jobmgr schedule show ID|NAME [--json]\n"
+    "       jobmgr schedule pause|resume|rm ID|NAME [--json]\n"
+    "       jobmgr schedule next EXPR [--tz ZONE] [--count N] [--from TIME] [--json]\n"
+    "\n"
+    "A schedule creates jobs on a trigger: a cron expression read in a time zone,\n"
+    "or a fixed interval. Schedules are rows in the jobs database; a running\n"
+    "manager (jobmgr run, or a host program) fires them.\n"
+    "  add      creates a schedule and prints its id. Exit 4 if the name is\n"
+    "           taken, 1 with the library's reason if it refuses the schedule.\n"
+    "  update   replaces the whole spec: give every option again, as to add;\n"
+    "           those left out go back to their defaults, and the schedule\n"
+    "           runs unless --paused is given. It keeps its name unless\n"
+    "           --name NEW, and its next fire time if the trigger is the same.\n"
+    "  list     every schedule by name: trigger, next and last fire time,\n"
+    "           policies, paused, failures in a row\n"
+    "  show     every field, the next 5 fire times (from the stored next one,\n"
+    "           which is past while paused or overdue) and the last job it\n"
+    "           created (the library keeps no list of a schedule's jobs)\n"
+    "  pause    fires no more; times missed meanwhile go to the misfire policy\n"
+    "  resume   fires again, and clears the count of failures in a row\n"
+    "  rm       deletes the schedule; its jobs stay\n"
+    "  next     the next fire times of a cron expression; needs no database\n"
+    "Exit 3 if there is no such schedule.\n"
+    "  --type T        the jobs' type (FL, CL, RT, SE, UC, CO, BK, RS, ...)\n"
+    "  --params JSON   the jobs' parameters, a JSON object (default {})\n"
+    "  --cron EXPR     minute hour day-of-month month day-of-week, or six fields\n"
+    "                  with seconds first; or @hourly, @daily, @weekly, @monthly,\n"
+    "                  @yearly. Quote it.\n"
+    "  --tz ZONE       the zone EXPR is read in: UTC (default) or an IANA name\n"
+    "                  (Europe/Berlin)\n"
+    "  --every SPAN    or: every SPAN (30s, 5m, 1h30m, 1d; 1s to 366d)\n"
+    "  --anchor TIME   fire at TIME + k*SPAN (ISO 8601, or 10m: from now);\n"
+    "                  default: counted from when the schedule is created\n"
+    "  --jitter SPAN   each job runs up to SPAN (at most 1d) after its fire\n"
+    "                  time, at random\n"
+    "  --overlap P     while its last job is active: skip the fire (default),\n"
+    "                  queue-one (fire only if none of its jobs waits), allow\n"
+    "  --misfire P     fire times missed while no manager ran or while paused:\n"
+    "                  skip them (default), run-once (one job for the latest),\n"
+    "                  catch-up:N (a job for each, at most N, 1..1000)\n"
+    "  --pause-after-failures K  pause after K failed jobs in a row (0: never)\n"
+    "  --paused        create it paused\n"
+    "  --namespace N, --priority P, --max-retries N  the jobs' options, as create's\n"
+    "  --name NEW      (update) rename it\n"
+    "  --count N       (next) how many fire times, 1..100 (default 5)\n"
+    "  --from TIME     (next) the times after TIME instead of now (ISO 8601, or\n"
+    "                  2h: from now); shown in local time\n"
+    "  --json          add, update: {\"id\": ID}; list: an array of schedules;\n"
+    "                  show: the schedule with \"upcoming\" and \"last_job\";\n"
+    "                  pause, resume: {\"id\", \"name\", \"paused\"}; rm: {\"id\",\n"
+    "                  \"name\", \"deleted\"}; next: {\"expr\", \"tz\", \"from\",\n"
+    "                  \"fire_times\": [{\"fire_at\", \"fire_at_ms\"}, ...]}\n";
 
 const cli_command cli_commands[] = {
     {"list", "list jobs, filtered, one page at a time", usage_list, cli_cmd_list},
@@ -111,6 +177,8 @@ const cli_command cli_commands[] = {
     {"stats", "counts by type and status, queue depth, failures", usage_stats, cli_cmd_stats},
     {"run", "run the built-in executors on a reference engine", usage_run, cli_cmd_run},
     {"watch", "live view of running jobs with progress bars", usage_watch, cli_cmd_watch},
+    {"schedule", "add, list, show, change and preview schedules", usage_schedule,
+     cli_cmd_schedule},
 };
 const size_t cli_ncommands = sizeof cli_commands / sizeof cli_commands[0];
 

@@ -251,3 +251,45 @@ const char *cli_format_span(int64_t ms, char *buf, size_t len)
                  (long long)(ms % MS_PER_DAY / MS_PER_HOUR));
     return buf;
 }
+
+const char *cli_format_every(int64_t ms, char *buf, size_t len)
+{
+    static const struct {
+        int64_t ms;
+        char unit;
+    } units[] = {{MS_PER_WEEK, 'w'}, {MS_PER_DAY, 'd'},      {MS_PER_HOUR, 'h'},
+                 {MS_PER_MINUTE, 'm'}, {MS_PER_SECOND, 's'}};
+    if (ms <= 0 || ms % MS_PER_SECOND) {
+        snprintf(buf, len, "%lldms", (long long)(ms < 0 ? 0 : ms));
+        return buf;
+    }
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof units / sizeof units[0] && used < len; i++) {
+        if (ms < units[i].ms)
+            continue;
+        int w = snprintf(buf + used, len - used, "%lld%c", (long long)(ms / units[i].ms),
+                         units[i].unit);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+        ms %= units[i].ms;
+    }
+    return buf;
+}
+
+const char *cli_format_when(int64_t ms, int64_t now, char *buf, size_t len)
+{
+    char at[CLI_TIME_BUF], span[32];
+    if (ms <= 0) {
+        snprintf(buf, len, "-");
+        return buf;
+    }
+    cli_format_time(ms, at, sizeof at);
+    cli_format_span(ms >= now ? ms - now : now - ms, span, sizeof span);
+    if (ms >= now)
+        snprintf(buf, len, "%s (in %s)", at, span);
+    else
+        snprintf(buf, len, "%s (%s ago)", at, span);
+    return buf;
+}

@@ -155,7 +155,7 @@ run 0 "$J" --version
 expect "$OUT" "^jobmgr [0-9]+\.[0-9]+\.[0-9]+ \(SQLite 3\.[0-9]+\.[0-9]+, (bundled|system)\)$" "--version"
 run 0 "$J" help
 expect "$OUT" "^COMMANDS" "help alone is the manual page"
-for cmd in list show create cancel retry prune stats run watch; do
+for cmd in list show create cancel retry prune stats run watch schedule; do
     run 0 "$J" help "$cmd"
     expect "$OUT" "^Usage: jobmgr $cmd" "help $cmd"
     run 0 "$J" "$cmd" --help
@@ -265,8 +265,8 @@ json_is "$OUT" 'd["run_at"].endswith("+09:00")' "true" "JSON times are local ISO
 # ---- show -------------------------------------------------------------------------
 
 run 0 "$J" --db "$DB" show "$FL1"
-for field in id type status namespace key priority retries attempts progress node created \
-    updated "run at" started finished message params result checkpoint trace; do
+for field in id type status namespace key priority retries attempts progress node schedule \
+    "fire time" created updated "run at" started finished message params result checkpoint trace; do
     expect "$OUT" "^$field: " "show has $field"
 done
 expect "$OUT" "^status: +queued$" "show status"
@@ -275,9 +275,11 @@ expect "$OUT" '^  "table_name": "orders",?$' "params indented by two spaces"
 expect_not "$OUT" $'\033' "no colour when stdout is not a terminal"
 run 0 "$J" --db "$DB" show "$FL1" --json
 json_is "$OUT" 'd["params"]["table_type"]' "User" "show --json embeds params as JSON"
+json_is "$OUT" '[d["schedule_id"], d["fire_time"], d["fire_time_ms"]]' '[null, null, null]' \
+    "a job no schedule created"
 json_is "$OUT" 'd["idempotency_key"]' "flush:orders" "show --json key"
 json_is "$OUT" 'sorted(d)' \
-    '["attempts", "cancel_requested", "checkpoint", "created_at", "created_at_ms", "exception_trace", "finished_at", "finished_at_ms", "id", "idempotency_key", "max_retries", "message", "namespace", "node_id", "params", "priority", "progress", "result", "retry_count", "run_at", "run_at_ms", "started_at", "started_at_ms", "status", "type", "updated_at", "updated_at_ms"]' \
+    '["attempts", "cancel_requested", "checkpoint", "created_at", "created_at_ms", "exception_trace", "finished_at", "finished_at_ms", "fire_time", "fire_time_ms", "id", "idempotency_key", "max_retries", "message", "namespace", "node_id", "params", "priority", "progress", "result", "retry_count", "run_at", "run_at_ms", "schedule_id", "started_at", "started_at_ms", "status", "type", "updated_at", "updated_at_ms"]' \
     "show --json has every field"
 run 0 "$J" --db "$DB" show "$RT1" --json
 json_is "$OUT" 'd["priority"]' "7" "create --priority"
@@ -385,6 +387,312 @@ run 0 "$J" --db "$DB" prune --older-than 2100-01-01T00:00:00Z --json
 json_is "$OUT" 'd["deleted"]' "1" "prune deletes the finished job"
 run 3 "$J" --db "$DB" show "$OLD"
 
+# ---- schedule: interval schedules -------------------------------------------------
+
+SC_DB=$T/sched.db
+SC_RE='^SC-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+S=("$J" --db "$SC_DB" schedule)
+
+# Usage errors: exit 2, and no database is created.
+run 2 "${S[@]}"
+expect "$ERR" "^jobmgr: schedule: needs a subcommand" "schedule without a subcommand"
+run 2 "${S[@]}" frobnicate
+expect "$ERR" "unknown subcommand 'frobnicate'" "unknown subcommand"
+run 2 "${S[@]}" add
+run 2 "${S[@]}" add one two --type FL --every 5m
+run 2 "${S[@]}" add nightly --every 5m
+expect "$ERR" "--type T is required" "add without --type"
+run 2 "${S[@]}" add nightly --type FL
+expect "$ERR" "give one of --cron EXPR and --every SPAN" "add without a trigger"
+run 2 "${S[@]}" add nightly --type FL --every 5m --cron '0 3 * * *'
+expect "$ERR" "give one of --cron EXPR and --every SPAN" "add with two triggers"
+run 2 "${S[@]}" add nightly --type fl --every 5m
+run 2 "${S[@]}" add nightly --type FL --every 5m --params '[1, 2]'
+expect "$ERR" "not a JSON object" "add with bad --params"
+for bad in "--every soon" "--every 0s" "--every 1h30" "--anchor tomorrow" "--jitter a-bit" \
+    "--overlap never" "--misfire catch-up" "--misfire catch-up:0" "--misfire catch-up:1001" \
+    "--misfire sometimes" "--pause-after-failures -1" "--priority high" "--max-retries 1001" \
+    "--name other" "--count 3" "--bogus"; do
+    # shellcheck disable=SC2086 # the option and its value are two words
+    run 2 "${S[@]}" add nightly --type FL --every 5m $bad
+done
+run 2 "${S[@]}" add nightly --type FL --every
+expect "$ERR" "needs a value" "add option without its value"
+run 2 "${S[@]}" list extra
+run 2 "${S[@]}" list --every 5m
+for sub in show pause resume rm; do
+    run 2 "${S[@]}" "$sub"
+    expect "$ERR" "needs exactly one schedule id or name" "$sub without a schedule"
+    run 2 "${S[@]}" "$sub" one two
+done
+run 2 "${S[@]}" update nightly --type FL
+run 2 "${S[@]}" update --type FL --every 5m
+run 2 "${S[@]}" next
+run 2 "${S[@]}" next '* * * * *' --count 0
+run 2 "${S[@]}" next '* * * * *' --count 101
+run 2 "${S[@]}" next '* * * * *' --from yesterday
+run 2 "${S[@]}" next '* * * * *' --every 5m
+run 2 "$J" schedule list                             # no database anywhere
+expect "$ERR" "^jobmgr: schedule: no jobs database" "schedule list without --db"
+[ -e "$SC_DB" ] && fail "schedule usage errors must not create the database"
+run 0 "$J" schedule --help
+expect "$OUT" "^Usage: jobmgr schedule add NAME" "schedule --help"
+run 0 "$J" schedule add --help
+expect "$OUT" "^       jobmgr schedule next EXPR" "schedule add --help shows every subcommand"
+
+# `next` needs no database; a bad expression is the library's error, exit 1.
+run 1 "$J" schedule next 'not a cron expression'
+expect "$ERR" "^jobmgr: schedule next: " "next with a bad expression"
+expect_not "$ERR" "no jobs database" "next opens no database"
+run 1 "$J" schedule next '61 * * * *' --json
+
+run 0 "${S[@]}" list
+expect "$OUT" "^no schedules$" "empty schedule list"
+run 0 "${S[@]}" list --json
+json_is "$OUT" 'd' "[]" "empty schedule list --json"
+
+# add, with every option an interval schedule takes.
+run 0 "${S[@]}" add nightly --type FL --params "$FL_PARAMS" --every 5m --jitter 30s \
+    --overlap queue-one --misfire catch-up:3 --pause-after-failures 2 --namespace app \
+    --priority 3 --max-retries 2
+NIGHTLY=$OUT
+expect "$NIGHTLY" "$SC_RE" "schedule add prints the id"
+run 0 "${S[@]}" add later --type FL --params "$FL_PARAMS" --every 1d \
+    --anchor 2030-01-01T00:00:00Z --overlap allow --misfire run-once --json
+json_is "$OUT" 'sorted(d)' '["id"]' "schedule add --json"
+LATER=$(jq_py "$OUT" 'd["id"]')
+run 0 "${S[@]}" add soon --type RT --params "$RT_PARAMS" --every 2h --anchor 10m --json
+run 0 "${S[@]}" add resting --type FL --params "$FL_PARAMS" --every 30s --paused
+
+# Refused by the library: exit 1 with its reason; a taken name: exit 4.
+run 4 "${S[@]}" add nightly --type FL --params "$FL_PARAMS" --every 1h
+expect "$ERR" "^jobmgr: schedule add: .*'nightly' exists already" "duplicate schedule name"
+run 1 "${S[@]}" add yearly --type FL --params "$FL_PARAMS" --every 400d
+expect "$ERR" "^jobmgr: schedule add: interval_ms must be" "interval too long"
+run 1 "${S[@]}" add zoned --type FL --params "$FL_PARAMS" --every 5m --tz UTC
+expect "$ERR" "^jobmgr: schedule add: tz applies to a cron expression" "tz with an interval"
+run 1 "${S[@]}" add jittery --type FL --params "$FL_PARAMS" --every 5m --jitter 2d
+expect "$ERR" "^jobmgr: schedule add: jitter_ms must be" "jitter too long"
+run 1 "${S[@]}" add halfway --type FL --params '{"namespace_id": "app"}' --every 5m
+expect "$ERR" "^jobmgr: schedule add: .*table_name" "params the executor refuses"
+run 1 "${S[@]}" add alien --type ZZ --every 5m
+expect "$ERR" "^jobmgr: schedule add: " "a type nobody registered"
+
+# show: every field, the next five fire times, the last job.
+run 0 "${S[@]}" show nightly --json
+json_is "$OUT" 'sorted(d)' \
+    '["anchor", "anchor_ms", "catch_up_max", "consecutive_failures", "created_at", "created_at_ms", "cron", "id", "interval", "interval_ms", "jitter_ms", "last_fire", "last_fire_ms", "last_job", "last_job_id", "max_retries", "misfire", "name", "namespace", "next_fire", "next_fire_ms", "overlap", "params", "pause_after_failures", "paused", "priority", "type", "tz", "upcoming", "updated_at", "updated_at_ms"]' \
+    "schedule show --json has every field"
+json_is "$OUT" 'd["id"]' "$NIGHTLY" "show by name"
+json_is "$OUT" '[d["name"], d["type"], d["namespace"], d["priority"], d["max_retries"]]' \
+    '["nightly", "FL", "app", 3, 2]' "the job template"
+json_is "$OUT" 'd["params"]["table_name"]' "orders" "params embedded as JSON"
+json_is "$OUT" '[d["cron"], d["tz"], d["interval_ms"], d["interval"], d["jitter_ms"]]' \
+    '[null, null, 300000, "5m", 30000]' "the interval trigger"
+json_is "$OUT" '[d["overlap"], d["misfire"], d["catch_up_max"], d["pause_after_failures"], d["paused"]]' \
+    '["queue-one", "catch-up", 3, 2, false]' "the policies"
+json_is "$OUT" '[d["consecutive_failures"], d["last_fire"], d["last_job_id"], d["last_job"]]' \
+    '[0, null, null, null]' "nothing fired yet"
+json_is "$OUT" 'd["anchor_ms"] == d["created_at_ms"] and d["next_fire_ms"] - d["anchor_ms"]' \
+    "300000" "an interval counts from creation"
+json_is "$OUT" '[t["fire_at_ms"] - d["next_fire_ms"] for t in d["upcoming"]]' \
+    "[0, 300000, 600000, 900000, 1200000]" "show --json: the next five fire times"
+json_is "$OUT" 'd["upcoming"][0]["fire_at"] == d["next_fire"] and d["next_fire"].endswith("+09:00")' \
+    "true" "fire times in local ISO"
+run 0 "${S[@]}" show "$LATER" --json
+json_is "$OUT" '[d["name"], d["anchor_ms"], d["next_fire_ms"], d["interval"]]' \
+    "[\"later\", $EPOCH_2030, $EPOCH_2030, \"1d\"]" "show by id; --anchor in the future fires first then"
+json_is "$OUT" '[d["overlap"], d["misfire"], d["catch_up_max"]]' '["allow", "run-once", 0]' \
+    "--overlap allow --misfire run-once"
+json_is "$OUT" 'd["upcoming"][4]["fire_at_ms"]' "$((EPOCH_2030 + 4 * 86400000))" "daily fire times"
+run 0 "${S[@]}" show soon --json
+json_is "$OUT" 'abs(d["next_fire_ms"] - d["created_at_ms"] - 600000) < 60000' "true" \
+    "--anchor 10m: first fire ten minutes from now"
+json_is "$OUT" 'd["interval"]' "2h" "interval shown as a span"
+run 0 "${S[@]}" show resting --json
+json_is "$OUT" 'd["paused"]' "true" "--paused"
+
+run 0 "${S[@]}" show nightly
+for field in id name type params namespace priority "max retries" trigger anchor jitter overlap \
+    misfire "pause after" paused failures "next fire" "last fire" created updated "last job"; do
+    expect "$OUT" "^$field: " "schedule show has $field"
+done
+expect "$OUT" "^trigger: +every 5m$" "show: the trigger"
+expect "$OUT" "^misfire: +catch-up:3$" "show: the misfire policy"
+expect "$OUT" "^pause after: +2 failures in a row$" "show: pause after failures"
+expect "$OUT" "^next fire: +[0-9T:-]+\+09:00 \(in [0-4]m[0-9]{2}s\)$" "show: next fire, local and relative"
+expect "$OUT" '^  "table_name": "orders",?$' "show: params pretty-printed"
+expect "$OUT" "^last job: +-$" "show: no job yet"
+checks=$((checks + 1))
+[ "$(sed -n '/^upcoming:$/,/^last job:/p' <<<"$OUT" | grep -c '^  [0-9]')" -eq 5 ] ||
+    fail "schedule show lists five upcoming fire times:"$'\n'"$OUT"
+
+run 3 "${S[@]}" show nosuch
+expect "$ERR" "^jobmgr: schedule show nosuch: no schedule 'nosuch'" "unknown schedule"
+run 3 "${S[@]}" show SC-00000000-0000-8000-8000-000000000000 --json
+for sub in pause resume rm; do
+    run 3 "${S[@]}" "$sub" nosuch
+    expect "$ERR" "^jobmgr: schedule $sub nosuch: " "$sub of an unknown schedule"
+done
+run 3 "${S[@]}" update nosuch --type FL --params "$FL_PARAMS" --every 5m
+
+# list: by name, a row each.
+run 0 "${S[@]}" list
+expect "$OUT" "^NAME +ID +TRIGGER +NEXT FIRE +LAST FIRE +POLICIES +PAUSED +FAILURES$" "schedule list header"
+expect "$OUT" "^nightly +$NIGHTLY +every 5m +[0-9T:-]+\+09:00 \(in [0-9ms.]+\) +- +overlap queue-one, misfire catch-up:3, jitter 30s, pause after 2 +no +0$" \
+    "schedule list row"
+expect "$OUT" "^later +$LATER +every 1d +2030-01-01T09:00:00\+09:00 \(in [0-9dh]+\) +- +overlap allow, misfire run-once +no +0$" \
+    "schedule list: a later anchor"
+expect "$OUT" "^resting .* yes +0$" "schedule list: paused"
+run 0 "${S[@]}" list --json
+json_is "$OUT" '[s["name"] for s in d]' '["later", "nightly", "resting", "soon"]' "schedule list --json by name"
+json_is "$OUT" 'sorted(d[1])' \
+    '["anchor", "anchor_ms", "catch_up_max", "consecutive_failures", "created_at", "created_at_ms", "cron", "id", "interval", "interval_ms", "jitter_ms", "last_fire", "last_fire_ms", "last_job_id", "max_retries", "misfire", "name", "namespace", "next_fire", "next_fire_ms", "overlap", "params", "pause_after_failures", "paused", "priority", "type", "tz", "updated_at", "updated_at_ms"]' \
+    "schedule list --json: every field"
+
+# pause and resume, by name and by id.
+run 0 "${S[@]}" pause nightly
+expect "$OUT" "^paused nightly \($NIGHTLY\)$" "schedule pause"
+run 0 "${S[@]}" show "$NIGHTLY" --json
+json_is "$OUT" 'd["paused"]' "true" "paused"
+run 0 "${S[@]}" resume "$NIGHTLY" --json
+json_is "$OUT" 'd' "{\"id\": \"$NIGHTLY\", \"name\": \"nightly\", \"paused\": false}" "schedule resume --json"
+run 0 "${S[@]}" pause nightly --json
+json_is "$OUT" 'd["paused"]' "true" "schedule pause --json"
+run 0 "${S[@]}" resume nightly
+expect "$OUT" "^resumed nightly \($NIGHTLY\)$" "schedule resume"
+
+# watch names the schedules that fire next, soonest first, not the paused one.
+run 0 "$J" --db "$SC_DB" watch --once
+expect "$OUT" "^[0-9T:+-]+ next fires: nightly [0-9T:-]+\+09:00 \(in [0-9ms.]+\), soon [0-9T:-]+\+09:00 \(in [0-9ms.]+\), later 2030-01-01T09:00:00\+09:00 \(in [0-9dh]+\)$" \
+    "watch --once: next fires"
+run 0 "$J" --db "$SC_DB" watch --once --json
+json_is "$OUT" '[f["name"] for f in d["next_fires"]]' '["nightly", "soon", "later"]' "watch --json next_fires"
+json_is "$OUT" 'sorted(d["next_fires"][0])' '["id", "name", "next_fire", "next_fire_ms"]' "watch --json next fire fields"
+for i in 1 2 3; do
+    run 0 "${S[@]}" add "extra$i" --type FL --params "$FL_PARAMS" --every "${i}h"
+done
+run 0 "$J" --db "$SC_DB" watch --once --json
+json_is "$OUT" 'len(d["next_fires"])' "5" "watch shows at most five schedules"
+run 0 "$J" --db "$SC_DB" watch --once --json --type RT
+json_is "$OUT" '[f["name"] for f in d["next_fires"]]' '["soon"]' "watch --type: its schedules only"
+json_is "$OUT" '[f["next_fire_ms"] for f in d["next_fires"]] == sorted(f["next_fire_ms"] for f in d["next_fires"])' \
+    "true" "watch: soonest first"
+
+# update replaces the spec: what is not given again goes back to its default.
+run 0 "${S[@]}" pause nightly
+run 0 "${S[@]}" update nightly --type RT --params "$RT_PARAMS" --every 10m --name renamed --json
+json_is "$OUT" 'd["id"]' "$NIGHTLY" "schedule update --json"
+run 0 "${S[@]}" show "$NIGHTLY" --json
+json_is "$OUT" '[d["name"], d["type"], d["interval"], d["params"]["retention_hours"]]' \
+    '["renamed", "RT", "10m", 1]' "update: the new spec and --name"
+json_is "$OUT" '[d["overlap"], d["misfire"], d["jitter_ms"], d["pause_after_failures"], d["namespace"], d["priority"], d["paused"]]' \
+    '["skip", "skip", 0, 0, null, 0, false]' "update: options left out go back to their defaults"
+json_is "$OUT" 'abs(d["next_fire_ms"] - d["updated_at_ms"] - 600000) < 60000' "true" \
+    "update: a new trigger fires first after now"
+NEXT_FIRE=$(jq_py "$OUT" 'd["next_fire_ms"]')
+run 0 "${S[@]}" update renamed --type RT --params "$RT_PARAMS" --every 10m --paused --priority 4
+expect "$OUT" "^$NIGHTLY$" "schedule update prints the id"
+run 0 "${S[@]}" show renamed --json
+json_is "$OUT" '[d["paused"], d["priority"], d["next_fire_ms"]]' "[true, 4, $NEXT_FIRE]" \
+    "update: --paused, and the same trigger keeps its next fire time"
+run 4 "${S[@]}" update renamed --type RT --params "$RT_PARAMS" --every 10m --name later
+expect "$ERR" "^jobmgr: schedule update renamed: .*'later' exists already" "update to a taken name"
+run 1 "${S[@]}" update renamed --type RT --params "$RT_PARAMS" --every 10m --jitter 2d
+expect "$ERR" "^jobmgr: schedule update renamed: jitter_ms must be" "update with a bad spec"
+run 2 "${S[@]}" update renamed --type RT --every 10m --misfire catch-up:0
+
+# rm: the schedule goes, its jobs would stay.
+run 0 "${S[@]}" rm renamed
+expect "$OUT" "^deleted renamed \($NIGHTLY\)$" "schedule rm"
+run 3 "${S[@]}" show "$NIGHTLY"
+run 0 "${S[@]}" rm "$LATER" --json
+json_is "$OUT" 'd' "{\"id\": \"$LATER\", \"name\": \"later\", \"deleted\": true}" "schedule rm --json"
+run 0 "${S[@]}" list --json
+json_is "$OUT" '[s["name"] for s in d]' '["extra1", "extra2", "extra3", "resting", "soon"]' "schedule list after rm"
+run 0 "$J" --db "$SC_DB" list --json
+json_is "$OUT" 'len(d["jobs"])' "0" "no manager ran: no schedule fired"
+
+# ---- schedule: cron expressions --------------------------------------------------
+
+# These need the cron module; without it (a build where cron expressions
+# are refused) they are skipped with a note, and the interval checks above
+# still ran.
+cron_ran=0
+if "$J" schedule next '* * * * *' >/dev/null 2>&1; then
+    cron_ran=1
+    # Previews need no database; times are shown in local time (JST).
+    run 0 "$J" schedule next '0 3 * * *' --tz UTC --from 2030-01-01T00:00:00Z --count 3 --json
+    json_is "$OUT" '[t["fire_at_ms"] for t in d["fire_times"]]' \
+        "[$((EPOCH_2030 + 3 * 3600000)), $((EPOCH_2030 + 27 * 3600000)), $((EPOCH_2030 + 51 * 3600000))]" \
+        "schedule next --json"
+    json_is "$OUT" '[d["expr"], d["tz"], d["from_ms"]]' "[\"0 3 * * *\", \"UTC\", $EPOCH_2030]" \
+        "schedule next --json echoes its input"
+    run 0 "$J" schedule next '0 3 * * *' --from 2030-01-01T00:00:00Z --count 2
+    [ "$OUT" = $'2030-01-01T12:00:00+09:00\n2030-01-02T12:00:00+09:00' ] ||
+        fail "schedule next prints local ISO times, one a line: '$OUT'"
+    run 0 "$J" schedule next '@hourly'
+    checks=$((checks + 1))
+    [ "$(wc -l <<<"$OUT")" -eq 5 ] || fail "schedule next prints five times by default: '$OUT'"
+    run 0 "$J" schedule next '*/15 9-17 * * mon-fri' --count 100 --json
+    json_is "$OUT" 'len(d["fire_times"])' "100" "schedule next --count 100"
+    run 0 "$J" schedule next '0 0 * * *' --from 10m --count 1 --json
+    json_is "$OUT" 'd["fire_times"][0]["fire_at_ms"] > d["from_ms"]' "true" "--from relative"
+    run 3 "$J" schedule next '0 0 30 2 *'
+    expect "$ERR" "^jobmgr: schedule next: " "an expression that never fires"
+    run 1 "$J" schedule next '0 3 * * *' --tz Mars/Olympus_Mons
+    expect "$ERR" "^jobmgr: schedule next: " "an unknown zone"
+    if [ -e /usr/share/zoneinfo/Europe/Berlin ]; then
+        run 0 "$J" schedule next '0 3 * * *' --tz Europe/Berlin --from 2030-01-01T00:00:00Z --count 1 --json
+        json_is "$OUT" 'd["fire_times"][0]["fire_at_ms"]' "$((EPOCH_2030 + 2 * 3600000))" \
+            "--tz Europe/Berlin: 03:00 CET is 02:00 UTC"
+    fi
+
+    run 0 "${S[@]}" add every5 --type FL --params "$FL_PARAMS" --cron '*/5 * * * *' --tz UTC --json
+    CRON5=$(jq_py "$OUT" 'd["id"]')
+    run 0 "${S[@]}" show every5 --json
+    json_is "$OUT" '[d["cron"], d["tz"], d["interval_ms"], d["anchor_ms"]]' \
+        '["*/5 * * * *", "UTC", null, null]' "a cron schedule"
+    json_is "$OUT" '[t["fire_at_ms"] % 300000 for t in d["upcoming"]]' "[0, 0, 0, 0, 0]" \
+        "cron upcoming on the five minutes"
+    json_is "$OUT" '[b["fire_at_ms"] - a["fire_at_ms"] for a, b in zip(d["upcoming"], d["upcoming"][1:])]' \
+        "[300000, 300000, 300000, 300000]" "cron upcoming from jm_schedule_next"
+    run 0 "${S[@]}" show every5
+    expect "$OUT" "^trigger: +\*/5 \* \* \* \* \(UTC\)$" "show: a cron trigger"
+    expect_not "$OUT" "^anchor: " "no anchor for a cron trigger"
+    run 0 "${S[@]}" list
+    expect "$OUT" "^every5 +$CRON5 +\*/5 \* \* \* \* \(UTC\) " "list: a cron trigger with its zone"
+    run 0 "${S[@]}" add daily --type FL --params "$FL_PARAMS" --cron '@daily'
+    run 0 "${S[@]}" show daily --json
+    json_is "$OUT" 'd["tz"]' "null" "no --tz: UTC"
+    # Leap days: fewer than five in the eight years the library looks ahead.
+    run 0 "${S[@]}" add leap --type FL --params "$FL_PARAMS" --cron '0 0 29 2 *'
+    run 0 "${S[@]}" show leap --json
+    json_is "$OUT" '0 < len(d["upcoming"]) < 5 and d["upcoming"][0]["fire_at_ms"] == d["next_fire_ms"]' \
+        "true" "show: a rare expression lists the fire times there are"
+    run 0 "${S[@]}" rm leap
+    run 1 "${S[@]}" add badcron --type FL --params "$FL_PARAMS" --cron '61 * * * *'
+    expect "$ERR" "^jobmgr: schedule add: " "add with a bad cron expression"
+    run 1 "${S[@]}" add anchored --type FL --params "$FL_PARAMS" --cron '@hourly' --anchor 1h
+    expect "$ERR" "anchor_ms applies to an interval" "--anchor with --cron"
+    run 1 "${S[@]}" add nowhere --type FL --params "$FL_PARAMS" --cron '@hourly' --tz Mars/Olympus_Mons
+    # An interval becomes a cron schedule.
+    run 0 "${S[@]}" update soon --type RT --params "$RT_PARAMS" --cron '30 2 * * 1-5' --tz UTC \
+        --misfire run-once --pause-after-failures 3
+    run 0 "${S[@]}" show soon --json
+    json_is "$OUT" '[d["cron"], d["interval_ms"], d["next_fire_ms"] % 86400000]' \
+        '["30 2 * * 1-5", null, 9000000]' "update: an interval becomes cron"
+    json_is "$OUT" '[d["misfire"], d["pause_after_failures"]]' '["run-once", 3]' \
+        "update: the policies with a cron trigger"
+    run 0 "$J" --db "$SC_DB" watch --once --json
+    json_is "$OUT" '"every5" in [f["name"] for f in d["next_fires"]]' "true" "watch: cron schedules too"
+    run 0 "${S[@]}" rm every5
+    run 0 "${S[@]}" rm daily
+else
+    echo "test_cli: cron expressions are refused by this build (no cron module):" \
+        "the cron checks of 'schedule' did not run" >&2
+fi
+
 # ---- run: the built-in executors on a real engine ---------------------------------
 
 ENGINE=$T/engine
@@ -415,6 +723,36 @@ if wait_for "$WAIT_LIMIT" job_done; then
 else
     fail "the flush job did not complete under jobmgr run: $(cat "$T/run.err")"
 fi
+# A schedule added while `run` runs: its manager fires it, and the jobs
+# carry the schedule's id and fire time.
+run 0 "$J" --db "$RUN_DB" schedule add retention --type RT --params "$RT_PARAMS" --every 1s
+TICK=$OUT
+scheduled_job_done() {
+    "$J" --db "$RUN_DB" list --type RT --status completed --json 2>/dev/null |
+        python3 -c 'import json,sys; sys.exit(not json.load(sys.stdin)["jobs"])'
+}
+checks=$((checks + 1))
+if wait_for "$WAIT_LIMIT" scheduled_job_done; then
+    run 0 "$J" --db "$RUN_DB" list --type RT --status completed --json
+    TICK_JOB=$(jq_py "$OUT" 'd["jobs"][0]["id"]')
+    json_is "$OUT" 'd["jobs"][0]["schedule_id"]' "$TICK" "list --json: the job's schedule"
+    json_is "$OUT" 'd["jobs"][0]["fire_time_ms"] == d["jobs"][0]["run_at_ms"]' "true" \
+        "list --json: the job's fire time, when it was due (no jitter)"
+    run 0 "$J" --db "$RUN_DB" show "$TICK_JOB"
+    expect "$OUT" "^schedule: +$TICK$" "show: the job's schedule"
+    expect "$OUT" "^fire time: +[0-9T:-]+\+09:00$" "show: the job's fire time"
+    run 0 "$J" --db "$RUN_DB" schedule pause retention
+    run 0 "$J" --db "$RUN_DB" schedule show retention --json
+    json_is "$OUT" 'd["last_fire_ms"] is not None and d["last_job"]["schedule_id"] == d["id"]' "true" \
+        "schedule show: the last fire and its job"
+    json_is "$OUT" 'd["last_job"]["id"] == d["last_job_id"]' "true" "schedule show --json: last_job"
+    run 0 "$J" --db "$RUN_DB" schedule show retention
+    expect "$OUT" "^last job: +RT-[0-9a-f-]+ [a-z]+$" "schedule show: the last job and its status"
+    expect "$OUT" "^last fire: +[0-9T:-]+\+09:00 \([0-9ms.]+ ago\)$" "schedule show: the last fire"
+else
+    fail "the schedule fired no job under jobmgr run: $(cat "$T/run.err")"
+fi
+run 0 "$J" --db "$RUN_DB" schedule rm retention
 kill -INT "$RUN_PID"
 checks=$((checks + 1))
 if wait_exit "$RUN_PID"; then
@@ -444,6 +782,7 @@ if ! wait_for "$WAIT_LIMIT" slow_running; then
     fail "the slow job did not start running with progress 0.5: $(cat "$T/slow.err")"
 fi
 SLOW=$(head -n1 "$T/slow.out")
+run 0 "$J" --db "$WATCH_DB" schedule add hourly --type FL --params "$FL_PARAMS" --every 1h
 
 run 0 "$J" --db "$WATCH_DB" watch --once
 expect "$OUT" "^[0-9T:+-]+ $SLOW running \[#{10}\.{10}\]  50% elapsed " "watch --once plain line"
@@ -493,6 +832,7 @@ if command -v tmux >/dev/null 2>&1; then
         wait_for "$WAIT_LIMIT" changed || fail "watch did not refresh on the terminal"
         SCREEN=$(pane -S - -E -)
         expect "$SCREEN" "^ID +PROGRESS +ELAPSED +NODE +MESSAGE" "watch table header"
+        expect "$SCREEN" "^next fires: hourly in [0-9]+m[0-9]+s$" "watch: the next fires on a terminal"
         checks=$((checks + 1))
         [ "$(grep -c 'jobmgr watch' <<<"$SCREEN")" -eq 1 ] ||
             fail "watch scrolled instead of redrawing in place:"$'\n'"$SCREEN"
