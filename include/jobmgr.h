@@ -974,8 +974,8 @@ typedef struct jm_schedule {
  * @param out_ms   n entries; receives the fire times, ascending
  * @return JM_OK, or JM_EINVAL (bad expression or zone: the reason is in
  *         jm_last_error(); or @p from_ms outside the years 1 to 9999),
- *         JM_ENOTFOUND (fewer than n fire times in the
- *         next eight years, as "0 0 30 2 *"), JM_ENOMEM.
+ *         JM_ENOTFOUND (a fire time not followed by another within eight
+ *         years, as with "0 0 30 2 *", which never fires), JM_ENOMEM.
  */
 JM_EXTERN int jm_schedule_next(const char *expr, const char *tz, int64_t from_ms, size_t n,
                                int64_t *out_ms);

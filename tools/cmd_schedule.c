@@ -146,9 +146,8 @@ static const char *policies_text(const jm_schedule_spec *sp, char *buf, size_t l
 /* Up to `n` next fire times of a schedule into out, their count in
  * *count, from its stored next fire time (which is in the past while it is
  * paused or overdue): cron times from jm_schedule_next(), interval times by
- * adding the interval. A rare cron expression ("0 0 29 2 *") may have
- * fewer in the eight years jm_schedule_next() looks ahead: those are
- * given. */
+ * adding the interval. jm_schedule_next() gives up on a fire time with
+ * none within eight years after it: the times found before are given. */
 static int upcoming(const jm_schedule *sc, size_t n, int64_t *out, size_t *count)
 {
     const jm_schedule_spec *sp = &sc->spec;

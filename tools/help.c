@@ -51,7 +51,7 @@ static const char page_tail[] =
     "    2  usage error: unknown command or option, malformed value, time, id\n"
     "       or JSON on the command line\n"
     "    3  not found: no job with that id, no schedule with that id or name,\n"
-    "       or (schedule next) fewer fire times than asked in eight years\n"
+    "       or (schedule next) no fire time within eight years of the one before\n"
     "    4  conflict: the idempotency key is held by an active job (create\n"
     "       prints that job's id), a retry would take a key held by another,\n"
     "       or a schedule name is taken\n"
