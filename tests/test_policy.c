@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "jobmgr.h"
+#include "jobmgr/engine.h"
 #include "jobmgr/host.h"
 #include "test_util.h"
 
@@ -378,6 +379,71 @@ static void the_loop_evaluates_on_its_own(void **state)
     assert_int_equal(jm_stop(f->m, 1000), JM_OK);
 }
 
+/* --- against the reference engine ---------------------------------------- */
+
+static int64_t segments_of(jm_engine *e, const char *name)
+{
+    int64_t n = -1;
+    assert_int_equal(jm_engine_segment_count(e, "app", name, &n), JM_OK);
+    return n;
+}
+
+static void the_engine_flushes_a_table_once_per_crossing(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    char *edir = tu_path(dir, "engine");
+    char *db = tu_path(dir, "jobs.db");
+    jm_engine *e = NULL;
+    assert_int_equal(jm_engine_open(edir, &e), JM_OK);
+    assert_int_equal(jm_engine_create_namespace(e, "app"), JM_OK);
+    assert_int_equal(jm_engine_create_table(e, "app", "busy", JM_TABLE_SHARED, NULL), JM_OK);
+    assert_int_equal(jm_engine_create_table(e, "app", "quiet", JM_TABLE_SHARED, NULL), JM_OK);
+    jm_config cfg = tu_config(db);
+    cfg.host = jm_engine_host(e);
+    jm_manager *m = NULL;
+    assert_int_equal(jm_open(&cfg, &m), JM_OK);
+    assert_int_equal(jm_register_builtin(m), JM_OK);
+    jm_policy_spec p = policy("flush-at-50", JM_POLICY_FLUSH);
+    p.rows = 50;
+    char id[JM_SCHEDULE_ID_SIZE];
+    assert_int_equal(jm_policy_create(m, &p, id), JM_OK);
+    for (int i = 0; i < 49; i++)
+        assert_int_equal(jm_engine_insert(e, "app", "busy", "{\"v\":1}", 0, NULL), JM_OK);
+    assert_int_equal(jm_engine_insert(e, "app", "quiet", "{\"v\":1}", 0, NULL), JM_OK);
+    int n = -1;
+    assert_int_equal(jm_policy_evaluate(m, &n), JM_OK);
+    assert_int_equal(n, 0);
+    /* Crossing the threshold: one flush, however often it is evaluated
+     * while that flush waits, and more rows meanwhile change nothing. */
+    assert_int_equal(jm_engine_insert(e, "app", "busy", "{\"v\":1}", 0, NULL), JM_OK);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(jm_policy_evaluate(m, &n), JM_OK);
+        assert_int_equal(n, k == 0 ? 1 : 0);
+        assert_int_equal(jm_engine_insert(e, "app", "busy", "{\"v\":1}", 0, NULL), JM_OK);
+    }
+    jm_filter fl = JM_FILTER_INIT;
+    fl.type = "FL";
+    int64_t count = 0;
+    assert_int_equal(jm_count(m, &fl, &count), JM_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(segments_of(e, "busy"), 0);
+    int ran = 0;
+    assert_int_equal(jm_run_once(m, 10, &ran), JM_OK);
+    assert_int_equal(ran, 1);
+    /* The flush ran: the buffer went into a segment; the quiet table,
+     * under the threshold, was left alone. */
+    assert_int_equal(segments_of(e, "busy"), 1);
+    assert_int_equal(segments_of(e, "quiet"), 0);
+    assert_int_equal(jm_policy_evaluate(m, &n), JM_OK);
+    assert_int_equal(n, 0);
+    jm_close(m);
+    jm_engine_close(e);
+    free(db);
+    free(edir);
+    tu_rmdir(dir);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -392,6 +458,7 @@ int main(void)
         T(stream_eviction_only_where_rows_expired),
         T(filters_by_namespace_and_type_and_pause),
         T(the_loop_evaluates_on_its_own),
+        cmocka_unit_test(the_engine_flushes_a_table_once_per_crossing),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
