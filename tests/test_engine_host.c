@@ -909,7 +909,7 @@ static jm_host_figures figures(fx *f, const char *table, int64_t now_ms, int64_t
     assert_true(f->h->version >= 2);
     assert_non_null(f->h->table_figures);
     memset(&out, 0xa5, sizeof out);
-    assert_int_equal(f->h->table_figures(f->self, "ns", table, now_ms, small_bytes, &out),
+    assert_int_equal(f->h->table_figures(f->self, "ns", table, now_ms, small_bytes, 0, &out),
                      JM_OK);
     return out;
 }
@@ -1011,6 +1011,13 @@ static void test_figures_deleted_rows(void **state)
     jm_host_figures fg = figures(f, "t", 0, 0);
     assert_int_equal(fg.deleted_rows, 3);
     assert_int_equal(fg.buffered_rows, 5);
+    /* With a cut-off, only rows deleted before it. */
+    jm_host_figures cut;
+    assert_int_equal(f->h->table_figures(f->self, "ns", "t", 0, 0, 6000, &cut), JM_OK);
+    assert_int_equal(cut.deleted_rows, 2);
+    assert_int_equal(f->h->table_figures(f->self, "ns", "t", 0, 0, 5000, &cut), JM_OK);
+    assert_int_equal(cut.deleted_rows, 0);
+    assert_int_equal(f->h->table_figures(f->self, "ns", "t", 0, 0, -1, &cut), JM_EINVAL);
 
     /* Flushing moves a deleted row; it stays counted. */
     flush(f, "t");
@@ -1095,7 +1102,7 @@ static int see_table(void *arg, const char *ns, const char *table, jm_table_type
     s->types[s->calls] = type;
     /* The walk lets the callback call the engine. */
     jm_host_figures fg;
-    if (s->f->h->table_figures(s->f->self, ns, table, 0, 0, &fg) != JM_OK)
+    if (s->f->h->table_figures(s->f->self, ns, table, 0, 0, 0, &fg) != JM_OK)
         return -2;
     s->buffered[s->calls] = fg.buffered_rows;
     s->calls++;
@@ -1165,22 +1172,22 @@ static void test_figures_bad_input(void **state)
     fx *f = *state;
     assert_non_null(f->h->table_figures);
     jm_host_figures fg;
-    assert_int_equal(f->h->table_figures(f->self, "ns", "gone", 0, 0, &fg), JM_ENOTFOUND);
+    assert_int_equal(f->h->table_figures(f->self, "ns", "gone", 0, 0, 0, &fg), JM_ENOTFOUND);
     assert_non_null(strstr(jm_last_error(), "not found"));
-    assert_int_equal(f->h->table_figures(f->self, "nope", "gone", 0, 0, &fg), JM_ENOTFOUND);
+    assert_int_equal(f->h->table_figures(f->self, "nope", "gone", 0, 0, 0, &fg), JM_ENOTFOUND);
     static const char *const bad[] = {"", "..", "../t", "a b", "x\"; DROP TABLE rows; --"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        assert_int_equal(f->h->table_figures(f->self, "ns", bad[i], 0, 0, &fg), JM_EINVAL);
-        assert_int_equal(f->h->table_figures(f->self, bad[i], "t", 0, 0, &fg), JM_EINVAL);
+        assert_int_equal(f->h->table_figures(f->self, "ns", bad[i], 0, 0, 0, &fg), JM_EINVAL);
+        assert_int_equal(f->h->table_figures(f->self, bad[i], "t", 0, 0, 0, &fg), JM_EINVAL);
     }
-    assert_int_equal(f->h->table_figures(f->self, NULL, "t", 0, 0, &fg), JM_EINVAL);
-    assert_int_equal(f->h->table_figures(f->self, "ns", NULL, 0, 0, &fg), JM_EINVAL);
+    assert_int_equal(f->h->table_figures(f->self, NULL, "t", 0, 0, 0, &fg), JM_EINVAL);
+    assert_int_equal(f->h->table_figures(f->self, "ns", NULL, 0, 0, 0, &fg), JM_EINVAL);
     make_table(f, "t", JM_TABLE_USER);
-    assert_int_equal(f->h->table_figures(f->self, "ns", "t", 0, 0, NULL), JM_EINVAL);
-    assert_int_equal(f->h->table_figures(NULL, "ns", "t", 0, 0, &fg), JM_EINVAL);
-    assert_int_equal(f->h->table_figures(f->self, "ns", "t", -1, 0, &fg), JM_EINVAL);
-    assert_int_equal(f->h->table_figures(f->self, "ns", "t", 0, -1, &fg), JM_EINVAL);
-    assert_int_equal(f->h->table_figures(f->self, "ns", "t", 0, 0, &fg), JM_OK);
+    assert_int_equal(f->h->table_figures(f->self, "ns", "t", 0, 0, 0, NULL), JM_EINVAL);
+    assert_int_equal(f->h->table_figures(NULL, "ns", "t", 0, 0, 0, &fg), JM_EINVAL);
+    assert_int_equal(f->h->table_figures(f->self, "ns", "t", -1, 0, 0, &fg), JM_EINVAL);
+    assert_int_equal(f->h->table_figures(f->self, "ns", "t", 0, -1, 0, &fg), JM_EINVAL);
+    assert_int_equal(f->h->table_figures(f->self, "ns", "t", 0, 0, 0, &fg), JM_OK);
 }
 
 /* Figures read beside a writer that inserts FIG_BATCH rows and then flushes
@@ -1227,7 +1234,7 @@ static void test_figures_beside_a_writer(void **state)
     do {
         done = atomic_load(&w.done);
         jm_host_figures fg;
-        assert_int_equal(f->h->table_figures(f->self, "ns", "t", 0, 0, &fg), JM_OK);
+        assert_int_equal(f->h->table_figures(f->self, "ns", "t", 0, 0, 0, &fg), JM_OK);
         int64_t seen = fg.segments * FIG_BATCH + fg.buffered_rows;
         assert_true(seen >= last);
         assert_true(fg.buffered_rows <= FIG_BATCH);

@@ -38,6 +38,7 @@ typedef struct fixture {
     pthread_mutex_t lock;
     table t[NTABLES];
     int64_t asked_small; /* the small_bytes of the last table_figures call */
+    int64_t asked_deleted_before; /* ... and its deleted_before */
     jm_manager *m;
 } fixture;
 
@@ -54,12 +55,13 @@ static int list_tables(void *self, int (*each)(void *, const char *, const char 
 }
 
 static int table_figures(void *self, const char *ns, const char *name, int64_t now,
-                         int64_t small_bytes, jm_host_figures *out)
+                         int64_t small_bytes, int64_t deleted_before, jm_host_figures *out)
 {
     fixture *f = self;
     (void)now;
     pthread_mutex_lock(&f->lock);
     f->asked_small = small_bytes;
+    f->asked_deleted_before = deleted_before;
     for (int i = 0; i < NTABLES; i++)
         if (strcmp(f->t[i].ns, ns) == 0 && strcmp(f->t[i].name, name) == 0) {
             *out = f->t[i].f;
@@ -297,6 +299,8 @@ static void retention_at_most_every_period(void **state)
     f->t[3].f.deleted_rows = 5;
     f->t[0].f.deleted_rows = 5; /* another table: not this policy's */
     assert_int_equal(evaluate(f), 1);
+    /* Rows deleted more than 24 hours ago are what it asks about. */
+    assert_int_equal(f->asked_deleted_before, T0 - 24 * INT64_C(3600000));
     assert_int_equal(jobs_where(f, "type = 'RT' AND params LIKE '%\"retention_hours\":24}'"), 1);
     /* Done, but within the period: nothing new. */
     tu_sql_exec(f->db, "UPDATE jm_jobs SET status = 4, finished_at = 1");

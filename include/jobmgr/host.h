@@ -186,7 +186,8 @@ typedef struct jm_host_figures {
     int64_t segments;           /**< segment files */
     int64_t small_segments;     /**< of those, smaller than the size asked about */
     int64_t segment_bytes;      /**< their total size */
-    int64_t deleted_rows;       /**< soft-deleted rows not purged yet */
+    int64_t deleted_rows;       /**< soft-deleted rows not purged yet, deleted before
+                                     the cut-off asked about (any, if none) */
     int64_t expired_rows;       /**< stream tables: rows older than the TTL at now */
     int64_t ttl_seconds;        /**< stream tables: row lifetime; 0 = none */
 } jm_host_figures;
@@ -295,9 +296,11 @@ struct jm_host {
                                    jm_table_type type),
                        void *arg);
     /** A table's figures at @p now_ms; segments smaller than
-     * @p small_bytes count as small. JM_ENOTFOUND if there is no table. */
+     * @p small_bytes count as small; soft-deleted rows count when deleted
+     * before @p deleted_before (0: all of them). JM_ENOTFOUND if there is
+     * no table. */
     int (*table_figures)(void *self, const char *ns, const char *table, int64_t now_ms,
-                         int64_t small_bytes, jm_host_figures *out);
+                         int64_t small_bytes, int64_t deleted_before, jm_host_figures *out);
 };
 
 #ifdef __cplusplus

@@ -143,7 +143,13 @@ static int evaluate_one(jm_manager *m, const jm_host *h, const jm_policy *pol, c
     jm_host_figures f;
     memset(&f, 0, sizeof f);
     int64_t small = p->small_bytes ? p->small_bytes : JM_POLICY_SMALL_BYTES_DEFAULT;
-    int rc = h->table_figures(h->self, t->ns, t->name, now, small, &f);
+    /* Retention asks only for rows deleted before its cut-off. */
+    int64_t deleted_before = 0;
+    if (p->kind == JM_POLICY_RETENTION)
+        deleted_before = now - (int64_t)p->retention_hours * 3600000;
+    if (deleted_before < 0)
+        deleted_before = 0;
+    int rc = h->table_figures(h->self, t->ns, t->name, now, small, deleted_before, &f);
     if (rc == JM_ENOTFOUND)
         return JM_OK; /* dropped since it was listed */
     if (rc)

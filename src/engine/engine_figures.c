@@ -85,9 +85,10 @@ int jm__eng_host_list_tables(void *self,
  *    usually flushed ones, so it would pass every flushed row first;
  *  - segment count, small ones, bytes: every segment of the table
  *    (segments_table), sizes as recorded when the file was written;
- *  - soft-deleted rows, buffered or in segments: every such row (the
- *    partial index rows_deleted holds only them); a soft delete changes
- *    only the catalog, never a segment file, so the catalog is exact;
+ *  - soft-deleted rows, buffered or in segments, deleted before ?4 (NULL:
+ *    any): every such row (the partial index rows_deleted holds only
+ *    them, by deletion time); a soft delete changes only the catalog,
+ *    never a segment file, so the catalog is exact;
  *  - expired rows: every row created before the cut-off (rows_created).
  *    ?3 stays NULL for a table without a TTL, and a comparison with NULL
  *    is never true, so none are expired. Soft-deleted rows count too, as
@@ -100,7 +101,8 @@ static const char sql_figures[] =
     "(SELECT count(*) FROM segments WHERE table_id = ?1), "
     "(SELECT count(*) FROM segments WHERE table_id = ?1 AND bytes < ?2), "
     "(SELECT coalesce(sum(bytes), 0) FROM segments WHERE table_id = ?1), "
-    "(SELECT count(*) FROM rows WHERE table_id = ?1 AND deleted_at IS NOT NULL), "
+    "(SELECT count(*) FROM rows WHERE table_id = ?1 AND deleted_at IS NOT NULL "
+    " AND deleted_at < coalesce(?4, 9223372036854775807)), "
     "(SELECT count(*) FROM rows WHERE table_id = ?1 AND created_at < ?3)";
 
 /* Binds the expiry cut-off of a Stream table: rows created before
@@ -116,14 +118,16 @@ static void bind_expiry(sqlite3_stmt *st, const jm__eng_table *t, int64_t now_ms
 }
 
 int jm__eng_host_table_figures(void *self, const char *ns, const char *table, int64_t now_ms,
-                               int64_t small_bytes, jm_host_figures *out)
+                               int64_t small_bytes, int64_t deleted_before,
+                               jm_host_figures *out)
 {
     jm_engine *e = self;
     if (!e || !out)
         return jm_host_error(JM_EINVAL, "table_figures: NULL argument");
     memset(out, 0, sizeof *out);
-    if (now_ms < 0 || small_bytes < 0)
-        return jm_host_error(JM_EINVAL, "table_figures: now_ms and small_bytes must be >= 0");
+    if (now_ms < 0 || small_bytes < 0 || deleted_before < 0)
+        return jm_host_error(JM_EINVAL, "table_figures: now_ms, small_bytes and deleted_before "
+                                        "must be >= 0");
     jm__eng_table t;
     sqlite3_stmt *st = NULL;
     jm__eng_lock(e);
@@ -133,6 +137,8 @@ int jm__eng_host_table_figures(void *self, const char *ns, const char *table, in
     sqlite3_bind_int64(st, 1, t.id);
     sqlite3_bind_int64(st, 2, small_bytes);
     bind_expiry(st, &t, now_ms);
+    if (deleted_before > 0)
+        sqlite3_bind_int64(st, 4, deleted_before);
     rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         sqlite3_reset(st);

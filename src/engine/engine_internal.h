@@ -206,7 +206,8 @@ int jm__eng_host_list_tables(void *self,
                                          jm_table_type type),
                              void *arg);
 int jm__eng_host_table_figures(void *self, const char *ns, const char *table, int64_t now_ms,
-                               int64_t small_bytes, jm_host_figures *out);
+                               int64_t small_bytes, int64_t deleted_before,
+                               jm_host_figures *out);
 
 void jm__eng_host_init(jm_engine *e);
 
