@@ -477,6 +477,26 @@ static void update_keeps_or_moves_the_next_fire(void **state)
     assert_int_equal(jm_schedule_update(f->m, "gone", &s), JM_ENOTFOUND);
 }
 
+static void update_while_its_job_runs(void **state)
+{
+    fixture *f = *state;
+    jm_schedule_spec s = every("w", MIN_MS);
+    s.overlap = JM_OVERLAP_ALLOW;
+    char id[JM_SCHEDULE_ID_SIZE];
+    assert_int_equal(jm_schedule_create(f->m, &s, id), JM_OK);
+    tu_clock_advance(&f->clk, MIN_MS);
+    assert_int_equal(fire(f), 1);
+    tu_sql_exec(f->db, "UPDATE jm_jobs SET status = 2, attempts = 1");
+    s.params_json = "{\"n\":3}";
+    assert_int_equal(jm_schedule_update(f->m, id, &s), JM_OK);
+    /* The running job keeps what it was created with; the next fire takes
+     * the new spec. */
+    assert_int_equal(count_where(f, "status = 2 AND params = '{\"n\":1}'"), 1);
+    tu_clock_advance(&f->clk, MIN_MS);
+    assert_int_equal(fire(f), 1);
+    assert_int_equal(count_where(f, "status = 1 AND params = '{\"n\":3}'"), 1);
+}
+
 static void delete_leaves_its_jobs(void **state)
 {
     fixture *f = *state;
@@ -732,6 +752,7 @@ int main(void)
         T(misfire_catch_up),
         T(pause_and_resume),
         T(update_keeps_or_moves_the_next_fire),
+        T(update_while_its_job_runs),
         T(delete_leaves_its_jobs),
         T(pauses_after_failures_in_a_row),
         T(clock_jumps),
