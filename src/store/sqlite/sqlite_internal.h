@@ -122,6 +122,12 @@ struct jm__store {
     int relaxing;            /* ... on purpose, for the statement under way */
 };
 
+/* A statement of a file's own cache: prepared into *slot on first use,
+ * reset for reuse; like jm__sqlite_stmt, it first restores durability a
+ * claim-only cycle left relaxed. */
+int jm__sqlite_stmt_text(jm__store *s, sqlite3_stmt **slot, const char *sql,
+                         sqlite3_stmt **out);
+
 /* Schedules (sqlite_schedule.c). */
 int jm__sqlite_schedule_insert(jm__store *s, const jm_schedule *sc);
 int jm__sqlite_schedule_get(jm__store *s, const char *id_or_name, jm_schedule **out);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "array.h"
 #include "error.h"
 #include "policy_snapshot.h"
 #include "sqlite_internal.h"
@@ -33,23 +34,7 @@ static const char *const policy_sql[JM__POLICY_QUERIES] = {
 
 static int stmt(jm__store *s, int q, sqlite3_stmt **out)
 {
-    /* Durability left relaxed by a claim-only cycle is restored first. */
-    if (s->sync_relaxed && !s->relaxing) {
-        sqlite3_stmt *any = NULL;
-        int rc = jm__sqlite_stmt(s, Q_COMMIT, &any);
-        if (rc)
-            return rc;
-    }
-    if (!s->policy[q]) {
-        int rc = sqlite3_prepare_v3(s->db, policy_sql[q], -1, SQLITE_PREPARE_PERSISTENT,
-                                    &s->policy[q], NULL);
-        if (rc != SQLITE_OK)
-            return jm__sqlite_err(s, rc, "preparing a policy statement");
-    }
-    *out = s->policy[q];
-    sqlite3_reset(*out);
-    sqlite3_clear_bindings(*out);
-    return JM_OK;
+    return jm__sqlite_stmt_text(s, &s->policy[q], policy_sql[q], out);
 }
 
 static int finish(jm__store *s, sqlite3_stmt *st, int src, const char *what)
@@ -158,29 +143,20 @@ int jm__sqlite_policy_list(jm__store *s, jm_policy ***out, size_t *n)
     *out = NULL;
     *n = 0;
     sqlite3_stmt *st = NULL;
-    int rc = stmt(s, P_LIST, &st), src;
-    if (rc)
-        return rc;
+    int rc = stmt(s, P_LIST, &st), src = SQLITE_DONE;
     jm_policy **list = NULL;
     size_t count = 0, cap = 0;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            jm_policy **grown = jm__realloc(list, cap * sizeof *list, ncap * sizeof *list);
-            if (!grown) {
-                rc = jm__seterr(JM_ENOMEM, "out of memory listing policies");
-                break;
-            }
-            list = grown;
-            cap = ncap;
-        }
-        if ((rc = read_row(st, &list[count])))
-            break;
-        count++;
+    while (rc == JM_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        jm_policy **grown = jm__array_grow(list, count, &cap, sizeof *list);
+        if (!grown)
+            rc = jm__seterr(JM_ENOMEM, "out of memory listing policies");
+        else if ((rc = read_row(st, &(list = grown)[count])) == JM_OK)
+            count++;
     }
     if (rc == JM_OK && src != SQLITE_DONE)
         rc = jm__sqlite_err(s, src, "listing policies");
-    sqlite3_reset(st);
+    if (st)
+        sqlite3_reset(st);
     if (rc) {
         jm_policy_list_free(list, count);
         return rc;

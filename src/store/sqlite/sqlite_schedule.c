@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "array.h"
 #include "error.h"
 #include "job_id.h"
 #include "schedule_snapshot.h"
@@ -68,24 +69,7 @@ static const char *const sched_sql[JM__SCHED_QUERIES] = {
 
 static int stmt(jm__store *s, int q, sqlite3_stmt **out)
 {
-    /* Durability left relaxed by a claim-only cycle is restored before
-     * anything else runs (jm__sqlite_stmt does it for any statement). */
-    if (s->sync_relaxed && !s->relaxing) {
-        sqlite3_stmt *any = NULL;
-        int rc = jm__sqlite_stmt(s, Q_COMMIT, &any);
-        if (rc)
-            return rc;
-    }
-    if (!s->sched[q]) {
-        int rc = sqlite3_prepare_v3(s->db, sched_sql[q], -1, SQLITE_PREPARE_PERSISTENT,
-                                    &s->sched[q], NULL);
-        if (rc != SQLITE_OK)
-            return jm__sqlite_err(s, rc, "preparing a schedule statement");
-    }
-    *out = s->sched[q];
-    sqlite3_reset(*out);
-    sqlite3_clear_bindings(*out);
-    return JM_OK;
+    return jm__sqlite_stmt_text(s, &s->sched[q], sched_sql[q], out);
 }
 
 /* A name or id already taken is the caller's conflict, not the database's. */
@@ -212,21 +196,13 @@ static int read_all(jm__store *s, sqlite3_stmt *st, jm_schedule ***out, size_t *
 {
     jm_schedule **list = NULL;
     size_t count = 0, cap = 0;
-    int rc = JM_OK, src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            jm_schedule **grown = jm__realloc(list, cap * sizeof *list, ncap * sizeof *list);
-            if (!grown) {
-                rc = jm__seterr(JM_ENOMEM, "out of memory listing schedules");
-                break;
-            }
-            list = grown;
-            cap = ncap;
-        }
-        if ((rc = read_row(st, &list[count])))
-            break;
-        count++;
+    int rc = JM_OK, src = SQLITE_DONE;
+    while (rc == JM_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        jm_schedule **grown = jm__array_grow(list, count, &cap, sizeof *list);
+        if (!grown)
+            rc = jm__seterr(JM_ENOMEM, "out of memory listing schedules");
+        else if ((rc = read_row(st, &(list = grown)[count])) == JM_OK)
+            count++;
     }
     if (rc == JM_OK && src != SQLITE_DONE)
         rc = jm__sqlite_err(s, src, "listing schedules");

@@ -312,6 +312,26 @@ static int exec_simple(jm__store *s, jm__query q, const char *what)
     return JM_OK;
 }
 
+int jm__sqlite_stmt_text(jm__store *s, sqlite3_stmt **slot, const char *sql,
+                         sqlite3_stmt **out)
+{
+    if (s->sync_relaxed && !s->relaxing) {
+        sqlite3_stmt *any = NULL;
+        int rc = jm__sqlite_stmt(s, Q_COMMIT, &any);
+        if (rc)
+            return rc;
+    }
+    if (!*slot) {
+        int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+        if (rc != SQLITE_OK)
+            return jm__sqlite_err(s, rc, "preparing a statement");
+    }
+    *out = *slot;
+    sqlite3_reset(*out);
+    sqlite3_clear_bindings(*out);
+    return JM_OK;
+}
+
 int jm__sqlite_begin(jm__store *s)
 {
     return exec_simple(s, Q_BEGIN, "beginning a transaction");
