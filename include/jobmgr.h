@@ -946,7 +946,7 @@ typedef struct jm_schedule_spec {
 
 /** A snapshot of one schedule, from jm_schedule_get() or jm_schedule_list(). */
 typedef struct jm_schedule {
-    char id[JM_SCHEDULE_ID_SIZE];
+    char id[JM_SCHEDULE_ID_SIZE]; /**< "SC-…" */
     jm_schedule_spec spec;      /**< its strings live as long as the snapshot */
     int64_t next_fire_ms;       /**< the next fire time (a missed one while overdue) */
     int64_t last_fire_ms;       /**< the last fire time that created a job; 0: none */
@@ -1088,7 +1088,7 @@ typedef enum {
 typedef struct jm_policy_spec {
     unsigned int version; /**< JM_POLICY_SPEC_VERSION */
     const char *name;     /**< unique, 1..JM_SCHEDULE_NAME_MAX bytes */
-    jm_policy_kind kind;
+    jm_policy_kind kind;  /**< what it keeps in check */
     const char *ns;       /**< the namespace; NULL: every namespace */
     const char *table;    /**< one table (ns required); NULL: every table */
     int table_type;       /**< with table NULL: a jm_table_type, or -1 for any */
@@ -1127,19 +1127,42 @@ typedef struct jm_policy {
  */
 JM_EXTERN int jm_policy_create(jm_manager *m, const jm_policy_spec *spec,
                                char id_out[JM_SCHEDULE_ID_SIZE]);
-/** @brief Reads one policy by id or name; free with jm_policy_free().
- *  @return JM_OK, or JM_EINVAL, JM_ENOTFOUND, JM_EDB, JM_ENOMEM. */
+/**
+ * @brief Reads one policy.
+ * @param m           the manager
+ * @param id_or_name  its id or its name
+ * @param out         receives it; free with jm_policy_free()
+ * @return JM_OK, or JM_EINVAL, JM_ENOTFOUND, JM_EDB, JM_ENOMEM.
+ */
 JM_EXTERN int jm_policy_get(jm_manager *m, const char *id_or_name, jm_policy **out);
-/** @brief Reads every policy, by name; free with jm_policy_list_free().
- *  @return JM_OK, or JM_EINVAL, JM_EDB, JM_ENOMEM. */
+/**
+ * @brief Reads every policy, by name.
+ * @param m    the manager
+ * @param out  receives an array of *n; free with jm_policy_list_free()
+ * @param n    receives the count
+ * @return JM_OK, or JM_EINVAL, JM_EDB, JM_ENOMEM.
+ */
 JM_EXTERN int jm_policy_list(jm_manager *m, jm_policy ***out, size_t *n);
-/** @brief Deletes a policy; the jobs it created stay.
- *  @return JM_OK, or JM_EINVAL, JM_ENOTFOUND, JM_EDB, JM_EBUSY, JM_EIO. */
+/**
+ * @brief Deletes a policy; the jobs it created stay.
+ * @param m           the manager
+ * @param id_or_name  its id or its name
+ * @return JM_OK, or JM_EINVAL, JM_ENOTFOUND, JM_EDB, JM_EBUSY, JM_EIO.
+ */
 JM_EXTERN int jm_policy_delete(jm_manager *m, const char *id_or_name);
-/** @brief Pauses a policy: it is not evaluated until resumed.
- *  @return as jm_policy_delete(). */
+/**
+ * @brief Pauses a policy: it is not evaluated until resumed.
+ * @param m           the manager
+ * @param id_or_name  its id or its name
+ * @return as jm_policy_delete().
+ */
 JM_EXTERN int jm_policy_pause(jm_manager *m, const char *id_or_name);
-/** @brief Resumes a paused policy.  @return as jm_policy_delete(). */
+/**
+ * @brief Resumes a paused policy.
+ * @param m           the manager
+ * @param id_or_name  its id or its name
+ * @return as jm_policy_delete().
+ */
 JM_EXTERN int jm_policy_resume(jm_manager *m, const char *id_or_name);
 /**
  * @brief Evaluates every unpaused policy now, against cfg.host's tables,
@@ -1152,9 +1175,16 @@ JM_EXTERN int jm_policy_resume(jm_manager *m, const char *id_or_name);
  *         error.
  */
 JM_EXTERN int jm_policy_evaluate(jm_manager *m, int *created);
-/** @brief Frees a policy jm_policy_get() handed out; NULL is fine. */
+/**
+ * @brief Frees a policy jm_policy_get() handed out.
+ * @param p  the policy; NULL is fine
+ */
 JM_EXTERN void jm_policy_free(jm_policy *p);
-/** @brief Frees what jm_policy_list() handed out; NULL is fine. */
+/**
+ * @brief Frees what jm_policy_list() handed out.
+ * @param list  the array; NULL is fine
+ * @param n     its count
+ */
 JM_EXTERN void jm_policy_list_free(jm_policy **list, size_t n);
 
 /* ------------------------------------------------------------------------
