@@ -450,7 +450,8 @@ static int run_add(cli_global *g, int argc, char **argv)
         return code;
     char id[JM_SCHEDULE_ID_SIZE], label[64];
     int rc = jm_policy_create(m, &spec, id);
-    code = rc == JM_OK ? print_id(g, id) : cli_lib_error(rc, what("add", NULL, label, sizeof label));
+    code = rc == JM_OK ? print_id(g, id)
+                       : cli_lib_error(rc, what("add", NULL, label, sizeof label));
     jm_close(m);
     return code;
 }
