@@ -8,7 +8,9 @@
  * their TTL), then runs one job of each type through the worker pool:
  * flush, compact, retention, stream eviction, backup, restore, cleanup and
  * user cleanup. It prints every job with its status and metrics, and the
- * tables' row counts before and after.
+ * tables' row counts before and after. A final part creates no job itself:
+ * two table policies see rows arrive and past their TTL, and the manager's
+ * loop creates and runs a flush and a stream eviction for them.
  *
  *   engine_demo [DIR]     (default: ./engine_demo_data, recreated each run)
  */
@@ -26,6 +28,16 @@
 #define HOUR_MS (3600LL * 1000)
 #define DAY_MS (24 * HOUR_MS)
 #define WAIT_LIMIT_MS 60000
+/* How often the manager's loop evaluates the policies here: often, so the
+ * final part does not wait long. */
+#define POLICY_INTERVAL_MS 100
+/* The flush policy's threshold, and the orders that cross it. */
+#define POLICY_FLUSH_ROWS 200
+#define LATE_ORDERS 250
+/* Clicks written already past the one-hour TTL, for the eviction policy,
+ * which runs on a table at most once a minute. */
+#define EXPIRED_CLICKS 300
+#define POLICY_EVICT_EVERY_MS 60000
 
 static int64_t now_ms(void)
 {
@@ -179,6 +191,99 @@ static void fill(jm_engine *e, int64_t now)
     }
 }
 
+/* A table's figures as policies see them, from the engine's host. */
+static jm_host_figures figures(jm_engine *e, const char *table)
+{
+    const jm_host *h = jm_engine_host(e);
+    jm_host_figures f;
+    check(h->table_figures(h->self, "app", table, now_ms(), JM_POLICY_SMALL_BYTES_DEFAULT, &f),
+          "table_figures");
+    return f;
+}
+
+/* Waits until a job with idempotency key `key` has finished, and returns
+ * it (the caller frees it). Policies key their jobs
+ * "policy:<kind>:<namespace>.<table>". */
+static jm_job *wait_for_policy_job(jm_manager *m, const char *key)
+{
+    jm_filter f = JM_FILTER_INIT;
+    f.idempotency_key = key;
+    f.statuses = JM_STATUS_BIT(JM_STATUS_COMPLETED) | JM_STATUS_BIT(JM_STATUS_FAILED) |
+                 JM_STATUS_BIT(JM_STATUS_CANCELLED);
+    f.limit = 1;
+    for (int waited = 0; waited < WAIT_LIMIT_MS; waited += 20) {
+        jm_job_list *l = NULL;
+        check(jm_list(m, &f, &l), "jm_list");
+        if (jm_job_list_count(l) > 0) {
+            jm_job *j = NULL;
+            check(jm_get(m, jm_job_id(jm_job_list_at(l, 0)), &j), "jm_get");
+            jm_job_list_free(l);
+            return j;
+        }
+        jm_job_list_free(l);
+        sleep_ms(20);
+    }
+    fprintf(stderr, "engine_demo: no policy job %s finished within %d ms\n", key, WAIT_LIMIT_MS);
+    exit(1);
+}
+
+static void print_policy_job(const char *policy, const char *rule, const jm_job *j)
+{
+    printf("  policy %-12s (%s)\n    created %s: %s, %s\n", policy, rule, jm_job_id(j),
+           jm_status_name(jm_job_status(j)), jm_job_message(j) ? jm_job_message(j) : "");
+}
+
+/* The final part: rows arrive in app.orders and expired clicks in
+ * app.clicks; two policies notice, and the manager's loop, started with
+ * cfg.host and a short cfg.policy_interval_ms, creates and runs the jobs.
+ * There is no jm_create here. */
+static void policy_part(jm_manager *m, jm_engine *e)
+{
+    int64_t now = now_ms();
+    for (int i = 0; i < LATE_ORDERS; i++)
+        check(jm_engine_insert(e, "app", "orders", "{\"order\": \"later\"}", 0, NULL),
+              "insert");
+    for (int i = 0; i < EXPIRED_CLICKS; i++)
+        check(jm_engine_insert(e, "app", "clicks", "{\"click\": \"old\"}", now - 2 * HOUR_MS,
+                               NULL),
+              "insert click");
+    jm_host_figures orders = figures(e, "orders"), clicks = figures(e, "clicks");
+    printf("\npolicies (evaluated every %d ms by the manager's loop)\n", POLICY_INTERVAL_MS);
+    printf("  before: app.orders %lld buffered rows, app.clicks %lld rows past the TTL\n",
+           (long long)orders.buffered_rows, (long long)clicks.expired_rows);
+
+    char id[JM_SCHEDULE_ID_SIZE];
+    jm_policy_spec flush = JM_POLICY_SPEC_INIT;
+    flush.name = "flush-orders";
+    flush.kind = JM_POLICY_FLUSH;
+    flush.ns = "app";
+    flush.table = "orders";
+    flush.rows = POLICY_FLUSH_ROWS;
+    check(jm_policy_create(m, &flush, id), "jm_policy_create flush");
+    jm_policy_spec evict = JM_POLICY_SPEC_INIT;
+    evict.name = "evict-clicks";
+    evict.kind = JM_POLICY_STREAM_EVICTION;
+    evict.ns = "app";
+    evict.table = "clicks";
+    evict.every_ms = POLICY_EVICT_EVERY_MS;
+    check(jm_policy_create(m, &evict, id), "jm_policy_create stream eviction");
+
+    jm_job *flushed = wait_for_policy_job(m, "policy:flush:app.orders");
+    jm_job *evicted = wait_for_policy_job(m, "policy:stream_eviction:app.clicks");
+    char rule[96];
+    snprintf(rule, sizeof rule, "flush app.orders at %d buffered rows", POLICY_FLUSH_ROWS);
+    print_policy_job(flush.name, rule, flushed);
+    snprintf(rule, sizeof rule, "evict app.clicks past its TTL, at most every %d s",
+             POLICY_EVICT_EVERY_MS / 1000);
+    print_policy_job(evict.name, rule, evicted);
+    jm_job_free(flushed);
+    jm_job_free(evicted);
+    orders = figures(e, "orders");
+    clicks = figures(e, "clicks");
+    printf("  after:  app.orders %lld buffered rows, app.clicks %lld rows past the TTL\n",
+           (long long)orders.buffered_rows, (long long)clicks.expired_rows);
+}
+
 static void print_jobs(jm_manager *m)
 {
     jm_filter f = JM_FILTER_INIT;
@@ -224,6 +329,7 @@ int main(int argc, char **argv)
     cfg.db_path = db;
     cfg.host = jm_engine_host(e);
     cfg.backoff_base_ms = 100;
+    cfg.policy_interval_ms = POLICY_INTERVAL_MS;
     jm_manager *m = NULL;
     check(jm_open(&cfg, &m), "jm_open");
     check(jm_register_builtin(m), "jm_register_builtin");
@@ -272,10 +378,11 @@ int main(int argc, char **argv)
              path);
     create(m, JM_RESTORE, params, id);
     wait_for_jobs(m);
-
-    check(jm_stop(m, 5000), "jm_stop");
     print_jobs(m);
     print_counts(e, "after");
+
+    policy_part(m, e);
+    check(jm_stop(m, 5000), "jm_stop");
 
     jm_filter failed = JM_FILTER_INIT;
     failed.statuses = JM_STATUS_BIT(JM_STATUS_FAILED) | JM_STATUS_BIT(JM_STATUS_CANCELLED);

@@ -63,6 +63,7 @@ int cli_cmd_stats(cli_global *g, int argc, char **argv);  /* cmd_stats.c */
 int cli_cmd_run(cli_global *g, int argc, char **argv);    /* cmd_run.c */
 int cli_cmd_watch(cli_global *g, int argc, char **argv);  /* cmd_watch.c */
 int cli_cmd_schedule(cli_global *g, int argc, char **argv); /* cmd_schedule.c */
+int cli_cmd_policy(cli_global *g, int argc, char **argv);   /* cmd_policy.c */
 
 /* The priorities the tool accepts for a job (--priority), either way. */
 #define CLI_PRIORITY_LIMIT 1000000
@@ -112,6 +113,23 @@ int cli_check_id(const char *command, const char *id);
  * CLI_EXIT_OK on success. */
 int cli_open(const cli_global *g, const char *command, const struct jm_host *host,
              jm_manager **out);
+
+/* ---- The reference engine (cmd_run.c) ------------------------------------- */
+
+struct jm_engine;
+
+/* The longest path of a jobs database or an engine directory the tool takes. */
+#define CLI_PATH_MAX 4096
+
+/* The jobs database of a command that takes --engine DIR: g->db (--db,
+ * else $JOBMGR_DB), else DIR/jobs.db written into `buf` (`len` bytes).
+ * NULL after a usage error (the path is too long). */
+const char *cli_engine_db(const cli_global *g, const char *command, const char *dir, char *buf,
+                          size_t len);
+
+/* Opens the reference engine in `dir` into *out. Prints the error and
+ * returns an exit code on failure, CLI_EXIT_OK on success. */
+int cli_open_engine(const char *dir, struct jm_engine **out);
 
 /* ---- Time (timefmt.c) ----------------------------------------------------- */
 
@@ -211,6 +229,11 @@ cJSON *cli_job_json(const jm_job *j);
  * NULL if out of memory. */
 cJSON *cli_schedule_json(const jm_schedule *sc);
 
+/* A policy as a JSON object: every field of its spec, the job type it
+ * creates, the spans also as text ("1m"), times as ms and local ISO
+ * strings. NULL if out of memory. */
+cJSON *cli_policy_json(const jm_policy *p);
+
 /* Prints `v` indented by two spaces per level, then a newline. `indent`
  * is the starting level (for values nested in human output). */
 void cli_json_print(FILE *out, const cJSON *v, int indent);
@@ -234,5 +257,13 @@ const char *cli_misfire_name(jm_misfire mf);
  * next fire time first, then the paused ones. Returns how many are not
  * paused. */
 size_t cli_schedules_by_next_fire(jm_schedule **list, size_t n);
+
+/* ---- Policies (cmd_policy.c) ---------------------------------------------- */
+
+/* The word of a policy kind on the command line and in output ("flush",
+ * "compact", "retention", "stream-eviction"), and the built-in job type
+ * it creates ("FL", "CO", "RT", "SE"). */
+const char *cli_policy_kind_name(jm_policy_kind k);
+const char *cli_policy_job_type(jm_policy_kind k);
 
 #endif /* JOBMGR_CLI_H */

@@ -7,7 +7,9 @@
  * Signals are blocked in every thread before the workers start and taken
  * with sigwait() on the main thread, so no work happens in a signal handler.
  * It runs only the built-in types; a host with its own executors embeds the
- * library instead.
+ * library instead. The manager's loop also evaluates the database's table
+ * policies every --policy-interval, with the engine as host. The default
+ * database and the opening of the engine are shared with `policy eval`.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
@@ -22,10 +24,37 @@
 /* How long running jobs may go on after Ctrl-C before they are asked to stop. */
 #define RUN_DEFAULT_DRAIN_MS 10000
 #define RUN_DEFAULT_WORKERS 4
+/* The longest --drain and --policy-interval: a day (the library's limit
+ * of cfg.policy_interval_ms too). */
+#define RUN_SPAN_MAX_MS (24LL * 3600 * 1000)
 /* The jobs database inside the engine directory when --db is not given. */
 #define RUN_DEFAULT_DB_NAME "jobs.db"
 
-enum { OPT_WORKERS = CLI_OPT_FIRST_FREE, OPT_ENGINE, OPT_DRAIN, OPT_VERBOSE };
+enum { OPT_WORKERS = CLI_OPT_FIRST_FREE, OPT_ENGINE, OPT_DRAIN, OPT_VERBOSE, OPT_POLICY_INTERVAL };
+
+const char *cli_engine_db(const cli_global *g, const char *command, const char *dir, char *buf,
+                          size_t len)
+{
+    if (g->db && *g->db)
+        return g->db;
+    int n = snprintf(buf, len, "%s/%s", dir, RUN_DEFAULT_DB_NAME);
+    if (n < 0 || (size_t)n >= len) {
+        cli_usage_error(command, "engine directory name too long");
+        return NULL;
+    }
+    return buf;
+}
+
+int cli_open_engine(const char *dir, jm_engine **out)
+{
+    int rc = jm_engine_open(dir, out);
+    if (rc != JM_OK) {
+        char what[CLI_PATH_MAX + 64];
+        snprintf(what, sizeof what, "opening engine %s", dir);
+        return cli_lib_error(rc, what);
+    }
+    return CLI_EXIT_OK;
+}
 
 /* The manager's log lines go to stderr, one whole line per call. */
 static void log_line(void *user, jm_log_level level, const char *line)
@@ -42,8 +71,10 @@ int cli_cmd_run(cli_global *g, int argc, char **argv)
                                          {"engine", 1, NULL, OPT_ENGINE},
                                          {"drain", 1, NULL, OPT_DRAIN},
                                          {"verbose", 0, NULL, OPT_VERBOSE},
+                                         {"policy-interval", 1, NULL, OPT_POLICY_INTERVAL},
                                          {NULL, 0, NULL, 0}};
     long workers = RUN_DEFAULT_WORKERS, drain_ms = RUN_DEFAULT_DRAIN_MS;
+    int64_t policy_interval_ms = JM_DEFAULT_POLICY_INTERVAL_MS;
     const char *dir = NULL;
     int verbose = 0;
     int c, code = -1;
@@ -66,11 +97,16 @@ int cli_cmd_run(cli_global *g, int argc, char **argv)
             break;
         case OPT_DRAIN: {
             int64_t span;
-            if (cli_parse_span(optarg, &span) || span > 24LL * 3600 * 1000)
+            if (cli_parse_span(optarg, &span) || span > RUN_SPAN_MAX_MS)
                 return cli_usage_error("run", "bad --drain '%s' (30s, 2m)", optarg);
             drain_ms = (long)span;
             break;
         }
+        case OPT_POLICY_INTERVAL:
+            if (cli_parse_span(optarg, &policy_interval_ms) || policy_interval_ms == 0 ||
+                policy_interval_ms > RUN_SPAN_MAX_MS)
+                return cli_usage_error("run", "bad --policy-interval '%s' (1s to 1d)", optarg);
+            break;
         case OPT_VERBOSE:
             verbose = 1;
             break;
@@ -83,13 +119,9 @@ int cli_cmd_run(cli_global *g, int argc, char **argv)
     if (!dir)
         return cli_usage_error("run", "--engine DIR is required");
 
-    char db_path[4096];
-    if (!g->db || !*g->db) {
-        int n = snprintf(db_path, sizeof db_path, "%s/%s", dir, RUN_DEFAULT_DB_NAME);
-        if (n < 0 || (size_t)n >= sizeof db_path)
-            return cli_usage_error("run", "engine directory name too long");
-        g->db = db_path;
-    }
+    char db_path[CLI_PATH_MAX];
+    if (!(g->db = cli_engine_db(g, "run", dir, db_path, sizeof db_path)))
+        return CLI_EXIT_USAGE;
 
     /* Block the stop signals before any thread exists, so every worker
      * inherits the mask and only sigwait() below receives them. A shell
@@ -109,20 +141,17 @@ int cli_cmd_run(cli_global *g, int argc, char **argv)
 
     jm_engine *e = NULL;
     jm_manager *m = NULL;
-    int rc = jm_engine_open(dir, &e);
-    if (rc != JM_OK) {
-        char what[4200];
-        snprintf(what, sizeof what, "opening engine %s", dir);
-        return cli_lib_error(rc, what);
-    }
+    if ((code = cli_open_engine(dir, &e)) != CLI_EXIT_OK)
+        return code;
     jm_config cfg = JM_CONFIG_INIT;
     cfg.db_path = g->db;
     cfg.host = jm_engine_host(e);
     cfg.log_fn = log_line;
     cfg.log_level = verbose ? JM_LOG_INFO : JM_LOG_WARN;
-    rc = jm_open(&cfg, &m);
+    cfg.policy_interval_ms = policy_interval_ms;
+    int rc = jm_open(&cfg, &m);
     if (rc != JM_OK) {
-        char what[4200];
+        char what[CLI_PATH_MAX + 64];
         snprintf(what, sizeof what, "opening %s", g->db);
         code = cli_lib_error(rc, what);
         goto done;

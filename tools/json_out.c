@@ -2,7 +2,7 @@
  * json_out.c: JSON for scripts (--json) and pretty-printed JSON values in
  * human output, built with cJSON.
  *
- * Jobs and schedules are written with every field. Times appear twice: as
+ * Jobs, schedules and policies are written with every field. Times appear twice: as
  * ms since the epoch ("created_at_ms", for arithmetic) and as local ISO
  * 8601 text ("created_at", for people); both are null when unset. The
  * pretty printer indents by two spaces; cJSON_Print's tabs would not line
@@ -11,6 +11,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
+
+#include <jobmgr/host.h>
 
 #include "cli.h"
 
@@ -133,6 +135,55 @@ cJSON *cli_schedule_json(const jm_schedule *sc)
     bad |= add_item(o, "last_job_id", text_or_null(sc->last_job_id[0] ? sc->last_job_id : NULL));
     bad |= add_time(o, "created_at", sc->created_at);
     bad |= add_time(o, "updated_at", sc->updated_at);
+    if (bad) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* A span as a number of ms and as text ("1m"), both null when 0 (unset). */
+static int add_span(cJSON *o, const char *name, int64_t ms)
+{
+    char key[64], buf[32];
+    snprintf(key, sizeof key, "%s_ms", name);
+    int bad = add_item(o, key, ms > 0 ? cJSON_CreateNumber((double)ms) : cJSON_CreateNull());
+    bad |= add_item(o, name, text_or_null(ms > 0 ? cli_format_every(ms, buf, sizeof buf) : NULL));
+    return bad;
+}
+
+cJSON *cli_policy_json(const jm_policy *p)
+{
+    const jm_policy_spec *sp = &p->spec;
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    int bad = 0;
+    bad |= add_item(o, "id", cJSON_CreateString(p->id));
+    bad |= add_item(o, "name", text_or_null(sp->name));
+    bad |= add_item(o, "kind", cJSON_CreateString(cli_policy_kind_name(sp->kind)));
+    bad |= add_item(o, "job_type", cJSON_CreateString(cli_policy_job_type(sp->kind)));
+    bad |= add_item(o, "namespace", text_or_null(sp->ns));
+    bad |= add_item(o, "table", text_or_null(sp->table));
+    bad |= add_item(o, "table_type",
+                    text_or_null(sp->table_type >= 0
+                                     ? jm_table_type_name((jm_table_type)sp->table_type)
+                                     : NULL));
+    bad |= add_item(o, "rows", cJSON_CreateNumber((double)sp->rows));
+    bad |= add_span(o, "max_age", sp->max_age_ms);
+    bad |= add_item(o, "segments", cJSON_CreateNumber((double)sp->segments));
+    bad |= add_item(o, "small_files", cJSON_CreateNumber((double)sp->small_files));
+    /* A compact policy's 0 stands for the default size: show the size used. */
+    int64_t small = sp->kind == JM_POLICY_COMPACT && sp->small_bytes == 0
+                        ? JM_POLICY_SMALL_BYTES_DEFAULT
+                        : sp->small_bytes;
+    bad |= add_item(o, "small_bytes", cJSON_CreateNumber((double)small));
+    bad |= add_span(o, "every", sp->every_ms);
+    bad |= add_item(o, "retention_hours", cJSON_CreateNumber(sp->retention_hours));
+    bad |= add_item(o, "priority", cJSON_CreateNumber(sp->priority));
+    bad |= add_item(o, "paused", cJSON_CreateBool(sp->paused));
+    bad |= add_time(o, "created_at", p->created_at);
+    bad |= add_time(o, "updated_at", p->updated_at);
     if (bad) {
         cJSON_Delete(o);
         return NULL;

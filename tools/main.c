@@ -82,13 +82,17 @@ static const char usage_stats[] =
     "in the last hour.\n";
 
 static const char usage_run[] =
-    "Usage: jobmgr run --engine DIR [--workers N] [--drain SPAN] [--verbose]\n"
+    "Usage: jobmgr run --engine DIR [--workers N] [--drain SPAN]\n"
+    "                  [--policy-interval SPAN] [--verbose]\n"
     "\n"
     "Runs the built-in executors against the reference engine in DIR, with N\n"
     "worker threads (default 4), until SIGINT (Ctrl-C) or SIGTERM. Then it stops\n"
     "claiming jobs, gives running ones SPAN to finish (default 10s), asks the\n"
     "rest to stop (they go back to retrying, no retry spent) and exits 0.\n"
+    "It fires the schedules and evaluates the table policies of the database.\n"
     "The jobs database is --db, else $JOBMGR_DB, else DIR/jobs.db.\n"
+    "  --policy-interval SPAN  how often the policies are evaluated (default\n"
+    "                          10s; 1s to 1d)\n"
     "  --verbose   log the manager's info lines too (to stderr)\n";
 
 static const char usage_watch[] =
@@ -167,6 +171,57 @@ static const char usage_schedule[] =
     "                  \"name\", \"deleted\"}; next: {\"expr\", \"tz\", \"from\",\n"
     "                  \"fire_times\": [{\"fire_at\", \"fire_at_ms\"}, ...]}\n";
 
+static const char usage_policy[] =
+    "Usage: jobmgr policy add NAME --kind flush|compact|retention|stream-eviction\n"
+    "                         [--namespace N] [--table T] [--table-type User|Shared|Stream]\n"
+    "                         [--rows N] [--max-age SPAN] [--segments N]\n"
+    "                         [--small-files N] [--small-bytes BYTES] [--every SPAN]\n"
+    "                         [--retention-hours H] [--priority P] [--paused] [--json]\n"
+    "       jobmgr policy list [--json]\n"
+    "       jobmgr policy show ID|NAME [--json]\n"
+    "       jobmgr policy pause|resume|rm ID|NAME [--json]\n"
+    "       jobmgr policy eval --engine DIR [--json]\n"
+    "\n"
+    "A policy is a rule on one table, or on every table (of a type, in a\n"
+    "namespace), that creates a built-in job when the table's figures call for\n"
+    "it. Policies are rows in the jobs database; a running manager whose host\n"
+    "lists tables (jobmgr run, or a host program) evaluates them. Each job a\n"
+    "policy creates has the key policy:<kind>:<namespace>.<table> (the kind\n"
+    "written flush, compact, retention or stream_eviction), so a table never has\n"
+    "two of its jobs waiting or running at once.\n"
+    "  add      creates a policy and prints its id. Exit 4 if the name is\n"
+    "           taken, 1 with the library's reason if it refuses the policy.\n"
+    "  list     every policy by name: kind, target, rule, paused\n"
+    "  show     every field\n"
+    "  pause    evaluated no more until resumed\n"
+    "  resume   evaluated again\n"
+    "  rm       deletes the policy; its jobs stay\n"
+    "  eval     evaluates the policies once against the reference engine in\n"
+    "           DIR and prints how many jobs that created. The database is\n"
+    "           --db, else $JOBMGR_DB, else DIR/jobs.db. The engine is open in\n"
+    "           one process at a time: not while jobmgr run uses DIR.\n"
+    "Exit 3 if there is no such policy.\n"
+    "  --kind K           flush (FL jobs), compact (CO), retention (RT) or\n"
+    "                     stream-eviction (SE); required\n"
+    "  --namespace N      only tables in N (default: every namespace)\n"
+    "  --table T          only table T of namespace N (needs --namespace)\n"
+    "  --table-type TYPE  without --table: only tables of TYPE\n"
+    "  --rows N           flush: when N rows or more are buffered\n"
+    "  --max-age SPAN     flush: when the oldest buffered row is SPAN old (5m)\n"
+    "  --segments N       compact: when the table has N segments or more\n"
+    "  --small-files N    compact: when more than N segments are small\n"
+    "  --small-bytes B    compact: a segment under B bytes is small (default\n"
+    "                     1048576)\n"
+    "  --every SPAN       retention, stream-eviction: at most every SPAN per\n"
+    "                     table (at least 1s)\n"
+    "  --retention-hours H  retention: purge rows deleted more than H hours ago\n"
+    "  --priority P       the priority of the jobs it creates (default 0)\n"
+    "  --paused           create it paused\n"
+    "  --engine DIR       (eval) the reference engine whose tables are judged\n"
+    "  --json             add: {\"id\": ID}; list: an array of policies; show:\n"
+    "                     the policy; pause, resume: {\"id\", \"name\", \"paused\"};\n"
+    "                     rm: {\"id\", \"name\", \"deleted\"}; eval: {\"created\": N}\n";
+
 const cli_command cli_commands[] = {
     {"list", "list jobs, filtered, one page at a time", usage_list, cli_cmd_list},
     {"show", "show every field of one job", usage_show, cli_cmd_show},
@@ -179,6 +234,8 @@ const cli_command cli_commands[] = {
     {"watch", "live view of running jobs with progress bars", usage_watch, cli_cmd_watch},
     {"schedule", "add, list, show, change and preview schedules", usage_schedule,
      cli_cmd_schedule},
+    {"policy", "add, list, show, pause and evaluate table policies", usage_policy,
+     cli_cmd_policy},
 };
 const size_t cli_ncommands = sizeof cli_commands / sizeof cli_commands[0];
 

@@ -155,7 +155,7 @@ run 0 "$J" --version
 expect "$OUT" "^jobmgr [0-9]+\.[0-9]+\.[0-9]+ \(SQLite 3\.[0-9]+\.[0-9]+, (bundled|system)\)$" "--version"
 run 0 "$J" help
 expect "$OUT" "^COMMANDS" "help alone is the manual page"
-for cmd in list show create cancel retry prune stats run watch schedule; do
+for cmd in list show create cancel retry prune stats run watch schedule policy; do
     run 0 "$J" help "$cmd"
     expect "$OUT" "^Usage: jobmgr $cmd" "help $cmd"
     run 0 "$J" "$cmd" --help
@@ -206,6 +206,9 @@ run 2 "$J" --db "$DB" stats extra
 run 2 "$J" --db "$DB" run
 expect "$ERR" "--engine DIR is required" "run without --engine"
 run 2 "$J" --db "$DB" run --engine "$T/engine" --workers 0
+for bad in soon 0s 2d; do
+    run 2 "$J" --db "$DB" run --engine "$T/engine" --policy-interval "$bad"
+done
 run 2 "$J" --db "$DB" watch --interval 5
 [ -e "$DB" ] && fail "usage errors must not create the database"
 
@@ -694,6 +697,183 @@ else
         "the cron checks of 'schedule' did not run" >&2
 fi
 
+# ---- policy: rows of the jobs database -------------------------------------------
+
+PO_DB=$T/policy.db
+PO_RE='^PO-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+P=("$J" --db "$PO_DB" policy)
+
+# Usage errors: exit 2, and no database is created.
+run 2 "${P[@]}"
+expect "$ERR" "^jobmgr: policy: needs a subcommand" "policy without a subcommand"
+run 2 "${P[@]}" frobnicate
+expect "$ERR" "unknown subcommand 'frobnicate'" "policy: unknown subcommand"
+run 2 "${P[@]}" add --kind flush --rows 10
+expect "$ERR" "needs exactly one policy name" "policy add without a name"
+run 2 "${P[@]}" add one two --kind flush --rows 10
+run 2 "${P[@]}" add flusher --rows 10
+expect "$ERR" "--kind K is required" "policy add without --kind"
+run 2 "${P[@]}" add flusher --kind flush --rows
+expect "$ERR" "needs a value" "policy add option without its value"
+for bad in "--kind vacuum" "--kind Flush" "--table-type user" "--rows -1" "--rows many" \
+    "--max-age soon" "--max-age 1h30" "--priority high" "--bogus" "--engine $T"; do
+    # shellcheck disable=SC2086 # the option and its value are two words
+    run 2 "${P[@]}" add flusher --kind flush --rows 10 $bad
+done
+for bad in "--segments -1" "--small-files x" "--small-bytes 1M" "--small-bytes 2T"; do
+    # shellcheck disable=SC2086 # the option and its value are two words
+    run 2 "${P[@]}" add compactor --kind compact --segments 2 $bad
+done
+for bad in "--every 1h30" "--every 0.5s" "--retention-hours -1" "--retention-hours 2147483648"; do
+    # shellcheck disable=SC2086 # the option and its value are two words
+    run 2 "${P[@]}" add rt --kind retention --every 1h --retention-hours 1 $bad
+done
+# A threshold the kind does not use would be kept and never read.
+run 2 "${P[@]}" add compactor --kind compact --segments 4 --rows 10
+expect "$ERR" "--rows applies to --kind flush, not compact" "policy add: a threshold of another kind"
+run 2 "${P[@]}" add flusher --kind flush --rows 10 --every 1h
+expect "$ERR" "--every applies to --kind retention or stream-eviction, not flush" \
+    "policy add: --every with flush"
+run 2 "${P[@]}" add evictor --kind stream-eviction --every 1h --retention-hours 1
+run 2 "${P[@]}" list extra
+run 2 "${P[@]}" list --rows 10
+for sub in show pause resume rm; do
+    run 2 "${P[@]}" "$sub"
+    expect "$ERR" "needs exactly one policy id or name" "policy $sub without a policy"
+    run 2 "${P[@]}" "$sub" one two
+done
+run 2 "${P[@]}" eval
+expect "$ERR" "eval: --engine DIR is required" "policy eval without --engine"
+run 2 "${P[@]}" eval --engine "$T/engine" extra
+run 2 "${P[@]}" eval --engine "$T/engine" --rows 10
+run 2 "$J" policy list                               # no database anywhere
+expect "$ERR" "^jobmgr: policy: no jobs database" "policy list without --db"
+[ -e "$PO_DB" ] && fail "policy usage errors must not create the database"
+run 0 "$J" policy --help
+expect "$OUT" "^Usage: jobmgr policy add NAME --kind" "policy --help"
+run 0 "$J" policy eval --help
+expect "$OUT" "^       jobmgr policy eval --engine DIR" "policy eval --help shows every subcommand"
+
+run 0 "${P[@]}" list
+expect "$OUT" "^no policies$" "empty policy list"
+run 0 "${P[@]}" list --json
+json_is "$OUT" 'd' "[]" "empty policy list --json"
+
+# add: each kind, with every option it takes.
+run 0 "${P[@]}" add flush-orders --kind flush --namespace app --table orders --rows 10000 \
+    --max-age 1m --priority 5
+FLUSH_POLICY=$OUT
+expect "$FLUSH_POLICY" "$PO_RE" "policy add prints the id"
+run 0 "${P[@]}" add compact-users --kind compact --table-type User --segments 8 \
+    --small-files 4 --small-bytes 65536 --json
+json_is "$OUT" 'sorted(d)' '["id"]' "policy add --json"
+COMPACT_POLICY=$(jq_py "$OUT" 'd["id"]')
+run 0 "${P[@]}" add retention-app --kind retention --namespace app --every 1d \
+    --retention-hours 720
+run 0 "${P[@]}" add evict-streams --kind stream-eviction --namespace app --every 5m --paused
+run 0 "${P[@]}" add flush-old --kind flush --max-age 90s
+
+# Refused by the library: exit 1 with its reason; a taken name: exit 4.
+run 4 "${P[@]}" add flush-orders --kind flush --rows 5
+expect "$ERR" "^jobmgr: policy add: .*'flush-orders' exists already" "duplicate policy name"
+run 1 "${P[@]}" add flusher --kind flush
+expect "$ERR" "^jobmgr: policy add: a flush policy needs rows or max_age_ms" "flush without a threshold"
+run 1 "${P[@]}" add flusher --kind flush --rows 10 --table orders
+expect "$ERR" "^jobmgr: policy add: a policy on one table needs its namespace" "--table without --namespace"
+run 1 "${P[@]}" add compactor --kind compact
+expect "$ERR" "^jobmgr: policy add: a compact policy needs segments or small_files" "compact without a threshold"
+run 1 "${P[@]}" add rt --kind retention --retention-hours 24
+expect "$ERR" "^jobmgr: policy add: a retention policy needs every_ms" "retention without --every"
+run 1 "${P[@]}" add rt --kind retention --every 1h
+expect "$ERR" "^jobmgr: policy add: a retention policy needs retention_hours" "retention without hours"
+run 1 "${P[@]}" add evictor --kind stream-eviction --every 1h --table-type User
+expect "$ERR" "^jobmgr: policy add: stream eviction applies to stream tables only" "eviction of user tables"
+run 1 "${P[@]}" add flusher --kind flush --rows 10 --namespace 'no/slash'
+expect "$ERR" "^jobmgr: policy add: " "a namespace the library refuses"
+
+# show: every field, by name and by id.
+run 0 "${P[@]}" show flush-orders --json
+json_is "$OUT" 'sorted(d)' \
+    '["created_at", "created_at_ms", "every", "every_ms", "id", "job_type", "kind", "max_age", "max_age_ms", "name", "namespace", "paused", "priority", "retention_hours", "rows", "segments", "small_bytes", "small_files", "table", "table_type", "updated_at", "updated_at_ms"]' \
+    "policy show --json has every field"
+json_is "$OUT" '[d["id"], d["name"], d["kind"], d["job_type"], d["namespace"], d["table"], d["table_type"]]' \
+    "[\"$FLUSH_POLICY\", \"flush-orders\", \"flush\", \"FL\", \"app\", \"orders\", null]" \
+    "policy show --json: the target"
+json_is "$OUT" '[d["rows"], d["max_age_ms"], d["max_age"], d["every_ms"], d["priority"], d["paused"]]' \
+    '[10000, 60000, "1m", null, 5, false]' "policy show --json: the flush rule"
+json_is "$OUT" 'd["created_at"].endswith("+09:00")' "true" "policy times in local ISO"
+run 0 "${P[@]}" show "$COMPACT_POLICY" --json
+json_is "$OUT" '[d["name"], d["kind"], d["job_type"], d["namespace"], d["table_type"], d["segments"], d["small_files"], d["small_bytes"]]' \
+    '["compact-users", "compact", "CO", null, "User", 8, 4, 65536]' "policy show by id: a compact policy"
+run 0 "${P[@]}" show retention-app --json
+json_is "$OUT" '[d["kind"], d["job_type"], d["every_ms"], d["every"], d["retention_hours"]]' \
+    '["retention", "RT", 86400000, "1d", 720]' "a retention policy"
+run 0 "${P[@]}" show evict-streams --json
+json_is "$OUT" '[d["kind"], d["job_type"], d["every"], d["paused"]]' \
+    '["stream-eviction", "SE", "5m", true]' "--paused, and a stream eviction policy"
+run 0 "${P[@]}" show flush-orders
+for field in id name kind "job type" target namespace table "table type" rule rows "max age" \
+    priority paused created updated; do
+    expect "$OUT" "^$field: " "policy show has $field"
+done
+expect "$OUT" "^target: +app\.orders$" "policy show: one table"
+expect "$OUT" "^rule: +rows>=10000 or age>=1m$" "policy show: the rule"
+expect "$OUT" "^created: +[0-9T:-]+\+09:00$" "policy show: local time"
+run 0 "${P[@]}" show compact-users
+expect "$OUT" "^small bytes: +64KiB$" "policy show: small bytes"
+
+run 3 "${P[@]}" show nosuch
+expect "$ERR" "^jobmgr: policy show nosuch: no policy 'nosuch'" "unknown policy"
+run 3 "${P[@]}" show PO-00000000-0000-8000-8000-000000000000 --json
+for sub in pause resume rm; do
+    run 3 "${P[@]}" "$sub" nosuch
+    expect "$ERR" "^jobmgr: policy $sub nosuch: " "policy $sub of an unknown policy"
+done
+
+# list: by name, a row each, with its target and rule in words.
+run 0 "${P[@]}" list
+expect "$OUT" "^NAME +ID +KIND +TARGET +RULE +PAUSED$" "policy list header"
+expect "$OUT" "^flush-orders +$FLUSH_POLICY +flush +app\.orders +rows>=10000 or age>=1m +no$" \
+    "policy list: a flush policy on one table"
+expect "$OUT" "^compact-users +$COMPACT_POLICY +compact +all User tables +segments>=8 or small files>4 \(<64KiB\) +no$" \
+    "policy list: a compact policy on a table type"
+expect "$OUT" "^retention-app +PO-[0-9a-f-]+ +retention +all tables in app +deleted>720h, every 1d +no$" \
+    "policy list: a retention policy on a namespace"
+expect "$OUT" "^evict-streams +PO-[0-9a-f-]+ +stream-eviction +all Stream tables in app +past TTL, every 5m +yes$" \
+    "policy list: stream eviction looks at stream tables"
+expect "$OUT" "^flush-old +PO-[0-9a-f-]+ +flush +all tables +age>=1m30s +no$" \
+    "policy list: every table"
+run 0 "${P[@]}" list --json
+json_is "$OUT" '[p["name"] for p in d]' \
+    '["compact-users", "evict-streams", "flush-old", "flush-orders", "retention-app"]' \
+    "policy list --json by name"
+json_is "$OUT" 'sorted(d[0]) == sorted(["created_at", "created_at_ms", "every", "every_ms", "id", "job_type", "kind", "max_age", "max_age_ms", "name", "namespace", "paused", "priority", "retention_hours", "rows", "segments", "small_bytes", "small_files", "table", "table_type", "updated_at", "updated_at_ms"])' \
+    "true" "policy list --json: every field"
+
+# pause, resume and rm, by name and by id.
+run 0 "${P[@]}" pause flush-orders
+expect "$OUT" "^paused flush-orders \($FLUSH_POLICY\)$" "policy pause"
+run 0 "${P[@]}" show "$FLUSH_POLICY" --json
+json_is "$OUT" 'd["paused"]' "true" "policy paused"
+run 0 "${P[@]}" resume "$FLUSH_POLICY" --json
+json_is "$OUT" 'd' "{\"id\": \"$FLUSH_POLICY\", \"name\": \"flush-orders\", \"paused\": false}" \
+    "policy resume --json"
+run 0 "${P[@]}" pause flush-orders --json
+json_is "$OUT" 'd["paused"]' "true" "policy pause --json"
+run 0 "${P[@]}" resume flush-orders
+expect "$OUT" "^resumed flush-orders \($FLUSH_POLICY\)$" "policy resume"
+run 0 "${P[@]}" rm flush-old
+expect "$OUT" "^deleted flush-old \(PO-[0-9a-f-]+\)$" "policy rm"
+run 0 "${P[@]}" rm "$COMPACT_POLICY" --json
+json_is "$OUT" 'd' "{\"id\": \"$COMPACT_POLICY\", \"name\": \"compact-users\", \"deleted\": true}" \
+    "policy rm --json"
+run 3 "${P[@]}" show compact-users
+run 0 "${P[@]}" list --json
+json_is "$OUT" '[p["name"] for p in d]' '["evict-streams", "flush-orders", "retention-app"]' \
+    "policy list after rm"
+run 0 "$J" --db "$PO_DB" list --json
+json_is "$OUT" 'len(d["jobs"])' "0" "no manager ran: no policy created a job"
+
 # ---- run: the built-in executors on a real engine ---------------------------------
 
 ENGINE=$T/engine
@@ -765,6 +945,63 @@ fi
 expect "$(cat "$T/run.err")" "SIGINT: stopping" "run reports the stop"
 run 0 "$J" --db "$RUN_DB" stats --json
 json_is "$OUT" 'd["types"]["FL"]["by_status"]["completed"]' "1" "stats after run"
+
+# ---- policy eval and run: policies on a real engine ---------------------------------
+
+# A table with 50 buffered rows and a flush policy that asks for 10: one
+# evaluation creates one flush job, keyed to the table; while it waits, a
+# second creates none; `run` then flushes the table.
+PO_ENGINE=$T/policy-engine
+run 0 "$MAKE_ENGINE" "$PO_ENGINE" 50
+PE=("$J" --db "$PO_ENGINE/jobs.db")             # eval's default database, named
+run 0 "${PE[@]}" policy add flush-orders --kind flush --namespace app --table orders --rows 10
+run 0 "${PE[@]}" policy add idle --kind flush --namespace app --rows 1000
+run 0 "${PE[@]}" policy add resting --kind flush --rows 1 --paused
+run 0 "$J" policy eval --engine "$PO_ENGINE" --json # no --db: DIR/jobs.db
+json_is "$OUT" 'd' '{"created": 1}' "policy eval --json: one job for the table over its threshold"
+run 0 "${PE[@]}" list --json
+json_is "$OUT" '[(j["type"], j["idempotency_key"], j["namespace"], j["status"]) for j in d["jobs"]]' \
+    '[["FL", "policy:flush:app.orders", "app", "queued"]]' "the policy's job and its key"
+json_is "$OUT" 'd["jobs"][0]["params"]["table_name"]' "orders" "the policy's job flushes the table"
+POLICY_JOB=$(jq_py "$OUT" 'd["jobs"][0]["id"]')
+run 0 "$J" policy eval --engine "$PO_ENGINE"
+expect "$OUT" "^created 0 jobs$" "policy eval: none while the table's job waits"
+# An engine directory that cannot be one (a file): the tool reports it.
+checks=$((checks + 1))
+"$J" --db "$T/other.db" policy eval --engine "$DB" >/dev/null 2>"$T/stderr" &&
+    fail "policy eval on a file as engine directory succeeded"
+expect "$(cat "$T/stderr")" "^jobmgr: opening engine " "policy eval on a bad engine directory"
+
+# --policy-interval: the loop evaluates again every second; the job runs.
+"${PE[@]}" run --workers 1 --engine "$PO_ENGINE" --policy-interval 1s \
+    >"$T/policy-run.out" 2>"$T/policy-run.err" &
+PO_RUN_PID=$!
+bg_pids+=("$PO_RUN_PID")
+policy_job_done() {
+    "${PE[@]}" show "$POLICY_JOB" --json 2>/dev/null |
+        python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["status"] != "completed")'
+}
+checks=$((checks + 1))
+if wait_for "$WAIT_LIMIT" policy_job_done; then
+    # The engine is open in one process at a time.
+    run 6 "$J" policy eval --engine "$PO_ENGINE"
+    expect "$ERR" "^jobmgr: opening engine .*in use" "policy eval beside run on the engine"
+else
+    fail "the policy's flush job did not complete under jobmgr run: $(cat "$T/policy-run.err")"
+fi
+kill -INT "$PO_RUN_PID"
+checks=$((checks + 1))
+if wait_exit "$PO_RUN_PID"; then
+    [ "$RC" -eq 0 ] || fail "jobmgr run --policy-interval exited $RC: $(cat "$T/policy-run.err")"
+else
+    fail "jobmgr run --policy-interval did not stop within ${WAIT_LIMIT}s of SIGINT"
+    kill -KILL "$PO_RUN_PID" 2>/dev/null
+fi
+run 0 "${PE[@]}" list --type FL --json
+json_is "$OUT" '[(j["id"], j["status"], j["result"]["rows_flushed"]) for j in d["jobs"]]' \
+    "[[\"$POLICY_JOB\", \"completed\", 50]]" "run flushed the table once, by the policy's job"
+run 0 "$J" policy eval --engine "$PO_ENGINE" --json
+json_is "$OUT" 'd["created"]' "0" "policy eval: nothing buffered, nothing to flush"
 
 # ---- watch: plain lines -----------------------------------------------------------
 
