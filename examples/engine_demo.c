@@ -196,7 +196,7 @@ static jm_host_figures figures(jm_engine *e, const char *table)
 {
     const jm_host *h = jm_engine_host(e);
     jm_host_figures f;
-    check(h->table_figures(h->self, "app", table, now_ms(), JM_POLICY_SMALL_BYTES_DEFAULT, &f),
+    check(h->table_figures(h->self, "app", table, now_ms(), JM_POLICY_SMALL_BYTES_DEFAULT, 0, &f),
           "table_figures");
     return f;
 }
