@@ -17,6 +17,7 @@ packages=(
     libclang-rt-14-dev # libFuzzer and the sanitizer runtimes of clang 14 (Debian 12)
     valgrind          # scripts/checks/valgrind.sh: memcheck over the examples
     python3           # the CLI test parses --json output
+    tzdata            # the zones schedules read (/usr/share/zoneinfo); Debian marks it required
     python3-croniter  # tests/cron/compare_croniter.py: an independent cron implementation to compare with
     tmux              # the CLI test drives `jobmgr watch` on a terminal
     doxygen           # scripts/checks/docs.sh: the API reference, warnings as errors

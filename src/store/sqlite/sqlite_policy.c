@@ -28,8 +28,8 @@ static const char *const policy_sql[JM__POLICY_QUERIES] = {
     [P_LIST] = "SELECT " POLICY_COLUMNS " FROM jm_policies ORDER BY name",
     [P_DELETE] = "DELETE FROM jm_policies WHERE id = ?1",
     [P_PAUSE] = "UPDATE jm_policies SET paused = ?2, updated_at = ?3 WHERE id = ?1",
-    [P_KEYED] = "SELECT max(created_at) FROM jm_jobs INDEXED BY jm_jobs_key "
-                "WHERE idempotency_key = ?1",
+    [P_KEYED] = ("SELECT max(created_at) FROM jm_jobs INDEXED BY jm_jobs_key "
+                 "WHERE idempotency_key = ?1"),
 };
 
 static int stmt(jm__store *s, int q, sqlite3_stmt **out)
