@@ -34,6 +34,8 @@ void jm_job_free(jm_job *j)
     jm__free(j->checkpoint);
     jm__free(j->node_id);
     jm__free(j->schedule_id);
+    jm__free(j->resource);
+    jm__free(j->blocked_by);
     jm__free(j);
 }
 
@@ -63,7 +65,7 @@ int jm_job_list_has_more(const jm_job_list *l)
 }
 
 static const char *const status_names[JM_STATUS_COUNT] = {
-    "new", "queued", "running", "retrying", "completed", "failed", "cancelled",
+    "new", "queued", "running", "retrying", "completed", "failed", "cancelled", "paused",
 };
 
 const char *jm_status_name(jm_status s)
@@ -109,6 +111,9 @@ STR_ACCESSOR(jm_job_result, result)
 STR_ACCESSOR(jm_job_checkpoint, checkpoint)
 STR_ACCESSOR(jm_job_node_id, node_id)
 STR_ACCESSOR(jm_job_schedule_id, schedule_id)
+STR_ACCESSOR(jm_job_resource, resource)
+STR_ACCESSOR(jm_job_blocked_by, blocked_by)
+INT_ACCESSOR(jm_job_pause_requested, int, pause_requested)
 INT_ACCESSOR(jm_job_fire_time, int64_t, fire_time)
 INT_ACCESSOR(jm_job_status, jm_status, status)
 INT_ACCESSOR(jm_job_progress, double, progress)

@@ -15,6 +15,7 @@
  * atomically (spliced into their text, so they hold no quote). */
 #define JM__MSG_CANCELLED "Cancelled"
 #define JM__MSG_MAX_RETRIES "Max retries exceeded"
+#define JM__MSG_PAUSED_LOST "Paused: its worker was lost before it yielded"
 
 struct jm_job {
     int64_t seq; /* the row's position in creation order */
@@ -43,9 +44,13 @@ struct jm_job {
     int64_t lease_until;
     char *schedule_id; /* the schedule that created it, or NULL */
     int64_t fire_time; /* ... for this fire time; 0 if none */
+    char *resource;    /* what it acts on (conflicts, limits), or NULL */
+    char *blocked_by;  /* what held it back at the last claim, or NULL */
+    int pause_requested;
     /* The run journal's cancel counter read before the claim that took it
      * (runner.c); not stored. */
     uint64_t claim_cancels;
+    int high; /* of a JM_CLASS_HIGH type here: what high workers take */
 };
 
 struct jm_job_list {

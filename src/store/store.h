@@ -51,6 +51,8 @@ typedef struct jm__new_row {
     int priority;
     int64_t created_at;
     int64_t run_at;
+    const char *resource; /* NULL: none */
+    char *resource_owned; /* the core's copy behind `resource`, if it made one */
     /* Set only in the rows of a schedule_fire. */
     const char *schedule_id;
     int64_t fire_time;
@@ -120,6 +122,7 @@ typedef struct jm__lease_info {
     int64_t seq;
     int64_t attempt; /* the claim that holds the row now */
     int cancel_requested;
+    int pause_requested;
 } jm__lease_info;
 
 /* A process that owns running jobs. */
@@ -139,7 +142,8 @@ typedef struct jm__run_ref {
 typedef enum {
     JM__START_RUN,       /* still this claim's, no cancel requested */
     JM__START_CANCELLED, /* a cancel was requested: end it without running */
-    JM__START_LOST       /* no longer this claim's: drop it */
+    JM__START_LOST,      /* no longer this claim's: drop it */
+    JM__START_PAUSED     /* a pause was requested: yield without running */
 } jm__start_verdict;
 
 typedef enum {
@@ -362,6 +366,27 @@ typedef struct jm__store_ops {
     /* When the newest job holding idempotency key `key` (active or not)
      * was created; 0 if none. */
     int (*keyed_job_created)(jm__store *s, const char *key, int64_t *out);
+
+    /* Conflicts, limits and pauses: the rules every claim obeys (see
+     * jm_conflict_set, jm_limit_set, jm_pause). Types and resources are
+     * validated by the core; "" never reaches a store. */
+    int (*conflict_set)(jm__store *s, const char *type_a, const char *type_b, int exclusive);
+    /* max_running 0 removes the limit. */
+    int (*limit_set)(jm__store *s, const char *type, const char *resource, int max_running);
+    /* JM_ENOTFOUND when resuming what is not paused. */
+    int (*pause_set)(jm__store *s, jm_pause_scope scope, const char *what, int paused,
+                     int64_t now);
+    int (*pause_list)(jm__store *s, jm_pause_entry **out, size_t *n);
+    int (*conflict_list)(jm__store *s, jm_conflict **out, size_t *n);
+    int (*limit_list)(jm__store *s, jm_limit **out, size_t *n);
+    /* A waiting job becomes paused (*requested 0); a running one gets the
+     * request (*requested 1, *owner_instance its owner). JM_ENOTFOUND,
+     * JM_ESTATE. */
+    int (*pause_job)(jm__store *s, const char *id, int64_t now, int *requested, int64_t *seq,
+                     int64_t *owner_instance);
+    /* A paused job waits again; a running one loses its request.
+     * JM_ENOTFOUND, JM_ESTATE. */
+    int (*resume_job)(jm__store *s, const char *id, int64_t now);
 
     /* Metrics: counts by (type, status), the due queue and recent failures,
      * all from one read snapshot. */

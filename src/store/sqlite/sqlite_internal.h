@@ -18,12 +18,14 @@
 /* Statuses as the statements spell them (jm_status); literals, not
  * parameters, so the planner can match the partial indexes:
  *   0 new   1 queued   2 running   3 retrying
- *   4 completed   5 failed   6 cancelled
- * "status <= 3" is active (the idempotency index), "status >= 4" finished,
- * "status IN (1, 3)" waiting to run once run_at has passed. */
+ *   4 completed   5 failed   6 cancelled   7 paused
+ * "status <= 3 OR status = 7" is active (the idempotency index),
+ * "status BETWEEN 4 AND 6" finished, "status IN (1, 3)" waiting to run once
+ * run_at has passed. */
 _Static_assert(JM_STATUS_NEW == 0 && JM_STATUS_QUEUED == 1 && JM_STATUS_RUNNING == 2 &&
                    JM_STATUS_RETRYING == 3 && JM_STATUS_COMPLETED == 4 &&
-                   JM_STATUS_FAILED == 5 && JM_STATUS_CANCELLED == 6,
+                   JM_STATUS_FAILED == 5 && JM_STATUS_CANCELLED == 6 &&
+                   JM_STATUS_PAUSED == 7,
                "the statements' status legend");
 
 /* Named parameters of the hot statements with many bindings. Each list is
@@ -33,7 +35,7 @@ _Static_assert(JM_STATUS_NEW == 0 && JM_STATUS_QUEUED == 1 && JM_STATUS_RUNNING 
  * and list agree. */
 #define JM_PARAMS_INSERT(X, S)                                                           \
     X(S, id) X(S, type) X(S, status) X(S, namespace_id) X(S, params) X(S, key)            \
-    X(S, max_retries) X(S, priority) X(S, now) X(S, run_at)
+    X(S, max_retries) X(S, priority) X(S, now) X(S, run_at) X(S, resource)
 #define JM_PARAMS_TAKE(X, S)                                                             \
     X(S, node) X(S, pid) X(S, instance) X(S, lease_until) X(S, starts) X(S, now) X(S, seq)
 /* Both finish statements. */
@@ -107,6 +109,9 @@ typedef struct jm__wal_checkpointer jm__wal_checkpointer;
 #define JM__SCHED_QUERIES 11
 /* Statements of sqlite_policy.c. */
 #define JM__POLICY_QUERIES 6
+/* Statements of sqlite_gate.c, and its rules cache. */
+#define JM__GATE_QUERIES 17
+typedef struct jm__gate jm__gate;
 
 struct jm__store {
     sqlite3 *db;
@@ -115,6 +120,8 @@ struct jm__store {
     sqlite3_stmt *shape[JM_FILTER_SHAPES];
     sqlite3_stmt *sched[JM__SCHED_QUERIES]; /* sqlite_schedule.c's statements */
     sqlite3_stmt *policy[JM__POLICY_QUERIES]; /* sqlite_policy.c's */
+    sqlite3_stmt *gate[JM__GATE_QUERIES];     /* sqlite_gate.c's */
+    jm__gate *gatep;                          /* the rules it read, NULL until then */
     int64_t busy_timeout_us; /* how long one wait for the lock may last */
     int64_t busy_since_us;   /* when the current wait began */
     int durable_sync;        /* synchronous=FULL except for claim-only cycles */
@@ -127,6 +134,43 @@ struct jm__store {
  * claim-only cycle left relaxed. */
 int jm__sqlite_stmt_text(jm__store *s, sqlite3_stmt **slot, const char *sql,
                          sqlite3_stmt **out);
+
+/* The row of `table` whose id is ?1, else the one whose name is ?1: ids
+ * are looked at first, so a name spelled like another row's id cannot
+ * hide that row. For jm__sqlite_get_by_ref. */
+#define JM__SQL_BY_ID_OR_NAME(columns, table)                                            \
+    "SELECT " columns " FROM " table " WHERE id = ?1 UNION ALL "                         \
+    "SELECT " columns " FROM " table " WHERE name = ?1 AND id <> ?1 LIMIT 1"
+
+/* Reads the current row of a statement into *slot, one element of the
+ * caller's array of snapshots (a jm_schedule **, a jm_policy **), which
+ * then belongs to the caller. Errors as jm__seterr. */
+typedef int (*jm__sqlite_row_reader)(sqlite3_stmt *st, void *slot);
+
+/* A kind of row named by id or name, for the helpers below: how to read
+ * one, how to free a list of them, and the words of their messages. */
+typedef struct jm__sqlite_rows {
+    const char *noun;    /* "schedule": "no schedule 'x'" */
+    const char *reading; /* "reading a schedule" */
+    const char *listing; /* "listing schedules" */
+    size_t elem_size;    /* of one element of a list: a pointer to a snapshot */
+    jm__sqlite_row_reader read;
+    void (*free_list)(void *list, size_t n); /* the first n elements, and the list */
+} jm__sqlite_rows;
+
+/* Binds `id_or_name` to ?1 of `st` (prepared from JM__SQL_BY_ID_OR_NAME),
+ * steps it and reads its row into *out with k->read. JM_ENOTFOUND "no
+ * <noun> '<id_or_name>'" if there is none; a database error as
+ * jm__sqlite_err with k->reading. The statement is reset either way. */
+int jm__sqlite_get_by_ref(jm__store *s, sqlite3_stmt *st, const char *id_or_name,
+                          const jm__sqlite_rows *k, void *out);
+
+/* Steps a bound statement to its end and reads every row with k->read into
+ * a list of k->elem_size elements: *out gets it (NULL if empty; free it
+ * with k->free_list), *n its length. On error nothing is handed out. The
+ * statement is reset and its bindings cleared either way. */
+int jm__sqlite_read_list(jm__store *s, sqlite3_stmt *st, const jm__sqlite_rows *k, void **out,
+                         size_t *n);
 
 /* Schedules (sqlite_schedule.c). */
 int jm__sqlite_schedule_insert(jm__store *s, const jm_schedule *sc);
@@ -146,13 +190,34 @@ int jm__sqlite_policy_list(jm__store *s, jm_policy ***out, size_t *n);
 int jm__sqlite_policy_delete(jm__store *s, const char *id);
 int jm__sqlite_policy_pause(jm__store *s, const char *id, int paused, int64_t now);
 int jm__sqlite_keyed_job_created(jm__store *s, const char *key, int64_t *out);
+/* The claim's gate (sqlite_gate.c). gate_open rereads changed rules at
+ * the start of a claim; *closed: everything is paused. gate_sweep returns
+ * jobs whose reason lapsed to the due index (*returned: some were).
+ * gate_judge marks a due job blocked (*blocked) or counts it as taken. */
+int jm__sqlite_gate_open(jm__store *s, int *closed);
+int jm__sqlite_gate_sweep(jm__store *s, size_t want, int *returned);
+int jm__sqlite_gate_judge(jm__store *s, const jm_job *job, int *blocked);
+void jm__sqlite_gate_free(jm__gate *g);
+int jm__sqlite_conflict_set(jm__store *s, const char *a, const char *b, int exclusive);
+int jm__sqlite_limit_set(jm__store *s, const char *type, const char *resource, int max);
+int jm__sqlite_pause_set(jm__store *s, jm_pause_scope scope, const char *what, int paused,
+                         int64_t now);
+int jm__sqlite_pause_list(jm__store *s, jm_pause_entry **out, size_t *n);
+int jm__sqlite_conflict_list(jm__store *s, jm_conflict **out, size_t *n);
+int jm__sqlite_limit_list(jm__store *s, jm_limit **out, size_t *n);
+int jm__sqlite_pause_job(jm__store *s, const char *id, int64_t now, int *requested,
+                         int64_t *seq, int64_t *owner_instance);
+int jm__sqlite_resume_job(jm__store *s, const char *id, int64_t now);
+int jm__sqlite_bind_row_key(jm__store *s, sqlite3_stmt *st, const char *id, int id_param,
+                            int seq_param, int64_t *seq_out);
 
 /* The columns every job query selects, in the order jm__row_to_job reads. */
 #define JM_JOB_COLUMNS                                                             \
     "seq, id, type, status, namespace_id, params, idempotency_key, message, "      \
     "exception_trace, result, checkpoint, node_id, progress, retry_count, "         \
     "max_retries, priority, attempts, cancel_requested, created_at, updated_at, " \
-    "started_at, finished_at, run_at, lease_until, schedule_id, fire_time"
+    "started_at, finished_at, run_at, lease_until, schedule_id, fire_time, resource, " \
+    "pause_requested, blocked_by"
 
 /* Maps a SQLite result to a JM_ code and records "what: sqlite message". */
 int jm__sqlite_err(jm__store *s, int rc, const char *what);

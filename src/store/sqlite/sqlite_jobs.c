@@ -34,7 +34,7 @@ static int active_holder(jm__store *s, const char *key, char out[JM_JOB_ID_SIZE]
  * and its row stores all but that last group. An id written by an earlier
  * version is stored whole; its seq comes from the index kept for those.
  * No row has seq 0, so an id that names none finds nothing. */
-static int bind_row_key(jm__store *s, sqlite3_stmt *st, const char *id, int id_param,
+int jm__sqlite_bind_row_key(jm__store *s, sqlite3_stmt *st, const char *id, int id_param,
                         int seq_param, int64_t *seq_out)
 {
     int64_t seq = jm__job_id_seq(id);
@@ -123,7 +123,7 @@ typedef struct batch_src {
 
 enum {
     BC_ID, BC_TYPE, BC_STATUS, BC_NAMESPACE, BC_PARAMS, BC_KEY, BC_MAX_RETRIES,
-    BC_PRIORITY, BC_CREATED_AT, BC_UPDATED_AT, BC_RUN_AT, BC_SRC
+    BC_PRIORITY, BC_CREATED_AT, BC_UPDATED_AT, BC_RUN_AT, BC_RESOURCE, BC_SRC
 };
 
 typedef struct batch_cursor {
@@ -147,7 +147,7 @@ static int batch_connect(sqlite3 *db, void *aux, int argc, const char *const *ar
     (void)err;
     int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(id, type, status, namespace_id, "
                                       "params, idempotency_key, max_retries, priority, "
-                                      "created_at, updated_at, run_at, src HIDDEN)");
+                                      "created_at, updated_at, run_at, resource, src HIDDEN)");
     if (rc != SQLITE_OK)
         return rc;
     /* Only for statements of ours: never inside a trigger or a view. */
@@ -251,6 +251,7 @@ static int batch_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
     case BC_CREATED_AT: sqlite3_result_int64(ctx, c->created_at); break;
     case BC_UPDATED_AT: sqlite3_result_int64(ctx, r->created_at); break;
     case BC_RUN_AT: sqlite3_result_int64(ctx, r->run_at); break;
+    case BC_RESOURCE: result_text(ctx, r->resource, -1); break;
     default: sqlite3_result_null(ctx); break;
     }
     return SQLITE_OK;
@@ -280,9 +281,9 @@ static const sqlite3_module batch_module = {
 
 static const char batch_insert_sql[] =
     "INSERT INTO jm_jobs (id, type, status, namespace_id, params, idempotency_key, "
-    "max_retries, priority, created_at, updated_at, run_at) "
+    "max_retries, priority, created_at, updated_at, run_at, resource) "
     "SELECT id, type, status, namespace_id, params, idempotency_key, max_retries, "
-    "priority, created_at, updated_at, run_at FROM jm_new_rows(?1)";
+    "priority, created_at, updated_at, run_at, resource FROM jm_new_rows(?1)";
 
 /* The batch statement, prepared for this batch: the function is
  * registered on the connection the first time. NULL if it cannot be had. */
@@ -373,6 +374,7 @@ int jm__sqlite_insert(jm__store *s, const jm__new_row *rows, size_t n, size_t *c
         sqlite3_bind_int(st, P_INSERT_priority, r->priority);
         sqlite3_bind_int64(st, P_INSERT_now, r->created_at);
         sqlite3_bind_int64(st, P_INSERT_run_at, r->run_at);
+        jm__bind_text(st, P_INSERT_resource, r->resource);
         int src = sqlite3_step(st);
         sqlite3_reset(st);
         if (src == SQLITE_DONE) {
@@ -418,7 +420,7 @@ int jm__sqlite_get(jm__store *s, const char *id, jm_job **out)
     sqlite3_stmt *st = NULL;
     int rc = jm__sqlite_stmt(s, Q_GET, &st);
     if (rc == JM_OK)
-        rc = bind_row_key(s, st, id, 1, 2, NULL);
+        rc = jm__sqlite_bind_row_key(s, st, id, 1, 2, NULL);
     if (rc)
         return rc;
     int src = sqlite3_step(st);
@@ -605,7 +607,7 @@ static int seq_of(jm__store *s, const char *id, int64_t *seq)
     sqlite3_stmt *st = NULL;
     int rc = jm__sqlite_stmt(s, Q_STATUS_OF, &st);
     if (rc == JM_OK)
-        rc = bind_row_key(s, st, id, 1, 2, seq);
+        rc = jm__sqlite_bind_row_key(s, st, id, 1, 2, seq);
     if (rc)
         return rc;
     int src = sqlite3_step(st);
@@ -747,7 +749,7 @@ int jm__sqlite_status(jm__store *s, const char *id, jm_status *out)
     sqlite3_stmt *st = NULL;
     int rc = jm__sqlite_stmt(s, Q_STATUS_OF, &st);
     if (rc == JM_OK)
-        rc = bind_row_key(s, st, id, 1, 2, NULL);
+        rc = jm__sqlite_bind_row_key(s, st, id, 1, 2, NULL);
     if (rc)
         return rc;
     int src = sqlite3_step(st);
@@ -768,7 +770,7 @@ int jm__sqlite_cancel(jm__store *s, const char *id, int cancellable_running, int
     sqlite3_stmt *st = NULL;
     int rc = jm__sqlite_stmt(s, Q_CANCEL, &st);
     if (rc == JM_OK)
-        rc = bind_row_key(s, st, id, 1, 4, NULL);
+        rc = jm__sqlite_bind_row_key(s, st, id, 1, 4, NULL);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 2, now);
@@ -802,7 +804,7 @@ int jm__sqlite_retry(jm__store *s, const char *id, int64_t now)
     sqlite3_stmt *st = NULL;
     int rc = jm__sqlite_stmt(s, Q_RETRY, &st);
     if (rc == JM_OK)
-        rc = bind_row_key(s, st, id, 1, 3, NULL);
+        rc = jm__sqlite_bind_row_key(s, st, id, 1, 3, NULL);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 2, now);

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "array.h"
 #include "error.h"
 #include "policy_snapshot.h"
 #include "sqlite_internal.h"
@@ -23,8 +22,7 @@ _Static_assert(P_KEYED + 1 == JM__POLICY_QUERIES, "JM__POLICY_QUERIES counts the
 static const char *const policy_sql[JM__POLICY_QUERIES] = {
     [P_INSERT] = "INSERT INTO jm_policies (" POLICY_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
                  "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16)",
-    [P_GET] = "SELECT " POLICY_COLUMNS " FROM jm_policies WHERE id = ?1 UNION ALL "
-              "SELECT " POLICY_COLUMNS " FROM jm_policies WHERE name = ?1 AND id <> ?1 LIMIT 1",
+    [P_GET] = JM__SQL_BY_ID_OR_NAME(POLICY_COLUMNS, "jm_policies"),
     [P_LIST] = "SELECT " POLICY_COLUMNS " FROM jm_policies ORDER BY name",
     [P_DELETE] = "DELETE FROM jm_policies WHERE id = ?1",
     [P_PAUSE] = "UPDATE jm_policies SET paused = ?2, updated_at = ?3 WHERE id = ?1",
@@ -84,8 +82,10 @@ static int col_text(sqlite3_stmt *st, int i, const char **out)
     return JM_OK;
 }
 
-static int read_row(sqlite3_stmt *st, jm_policy **out)
+/* A jm__sqlite_row_reader: `slot` is a jm_policy **. */
+static int read_row(sqlite3_stmt *st, void *slot)
 {
+    jm_policy **out = slot;
     jm_policy_spec sp = JM_POLICY_SPEC_INIT;
     int rc = col_text(st, 1, &sp.name);
     if (!rc)
@@ -118,24 +118,26 @@ static int read_row(sqlite3_stmt *st, jm_policy **out)
     return JM_OK;
 }
 
+static void free_list(void *list, size_t n)
+{
+    jm_policy_list_free(list, n);
+}
+
+static const jm__sqlite_rows policy_rows = {
+    .noun = "policy",
+    .reading = "reading a policy",
+    .listing = "listing policies",
+    .elem_size = sizeof(jm_policy *),
+    .read = read_row,
+    .free_list = free_list,
+};
+
 int jm__sqlite_policy_get(jm__store *s, const char *id_or_name, jm_policy **out)
 {
     *out = NULL;
     sqlite3_stmt *st = NULL;
     int rc = stmt(s, P_GET, &st);
-    if (rc)
-        return rc;
-    jm__bind_text(st, 1, id_or_name);
-    int src = sqlite3_step(st);
-    if (src == SQLITE_ROW)
-        rc = read_row(st, out);
-    else if (src == SQLITE_DONE)
-        rc = jm__seterr(JM_ENOTFOUND, "no policy '%.200s'", id_or_name);
-    else
-        rc = jm__sqlite_err(s, src, "reading a policy");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc;
+    return rc ? rc : jm__sqlite_get_by_ref(s, st, id_or_name, &policy_rows, out);
 }
 
 int jm__sqlite_policy_list(jm__store *s, jm_policy ***out, size_t *n)
@@ -143,26 +145,11 @@ int jm__sqlite_policy_list(jm__store *s, jm_policy ***out, size_t *n)
     *out = NULL;
     *n = 0;
     sqlite3_stmt *st = NULL;
-    int rc = stmt(s, P_LIST, &st), src = SQLITE_DONE;
-    jm_policy **list = NULL;
-    size_t count = 0, cap = 0;
-    while (rc == JM_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        jm_policy **grown = jm__array_grow(list, count, &cap, sizeof *list);
-        if (!grown)
-            rc = jm__seterr(JM_ENOMEM, "out of memory listing policies");
-        else if ((rc = read_row(st, &(list = grown)[count])) == JM_OK)
-            count++;
-    }
-    if (rc == JM_OK && src != SQLITE_DONE)
-        rc = jm__sqlite_err(s, src, "listing policies");
-    if (st)
-        sqlite3_reset(st);
-    if (rc) {
-        jm_policy_list_free(list, count);
+    void *list = NULL;
+    int rc = stmt(s, P_LIST, &st);
+    if (rc || (rc = jm__sqlite_read_list(s, st, &policy_rows, &list, n)))
         return rc;
-    }
     *out = list;
-    *n = count;
     return JM_OK;
 }
 

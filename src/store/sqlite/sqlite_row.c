@@ -86,11 +86,13 @@ int jm__row_to_job(sqlite3_stmt *st, int c, jm_job **out)
     j->finished_at = sqlite3_column_int64(st, c + 21);
     j->run_at = sqlite3_column_int64(st, c + 22);
     j->lease_until = sqlite3_column_int64(st, c + 23);
-    if (col_str(st, c + 24, &j->schedule_id)) {
+    if (col_str(st, c + 24, &j->schedule_id) || col_str(st, c + 26, &j->resource) ||
+        col_str(st, c + 28, &j->blocked_by)) {
         jm_job_free(j);
         return jm__seterr(JM_ENOMEM, "out of memory reading a job");
     }
     j->fire_time = sqlite3_column_int64(st, c + 25);
+    j->pause_requested = sqlite3_column_int(st, c + 27);
     *out = j;
     return JM_OK;
 }

@@ -187,6 +187,28 @@ static int claim_pass(jm__store *s, const jm__claim_req *req, const char *types,
         rc = set_aside(s, damaged_seq, damage, req->now);
     if (rc)
         return rc;
+    /* The gate judges each row first: a row something holds back is
+     * marked and left, which takes it out of the due index, so the caller
+     * reads on behind it. */
+    size_t judged = first;
+    for (size_t i = first; i < *got; i++) {
+        int blocked = 0;
+        if (rc == JM_OK)
+            rc = jm__sqlite_gate_judge(s, jobs[i], &blocked);
+        if (rc || blocked) {
+            *cut_short |= blocked;
+            jm_job_free(jobs[i]);
+        } else {
+            jobs[judged++] = jobs[i];
+        }
+    }
+    *got = judged;
+    if (rc) {
+        for (size_t i = first; i < judged; i++)
+            jm_job_free(jobs[i]);
+        *got = first;
+        return rc;
+    }
     jm__bind_text(take, P_TAKE_node, req->owner->node_id);
     sqlite3_bind_int64(take, P_TAKE_pid, req->owner->pid);
     sqlite3_bind_int64(take, P_TAKE_instance, req->owner->instance);
@@ -227,9 +249,24 @@ static int claim_up_to(jm__store *s, const jm__claim_req *req, const char *types
  * longer due, so none is taken twice). */
 static int claim_rows(jm__store *s, const jm__claim_req *req, jm_job **jobs, size_t *got)
 {
+    int closed = 0, returned = 0;
     int rc = promote(s, req->now);
-    if (rc == JM_OK && req->max)
-        rc = claim_up_to(s, req, req->types, req->max, jobs, got);
+    if (rc == JM_OK)
+        rc = jm__sqlite_gate_open(s, &closed);
+    if (rc || closed)
+        return rc;
+    /* Jobs whose holder is gone go back first, so they keep their place
+     * ahead of lower jobs; while a pass fills no worker and brought some
+     * back, the next brings more. */
+    size_t want = req->max + req->ahead_max;
+    do {
+        size_t before = *got;
+        rc = jm__sqlite_gate_sweep(s, want, &returned);
+        if (rc == JM_OK && req->max && *got < req->max)
+            rc = claim_up_to(s, req, req->types, req->max - *got, jobs, got);
+        if (returned && *got == before && rc == JM_OK)
+            break;
+    } while (rc == JM_OK && returned && *got < req->max);
     if (rc == JM_OK && req->ahead_max && req->ahead_types && *req->ahead_types)
         rc = claim_up_to(s, req, req->ahead_types, req->ahead_max, jobs, got);
     return rc;
@@ -423,6 +460,7 @@ int jm__sqlite_renew(jm__store *s, const jm__owner *owner, int64_t now, int64_t 
         v[*n].seq = sqlite3_column_int64(st, 0);
         v[*n].attempt = sqlite3_column_int64(st, 1);
         v[*n].cancel_requested = sqlite3_column_int(st, 2);
+        v[*n].pause_requested = sqlite3_column_int(st, 3);
         (*n)++;
     }
     if (rc == JM_OK && src != SQLITE_DONE)
@@ -582,6 +620,7 @@ int jm__sqlite_start_check(jm__store *s, int64_t seq, int64_t attempt, jm__start
     if (src == SQLITE_ROW)
         *out = !sqlite3_column_int(st, 0)  ? JM__START_LOST
                : sqlite3_column_int(st, 1) ? JM__START_CANCELLED
+               : sqlite3_column_int(st, 2) ? JM__START_PAUSED
                                            : JM__START_RUN;
     else if (src == SQLITE_DONE)
         *out = JM__START_LOST; /* the row is gone: deleted from outside */

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "array.h"
 #include "error.h"
 #include "job_id.h"
 #include "schedule_snapshot.h"
@@ -39,8 +38,7 @@ _Static_assert(S_JOB + 1 == JM__SCHED_QUERIES, "JM__SCHED_QUERIES counts the sta
 static const char *const sched_sql[JM__SCHED_QUERIES] = {
     [S_INSERT] = "INSERT INTO jm_schedules (" SCHED_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
                  "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, 0, NULL, 0, ?19, ?19)",
-    [S_GET] = "SELECT " SCHED_COLUMNS " FROM jm_schedules WHERE id = ?1 UNION ALL "
-              "SELECT " SCHED_COLUMNS " FROM jm_schedules WHERE name = ?1 AND id <> ?1 LIMIT 1",
+    [S_GET] = JM__SQL_BY_ID_OR_NAME(SCHED_COLUMNS, "jm_schedules"),
     [S_LIST] = "SELECT " SCHED_COLUMNS " FROM jm_schedules ORDER BY name",
     [S_UPDATE] = "UPDATE jm_schedules SET name = ?2, type = ?3, params = ?4, namespace_id = ?5, "
                  "max_retries = ?6, priority = ?7, cron = ?8, tz = ?9, interval_ms = ?10, "
@@ -57,14 +55,16 @@ static const char *const sched_sql[JM__SCHED_QUERIES] = {
     [S_CAS] = "UPDATE jm_schedules SET next_fire = ?3, updated_at = ?4, "
               "last_fire = coalesce(?5, last_fire), last_job_id = coalesce(?6, last_job_id) "
               "WHERE id = ?1 AND next_fire = ?2 AND paused = 0",
-    /* Active jobs of the schedule, and of those the waiting ones. */
+    /* Active jobs of the schedule (a paused one is active: it will run), and
+     * of those the waiting ones. */
     [S_ACTIVE] = "SELECT count(*), coalesce(sum(status <> 2), 0) FROM jm_jobs "
-                 "INDEXED BY jm_jobs_schedule_active WHERE schedule_id = ?1 AND status <= 3",
+                 "INDEXED BY jm_jobs_schedule_active WHERE schedule_id = ?1 "
+                 "AND (status <= 3 OR status = 7)",
     [S_JOB] = "INSERT INTO jm_jobs (id, type, status, namespace_id, params, max_retries, "
-              "priority, created_at, updated_at, run_at, schedule_id, fire_time) "
+              "priority, created_at, updated_at, run_at, schedule_id, fire_time, resource) "
               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, max(?8, coalesce("
               "(SELECT created_at FROM jm_jobs ORDER BY seq DESC LIMIT 1), ?8)), ?8, ?9, ?10, "
-              "?11)",
+              "?11, ?12)",
 };
 
 static int stmt(jm__store *s, int q, sqlite3_stmt **out)
@@ -126,8 +126,10 @@ static int col_text(sqlite3_stmt *st, int i, const char **slot)
     return jm__schedule_set_str(slot, t);
 }
 
-static int read_row(sqlite3_stmt *st, jm_schedule **out)
+/* A jm__sqlite_row_reader: `slot` is a jm_schedule **. */
+static int read_row(sqlite3_stmt *st, void *slot)
 {
+    jm_schedule **out = slot;
     jm_schedule *sc = jm__schedule_new();
     if (!sc)
         return jm__seterr(JM_ENOMEM, "out of memory reading a schedule");
@@ -171,50 +173,36 @@ static int read_row(sqlite3_stmt *st, jm_schedule **out)
     return JM_OK;
 }
 
+static void free_list(void *list, size_t n)
+{
+    jm_schedule_list_free(list, n);
+}
+
+static const jm__sqlite_rows schedule_rows = {
+    .noun = "schedule",
+    .reading = "reading a schedule",
+    .listing = "listing schedules",
+    .elem_size = sizeof(jm_schedule *),
+    .read = read_row,
+    .free_list = free_list,
+};
+
 int jm__sqlite_schedule_get(jm__store *s, const char *id_or_name, jm_schedule **out)
 {
     *out = NULL;
     sqlite3_stmt *st = NULL;
     int rc = stmt(s, S_GET, &st);
-    if (rc)
-        return rc;
-    jm__bind_text(st, 1, id_or_name);
-    int src = sqlite3_step(st);
-    if (src == SQLITE_ROW)
-        rc = read_row(st, out);
-    else if (src == SQLITE_DONE)
-        rc = jm__seterr(JM_ENOTFOUND, "no schedule '%.200s'", id_or_name);
-    else
-        rc = jm__sqlite_err(s, src, "reading a schedule");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc;
+    return rc ? rc : jm__sqlite_get_by_ref(s, st, id_or_name, &schedule_rows, out);
 }
 
 /* Every row of a bound statement, as snapshots. */
 static int read_all(jm__store *s, sqlite3_stmt *st, jm_schedule ***out, size_t *n)
 {
-    jm_schedule **list = NULL;
-    size_t count = 0, cap = 0;
-    int rc = JM_OK, src = SQLITE_DONE;
-    while (rc == JM_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        jm_schedule **grown = jm__array_grow(list, count, &cap, sizeof *list);
-        if (!grown)
-            rc = jm__seterr(JM_ENOMEM, "out of memory listing schedules");
-        else if ((rc = read_row(st, &(list = grown)[count])) == JM_OK)
-            count++;
-    }
-    if (rc == JM_OK && src != SQLITE_DONE)
-        rc = jm__sqlite_err(s, src, "listing schedules");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc) {
-        jm_schedule_list_free(list, count);
-        return rc;
-    }
-    *out = list;
-    *n = count;
-    return JM_OK;
+    void *list = NULL;
+    int rc = jm__sqlite_read_list(s, st, &schedule_rows, &list, n);
+    if (rc == JM_OK)
+        *out = list;
+    return rc;
 }
 
 int jm__sqlite_schedule_list(jm__store *s, jm_schedule ***out, size_t *n)
@@ -359,6 +347,7 @@ static int insert_job(jm__store *s, jm__new_row *r)
     sqlite3_bind_int64(st, 9, r->run_at);
     jm__bind_text(st, 10, r->schedule_id);
     sqlite3_bind_int64(st, 11, r->fire_time);
+    jm__bind_text(st, 12, r->resource);
     int src = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);

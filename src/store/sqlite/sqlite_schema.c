@@ -11,7 +11,7 @@
 #include "text.h"
 #include "sqlite_internal.h"
 
-#define JM_SCHEMA_VERSION 5
+#define JM_SCHEMA_VERSION 6
 
 /* Version 1. Statuses are stored as integers (jm_status). The rowid `seq`
  * orders rows by creation, so inserts append to the table and to the hot
@@ -230,9 +230,105 @@ static const char *const schema_v5[] = {
     NULL,
 };
 
+/* Version 6: conflicts, limits and pauses.
+ * - Status 7 (paused) joins the statuses: the table is rebuilt for its
+ *   CHECK, once, and the partial indexes name their status sets so that a
+ *   paused job stays active (its key held, its schedule's overlap counted)
+ *   and is never pruned as finished.
+ * - resource: what a job acts on. blocked_by: what held a due job back at
+ *   the last claim that passed it (a running job's id, a limit, a pause);
+ *   such a job leaves the due index for jm_jobs_blocked, so a claim never
+ *   steps over it again while it stays blocked, and claims bring it back
+ *   (sqlite_gate.c).
+ * - pause_requested: jm_pause_job() of a running job, as cancel_requested.
+ * - The rules every claim obeys, with jm_rules.version moved by every
+ *   change so a connection rereads them only then. */
+#define JM_JOBS_COLUMNS_V5 JM_JOBS_COLUMNS ", schedule_id, fire_time"
+
+static const char *const schema_v6[] = {
+    "CREATE TABLE jm_jobs_v6 ("
+    " seq INTEGER PRIMARY KEY CHECK (seq < 281474976710656),"
+    " id TEXT NOT NULL,"
+    " type TEXT NOT NULL CHECK (length(type) = 2),"
+    " status INTEGER NOT NULL CHECK (status BETWEEN 0 AND 7),"
+    " namespace_id TEXT,"
+    " params TEXT NOT NULL,"
+    " idempotency_key TEXT,"
+    " message TEXT,"
+    " exception_trace TEXT,"
+    " result TEXT,"
+    " checkpoint TEXT,"
+    " node_id TEXT,"
+    " owner_pid INTEGER,"
+    " owner_instance INTEGER,"
+    " progress REAL NOT NULL DEFAULT 0,"
+    " retry_count INTEGER NOT NULL DEFAULT 0,"
+    " max_retries INTEGER NOT NULL,"
+    " priority INTEGER NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " cancel_requested INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " started_at INTEGER,"
+    " finished_at INTEGER,"
+    " run_at INTEGER NOT NULL,"
+    " lease_until INTEGER,"
+    " schedule_id TEXT,"
+    " fire_time INTEGER,"
+    " resource TEXT,"
+    " pause_requested INTEGER NOT NULL DEFAULT 0,"
+    " blocked_by TEXT)",
+    "INSERT INTO jm_jobs_v6 (" JM_JOBS_COLUMNS_V5 ") SELECT " JM_JOBS_COLUMNS_V5 " FROM jm_jobs",
+    "DROP TABLE jm_jobs",
+    "ALTER TABLE jm_jobs_v6 RENAME TO jm_jobs",
+    "CREATE UNIQUE INDEX jm_jobs_legacy_id ON jm_jobs(id) WHERE length(id) > 27",
+    "CREATE UNIQUE INDEX jm_jobs_idempotency ON jm_jobs(idempotency_key) "
+    "WHERE idempotency_key IS NOT NULL AND (status <= 3 OR status = 7)",
+    "CREATE INDEX jm_jobs_key ON jm_jobs(idempotency_key) "
+    "WHERE idempotency_key IS NOT NULL",
+    "CREATE INDEX jm_jobs_due ON jm_jobs(priority DESC, run_at) "
+    "WHERE status IN (1, 3) AND blocked_by IS NULL",
+    "CREATE INDEX jm_jobs_blocked ON jm_jobs(blocked_by, priority DESC, run_at) "
+    "WHERE status IN (1, 3) AND blocked_by IS NOT NULL",
+    "CREATE INDEX jm_jobs_scheduled ON jm_jobs(run_at) WHERE status = 0",
+    "CREATE INDEX jm_jobs_finished ON jm_jobs(finished_at) WHERE status BETWEEN 4 AND 6",
+    "CREATE INDEX jm_jobs_status ON jm_jobs(status)",
+    "CREATE INDEX jm_jobs_type ON jm_jobs(type)",
+    "CREATE INDEX jm_jobs_namespace ON jm_jobs(namespace_id) "
+    "WHERE namespace_id IS NOT NULL",
+    "CREATE UNIQUE INDEX jm_jobs_fire ON jm_jobs(schedule_id, fire_time) "
+    "WHERE schedule_id IS NOT NULL",
+    "CREATE INDEX jm_jobs_schedule_active ON jm_jobs(schedule_id, status) "
+    "WHERE schedule_id IS NOT NULL AND (status <= 3 OR status = 7)",
+    "CREATE TRIGGER jm_schedules_outcome AFTER UPDATE OF status ON jm_jobs "
+    "WHEN new.schedule_id IS NOT NULL AND new.status IN (4, 5) AND old.status <> new.status "
+    "BEGIN UPDATE jm_schedules SET "
+    " consecutive_failures = CASE WHEN new.status = 5 THEN consecutive_failures + 1 ELSE 0 END,"
+    " paused = CASE WHEN new.status = 5 AND pause_after_failures > 0"
+    "  AND consecutive_failures + 1 >= pause_after_failures THEN 1 ELSE paused END"
+    " WHERE id = new.schedule_id; END",
+    /* type_a <= type_b; '*' stands for every type. A pair's own row wins
+     * over a '*' row. The defaults are docs/conflicts.md's. */
+    "CREATE TABLE jm_conflicts ("
+    " type_a TEXT NOT NULL, type_b TEXT NOT NULL, exclusive INTEGER NOT NULL,"
+    " PRIMARY KEY (type_a, type_b)) WITHOUT ROWID",
+    "INSERT INTO jm_conflicts VALUES ('*', 'CL', 1), ('*', 'RS', 1), ('CO', 'CO', 1), "
+    "('BK', 'CO', 1)",
+    /* '' stands for any type or resource, '*' for each resource apart. */
+    "CREATE TABLE jm_limits ("
+    " type TEXT NOT NULL, resource TEXT NOT NULL, max_running INTEGER NOT NULL,"
+    " PRIMARY KEY (type, resource)) WITHOUT ROWID",
+    "CREATE TABLE jm_pauses ("
+    " scope INTEGER NOT NULL, what TEXT NOT NULL, since INTEGER NOT NULL,"
+    " PRIMARY KEY (scope, what)) WITHOUT ROWID",
+    "CREATE TABLE jm_rules (version INTEGER NOT NULL)",
+    "INSERT INTO jm_rules VALUES (1)",
+    NULL,
+};
+
 /* steps[v] brings a database from version v to v + 1. */
-static const char *const *const steps[JM_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
-                                                                  schema_v4, schema_v5};
+static const char *const *const steps[JM_SCHEMA_VERSION] = {
+    schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6};
 
 static int exec_all(jm__store *s, const char *const *sql)
 {

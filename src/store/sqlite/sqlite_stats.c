@@ -31,7 +31,7 @@ static int read_counts(jm__store *s, jm__store_stats *out)
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         int status = sqlite3_column_int(st, 1);
-        if (status < JM_STATUS_NEW || status > JM_STATUS_CANCELLED)
+        if (status < JM_STATUS_NEW || status > JM_STATUS_PAUSED)
             continue; /* the schema's CHECK forbids it; never index out of range */
         jm__type_status_count row = {{0}, (jm_status)status, sqlite3_column_int64(st, 2)};
         const unsigned char *type = sqlite3_column_text(st, 0);

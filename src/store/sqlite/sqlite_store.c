@@ -1,6 +1,7 @@
 /*
- * The SQLite store: the connection, its pragmas, the statement cache and
- * error mapping. The job operations live in sqlite_jobs.c (create, read,
+ * The SQLite store: the connection, its pragmas, the statement cache,
+ * error mapping, and reading snapshot rows (one by id or name, or a list)
+ * for the schedule and policy files. The job operations live in sqlite_jobs.c (create, read,
  * cancel, retry, prune) and sqlite_run.c (claim, finish, leases, recovery).
  */
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "array.h"
 #include "error.h"
 #include "job.h"
 #include "random.h"
@@ -19,27 +21,31 @@
  * message. The recovery statements bind by name (bind_recovery in
  * sqlite_run.c), since each uses a different subset. */
 #define RECOVER_SET                                                                   \
-    "status = CASE WHEN cancel_requested THEN 6 WHEN :fail THEN 5 "                   \
-    "  WHEN retry_count >= max_retries THEN 5 ELSE 3 END, "                           \
+    "status = CASE WHEN cancel_requested THEN 6 WHEN pause_requested THEN 7 "         \
+    "  WHEN :fail THEN 5 WHEN retry_count >= max_retries THEN 5 ELSE 3 END, "         \
     "message = CASE WHEN cancel_requested THEN '" JM__MSG_CANCELLED "' "              \
+    "  WHEN pause_requested THEN '" JM__MSG_PAUSED_LOST "' "                          \
     "  WHEN :fail THEN :fail_message "                                                \
     "  WHEN retry_count >= max_retries THEN '" JM__MSG_MAX_RETRIES "' "               \
     "  ELSE 'Recovered after worker was lost' END, "                                  \
-    "exception_trace = CASE WHEN cancel_requested OR :fail THEN exception_trace "     \
+    "exception_trace = CASE WHEN cancel_requested OR pause_requested OR :fail "       \
+    "  THEN exception_trace "                                                         \
     "  WHEN retry_count >= max_retries THEN "                                         \
     "    coalesce(exception_trace, 'worker lost on the last attempt') "               \
     "  ELSE exception_trace END, "                                                    \
-    "finished_at = CASE WHEN cancel_requested OR :fail OR retry_count >= max_retries "\
-    "  THEN :now ELSE NULL END, "                                                     \
-    "retry_count = CASE WHEN cancel_requested OR :fail OR retry_count >= max_retries "\
-    "  THEN retry_count ELSE retry_count + 1 END, "                                   \
+    "finished_at = CASE WHEN cancel_requested THEN :now WHEN pause_requested THEN NULL "\
+    "  WHEN :fail OR retry_count >= max_retries THEN :now ELSE NULL END, "             \
+    "retry_count = CASE WHEN cancel_requested OR pause_requested OR :fail "            \
+    "  OR retry_count >= max_retries THEN retry_count ELSE retry_count + 1 END, "      \
+    "pause_requested = 0, "                                                            \
     "run_at = :now, updated_at = :now, lease_until = NULL, owner_pid = NULL, "        \
     "owner_instance = NULL "
 
 /* What a claimed job that never started becomes: back to
  * retrying without spending a retry, unless a cancel was requested. */
 #define RELEASE_SET                                                                   \
-    "status = CASE WHEN cancel_requested THEN 6 ELSE 3 END, "                         \
+    "status = CASE WHEN cancel_requested THEN 6 WHEN pause_requested THEN 7 ELSE 3 END, "\
+    "pause_requested = 0, "                                                            \
     "message = CASE WHEN cancel_requested THEN '" JM__MSG_CANCELLED "' "              \
     "  ELSE message END, "                                                            \
     "finished_at = CASE WHEN cancel_requested THEN :now ELSE NULL END, "              \
@@ -56,15 +62,16 @@ static const char *const sql_text[Q_COUNT_] = {
      * (schema version 4). created_at never goes below the newest row's
      * (version 3), so creation-time filters can seek by seq. */
     [Q_INSERT] = "INSERT INTO jm_jobs (id, type, status, namespace_id, params, "
-                 "idempotency_key, max_retries, priority, created_at, updated_at, run_at) "
+                 "idempotency_key, max_retries, priority, created_at, updated_at, run_at, "
+                 "resource) "
                  "VALUES (:id, :type, :status, :namespace_id, :params, :key, :max_retries, "
                  ":priority, max(:now, coalesce("
                  "(SELECT created_at FROM jm_jobs ORDER BY seq DESC LIMIT 1), :now)), :now, "
-                 ":run_at)",
+                 ":run_at, :resource)",
     [Q_ROW_FROM] = "SELECT seq, created_at FROM jm_jobs WHERE seq >= ?1 ORDER BY seq LIMIT 1",
     [Q_LAST_ROW] = "SELECT seq, created_at FROM jm_jobs ORDER BY seq DESC LIMIT 1",
     [Q_ACTIVE_BY_KEY] = "SELECT seq, id FROM jm_jobs WHERE idempotency_key = ?1 "
-                        "AND idempotency_key IS NOT NULL AND status <= 3",
+                        "AND idempotency_key IS NOT NULL AND (status <= 3 OR status = 7)",
     /* By id: ?2 is the seq the id carries and ?1 the id as stored (see
      * bind_row_key in sqlite_jobs.c). A row whose stored id was damaged
      * away is found by its seq alone, to be reported as damaged; typeof,
@@ -84,14 +91,15 @@ static const char *const sql_text[Q_COUNT_] = {
     /* Claiming reads the due rows, then takes each by rowid: an UPDATE with
      * an IN subquery and RETURNING builds two temporary B-trees per run. */
     [Q_DUE] = "SELECT " JM_JOB_COLUMNS " FROM jm_jobs INDEXED BY jm_jobs_due "
-              "WHERE status IN (1, 3) AND run_at <= ?1 AND instr(?2, type) > 0 "
+              "WHERE status IN (1, 3) AND blocked_by IS NULL AND run_at <= ?1 "
+              "AND instr(?2, type) > 0 "
               "ORDER BY priority DESC, run_at, seq LIMIT ?3",
     /* :starts: the job starts at once (a worker is idle for it); a job
      * claimed ahead gets its started_at when it really starts. */
     [Q_TAKE] = "UPDATE jm_jobs SET status = 2, attempts = attempts + 1, node_id = :node, "
                "owner_pid = :pid, owner_instance = :instance, lease_until = :lease_until, "
                "started_at = CASE WHEN :starts THEN :now END, updated_at = :now, "
-               "message = CASE WHEN status = 3 THEN NULL ELSE message END "
+               "message = CASE WHEN status = 3 THEN NULL ELSE message END, blocked_by = NULL "
                "WHERE seq = :seq AND status IN (1, 3)",
     /* A due row outside damage made unreadable (jm__row_damage) ends
      * failed (5) instead of being claimed, so it holds up no other job:
@@ -111,7 +119,9 @@ static const char *const sql_text[Q_COUNT_] = {
     [Q_WRITE_RELEASE] = "RELEASE jm_write",
     /* An outcome a standing cancel cannot change. :started_at is when the
      * run started, for a job claimed ahead. */
-    [Q_FINISH] = "UPDATE jm_jobs SET status = :status, "
+    [Q_FINISH] = "UPDATE jm_jobs SET "
+                 "status = CASE WHEN pause_requested AND :status IN (1, 3) THEN 7 ELSE :status END, "
+                 "pause_requested = 0, "
                  "message = CASE WHEN :keep_message THEN message ELSE :message END, "
                  "exception_trace = coalesce(:trace, exception_trace), "
                  "result = coalesce(:result, result), retry_count = :retry_count, "
@@ -123,7 +133,9 @@ static const char *const sql_text[Q_COUNT_] = {
      * becomes cancelled, atomically with the write. */
     [Q_FINISH_CANCELLABLE] =
         "UPDATE jm_jobs SET "
-        "status = CASE WHEN cancel_requested THEN 6 ELSE :status END, "
+        "status = CASE WHEN cancel_requested THEN 6 "
+        "  WHEN pause_requested AND :status IN (1, 3) THEN 7 ELSE :status END, "
+        "pause_requested = 0, "
         "message = CASE WHEN cancel_requested THEN '" JM__MSG_CANCELLED "' "
         "  WHEN :keep_message THEN message ELSE :message END, "
         "exception_trace = coalesce(:trace, exception_trace), "
@@ -140,7 +152,7 @@ static const char *const sql_text[Q_COUNT_] = {
                    "WHERE seq = ?3 AND status = 2 AND attempts = ?4",
     [Q_RENEW] = "UPDATE jm_jobs INDEXED BY jm_jobs_status SET lease_until = ?1 WHERE status = 2 AND node_id = ?2 "
                 "AND owner_pid = ?3 AND owner_instance = ?4 "
-                "RETURNING seq, attempts, cancel_requested",
+                "RETURNING seq, attempts, cancel_requested, pause_requested",
     /* One statement: a cancel never reads and then writes. */
     [Q_CANCEL] = "UPDATE jm_jobs SET "
                  "status = CASE WHEN status <> 2 THEN 6 ELSE status END, "
@@ -148,14 +160,16 @@ static const char *const sql_text[Q_COUNT_] = {
                  "message = CASE WHEN status <> 2 THEN '" JM__MSG_CANCELLED "' "
                  "  ELSE message END, "
                  "cancel_requested = 1, updated_at = ?2 "
-                 "WHERE seq = ?4 AND id = ?1 AND (status <= 1 OR status = 3 OR (status = 2 AND ?3)) "
+                 "WHERE seq = ?4 AND id = ?1 "
+                 "AND (status <= 1 OR status = 3 OR status = 7 OR (status = 2 AND ?3)) "
                  "RETURNING status, seq, owner_instance",
     [Q_RETRY] = "UPDATE jm_jobs SET status = 1, retry_count = 0, run_at = ?2, message = NULL, "
-                "finished_at = NULL, cancel_requested = 0, progress = 0, updated_at = ?2 "
+                "finished_at = NULL, cancel_requested = 0, pause_requested = 0, blocked_by = NULL, "
+                "progress = 0, updated_at = ?2 "
                 "WHERE seq = ?3 AND id = ?1 AND status IN (5, 6)",
     [Q_PRUNE] = "DELETE FROM jm_jobs WHERE seq IN (SELECT seq FROM jm_jobs "
                 "INDEXED BY jm_jobs_finished "
-                "WHERE status >= 4 AND finished_at < ?1 LIMIT ?2)",
+                "WHERE status BETWEEN 4 AND 6 AND finished_at < ?1 LIMIT ?2)",
     [Q_RUNNING_OWNERS] = "SELECT DISTINCT owner_pid, owner_instance, node_id IS ?1 "
                          "FROM jm_jobs INDEXED BY jm_jobs_status "
                          "WHERE status = 2 AND owner_pid IS NOT NULL",
@@ -195,20 +209,23 @@ static const char *const sql_text[Q_COUNT_] = {
         "SELECT due.n, due.oldest, "
         "(SELECT count(*) FROM jm_jobs INDEXED BY jm_jobs_status WHERE status = 2), "
         "(SELECT count(*) FROM jm_jobs INDEXED BY jm_jobs_finished "
-        "  WHERE status >= 4 AND status = 5 AND finished_at >= ?2) "
+        "  WHERE status BETWEEN 4 AND 6 AND status = 5 AND finished_at >= ?2) "
         "FROM (SELECT count(*) AS n, min(run_at) AS oldest FROM ("
         "  SELECT run_at FROM jm_jobs INDEXED BY jm_jobs_due "
-        "    WHERE status IN (1, 3) AND run_at <= ?1 "
+        "    WHERE status IN (1, 3) AND blocked_by IS NULL AND run_at <= ?1 "
+        "  UNION ALL "
+        "  SELECT run_at FROM jm_jobs INDEXED BY jm_jobs_blocked "
+        "    WHERE status IN (1, 3) AND blocked_by IS NOT NULL AND run_at <= ?1 "
         "  UNION ALL "
         "  SELECT run_at FROM jm_jobs INDEXED BY jm_jobs_scheduled "
         "    WHERE status = 0 AND run_at <= ?1)) AS due",
     /* A relative delay counts from when its row was written (updated_at):
      * rows written "after" now were written before the clock stepped back. */
-    [Q_REBASE] = "UPDATE jm_jobs INDEXED BY jm_jobs_due "
+    [Q_REBASE] = "UPDATE jm_jobs INDEXED BY jm_jobs_status "
                  "SET run_at = ?1 + max(0, run_at - updated_at), updated_at = ?1 "
                  "WHERE status IN (1, 3) AND updated_at > ?1",
     /* On the reader connection, right before a claimed job starts. */
-    [Q_START_CHECK] = "SELECT status = 2 AND attempts = ?2, cancel_requested "
+    [Q_START_CHECK] = "SELECT status = 2 AND attempts = ?2, cancel_requested, pause_requested "
                       "FROM jm_jobs WHERE seq = ?1",
 };
 
@@ -332,6 +349,49 @@ int jm__sqlite_stmt_text(jm__store *s, sqlite3_stmt **slot, const char *sql,
     return JM_OK;
 }
 
+int jm__sqlite_get_by_ref(jm__store *s, sqlite3_stmt *st, const char *id_or_name,
+                          const jm__sqlite_rows *k, void *out)
+{
+    int rc;
+    jm__bind_text(st, 1, id_or_name);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        rc = k->read(st, out);
+    else if (src == SQLITE_DONE)
+        rc = jm__seterr(JM_ENOTFOUND, "no %s '%.200s'", k->noun, id_or_name);
+    else
+        rc = jm__sqlite_err(s, src, k->reading);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int jm__sqlite_read_list(jm__store *s, sqlite3_stmt *st, const jm__sqlite_rows *k, void **out,
+                         size_t *n)
+{
+    char *list = NULL; /* bytes: the element type is the caller's */
+    size_t count = 0, cap = 0;
+    int rc = JM_OK, src = SQLITE_DONE;
+    while (rc == JM_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        char *grown = jm__array_grow(list, count, &cap, k->elem_size);
+        if (!grown)
+            rc = jm__seterr(JM_ENOMEM, "out of memory %s", k->listing);
+        else if ((rc = k->read(st, (list = grown) + count * k->elem_size)) == JM_OK)
+            count++;
+    }
+    if (rc == JM_OK && src != SQLITE_DONE)
+        rc = jm__sqlite_err(s, src, k->listing);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc) {
+        k->free_list(list, count);
+        return rc;
+    }
+    *out = list;
+    *n = count;
+    return JM_OK;
+}
+
 int jm__sqlite_begin(jm__store *s)
 {
     return exec_simple(s, Q_BEGIN, "beginning a transaction");
@@ -418,6 +478,9 @@ static void sqlite_close(jm__store *s)
         sqlite3_finalize(s->sched[i]);
     for (int i = 0; i < JM__POLICY_QUERIES; i++)
         sqlite3_finalize(s->policy[i]);
+    for (int i = 0; i < JM__GATE_QUERIES; i++)
+        sqlite3_finalize(s->gate[i]);
+    jm__sqlite_gate_free(s->gatep);
     sqlite3_close(s->db);
     jm__free(s);
 }
@@ -527,6 +590,14 @@ const jm__store_ops jm__sqlite_store = {
     .policy_delete = jm__sqlite_policy_delete,
     .policy_pause = jm__sqlite_policy_pause,
     .keyed_job_created = jm__sqlite_keyed_job_created,
+    .conflict_set = jm__sqlite_conflict_set,
+    .limit_set = jm__sqlite_limit_set,
+    .pause_set = jm__sqlite_pause_set,
+    .pause_list = jm__sqlite_pause_list,
+    .conflict_list = jm__sqlite_conflict_list,
+    .limit_list = jm__sqlite_limit_list,
+    .pause_job = jm__sqlite_pause_job,
+    .resume_job = jm__sqlite_resume_job,
     .checkpoint = jm__sqlite_checkpoint,
     .progress = jm__sqlite_progress,
     .renew = jm__sqlite_renew,
