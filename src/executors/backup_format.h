@@ -10,7 +10,10 @@
  *   rows.jsonl | rows.jsonl.zst
  *                             one line per row, in strictly increasing key
  *                             order: {"key":K,"created_at":C,"deleted_at":D,
- *                             "doc":"<the document as a JSON string>"}
+ *                             "doc":"<the document as a JSON string>"};
+ *                             compressed, one zstd frame per batch of
+ *                             lines (the backup executor's), one after
+ *                             the other
  *   manifest.json             written last: format, version, table, row
  *                             count, compression, and the size and SHA-256 of
  *                             the two other files

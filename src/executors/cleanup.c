@@ -67,6 +67,19 @@ static int cleanup_validate(void *self, const cJSON *p, char *err, size_t errlen
     return 0;
 }
 
+/* "ns:table" names the same table as the other executors' "ns.table". */
+static int cleanup_resource(void *self, const cJSON *p, char *buf, size_t buflen)
+{
+    (void)self;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(p, "table_id");
+    char ns[JM_HOST_NAME_MAX + 1], table[JM_HOST_NAME_MAX + 1];
+    if (!cJSON_IsString(id) || !id->valuestring || split_table_id(id->valuestring, ns, table))
+        return -1;
+    char text[TABLE_ID_MAX + 1];
+    snprintf(text, sizeof text, "%s.%s", ns, table);
+    return jm__resource_text(text, buf, buflen);
+}
+
 static jm_decision cleanup_execute(void *self, jm_ctx *ctx)
 {
     (void)self;
@@ -122,4 +135,6 @@ const jm_executor jm__cleanup_executor = {
     .validate = cleanup_validate,
     .execute = cleanup_execute,
     .cancel = NULL,
+    .priority_class = JM_CLASS_NORMAL,
+    .resource = cleanup_resource,
 };

@@ -9,6 +9,12 @@
  * is there. A segment of the plan that is gone when its group is merged
  * (another compaction of the table took it) makes the run a retry, which
  * plans again. It never splits a segment or reorders rows.
+ *
+ * Between groups it yields to a pause: the table's shape before the first
+ * run and the groups merged so far go into the checkpoint, and the run
+ * returns continue; the next run plans afresh and reports over all runs.
+ * Each group is charged to the class's I/O budget: its segments before the
+ * host reads them, the merged segment once the host has written it.
  */
 #include <stdint.h>
 
@@ -20,6 +26,13 @@
 #define BYTES_PER_MB (INT64_C(1024) * 1024)
 /* Merging a single segment would rewrite it for nothing. */
 #define COMPACT_MIN_GROUP 2
+/* A paused compaction is due again at once: the pause holds it back. */
+#define COMPACT_RESUME_DELAY_MS 0
+
+/* Checkpoint fields: the shape before the first run, groups merged. */
+#define CP_FILES_BEFORE "files_before"
+#define CP_BYTES_BEFORE "bytes_before"
+#define CP_GROUPS_MERGED "groups_merged"
 
 typedef struct shape {
     int64_t files;
@@ -76,6 +89,47 @@ static const char *shape_metrics(jm_ctx *ctx, shape before, shape after)
     return jm__metrics_json(ctx, names, values, 4);
 }
 
+static int compact_resource(void *self, const cJSON *p, char *buf, size_t buflen)
+{
+    (void)self;
+    return jm__table_resource(p, "namespace_id", "table_name", buf, buflen);
+}
+
+/* What earlier runs of the job left in its checkpoint: the table's shape
+ * before the first run and the groups merged. 0, or -1 if there is none
+ * (or it is unreadable: the counts then start from this run). */
+static int progress_load(jm_ctx *ctx, shape *first, int64_t *merged)
+{
+    cJSON *cp = jm__checkpoint_load(ctx);
+    shape s;
+    int64_t m;
+    int rc = cp && jm__json_int(cp, CP_FILES_BEFORE, &s.files) == 0 &&
+                     jm__json_int(cp, CP_BYTES_BEFORE, &s.bytes) == 0 &&
+                     jm__json_int(cp, CP_GROUPS_MERGED, &m) == 0 && m >= 0
+                 ? 0
+                 : -1;
+    cJSON_Delete(cp);
+    if (rc == 0) {
+        *first = s;
+        *merged = m;
+    }
+    return rc;
+}
+
+static int progress_save(jm_ctx *ctx, shape first, int64_t merged)
+{
+    int rc = JM_ENOMEM;
+    cJSON *cp = cJSON_CreateObject();
+    if (cp && cJSON_AddNumberToObject(cp, CP_FILES_BEFORE, (double)first.files) &&
+        cJSON_AddNumberToObject(cp, CP_BYTES_BEFORE, (double)first.bytes) &&
+        cJSON_AddNumberToObject(cp, CP_GROUPS_MERGED, (double)merged))
+        rc = jm__checkpoint_save(ctx, cp);
+    else
+        jm_host_error(JM_ENOMEM, "out of memory building a checkpoint");
+    cJSON_Delete(cp);
+    return rc;
+}
+
 static jm_decision compact_execute(void *self, jm_ctx *ctx)
 {
     (void)self;
@@ -91,7 +145,8 @@ static jm_decision compact_execute(void *self, jm_ctx *ctx)
     jm_host_segment *segs = NULL, *fresh = NULL;
     size_t n = 0, nfresh = 0, groups = 0, merged = 0;
     int64_t *ids = NULL;
-    shape before = {0, 0}, after = {0, 0};
+    shape before = {0, 0}, after = {0, 0}, first = {0, 0};
+    int64_t earlier = 0; /* groups merged by earlier runs */
     int rc;
 
     jm_host_table info;
@@ -108,6 +163,10 @@ static jm_decision compact_execute(void *self, jm_ctx *ctx)
     /* What the table looks like after the merges done so far, kept as we
      * go so a stop half-way still reports the truth. */
     after = before;
+    /* Metrics and messages speak of the whole job: a run after a pause
+     * reports the shape before the first run. */
+    if (progress_load(ctx, &first, &earlier) != 0)
+        first = before;
     if (n > 0 && !(ids = cJSON_malloc(n * sizeof *ids))) {
         d = jm_decision_retry("out of memory planning the compaction", NULL, JM__BACKOFF_POLICY);
         goto done;
@@ -124,11 +183,26 @@ static jm_decision compact_execute(void *self, jm_ctx *ctx)
             start = end;
             continue;
         }
+        shape group = shape_of(segs + start, k);
+        /* The host reads the whole group. A stop or a pause that comes
+         * while this waits is seen just below, before the merge. */
+        jm_ctx_throttle(ctx, group.bytes);
         if (jm_ctx_is_cancelled(ctx)) {
             d = with_metrics(jm_decision_cancelled(jm_ctx_strf(
                                  ctx, "cancelled after merging %zu of %zu groups of %s.%s",
                                  merged, groups, ns, table)),
-                             shape_metrics(ctx, before, after));
+                             shape_metrics(ctx, first, after));
+            goto done;
+        }
+        if (jm__exec_should_pause(ctx)) {
+            rc = progress_save(ctx, first, earlier + (int64_t)merged);
+            d = rc != JM_OK
+                    ? jm__host_failure(ctx, rc, "saving the checkpoint", JM__BACKOFF_POLICY)
+                    : jm_decision_continue(
+                          jm_ctx_strf(ctx, "paused after merging %zu of %zu groups of %s.%s",
+                                      merged, groups, ns, table),
+                          COMPACT_RESUME_DELAY_MS);
+            d = with_metrics(d, shape_metrics(ctx, first, after));
             goto done;
         }
         for (size_t i = 0; i < k; i++)
@@ -144,7 +218,7 @@ static jm_decision compact_execute(void *self, jm_ctx *ctx)
                                              "(%s); will plan again",
                                              ns, table, jm_last_error()),
                                  NULL, JM__BACKOFF_POLICY),
-                             shape_metrics(ctx, before, after));
+                             shape_metrics(ctx, first, after));
             goto done;
         }
         if (rc != JM_OK) {
@@ -152,10 +226,11 @@ static jm_decision compact_execute(void *self, jm_ctx *ctx)
                                               jm_ctx_strf(ctx, "merging %zu segments of %s.%s",
                                                           k, ns, table),
                                               JM__BACKOFF_POLICY),
-                             shape_metrics(ctx, before, after));
+                             shape_metrics(ctx, first, after));
             goto done;
         }
-        shape group = shape_of(segs + start, k);
+        /* What the host wrote: charged once it says how much. */
+        jm_ctx_throttle(ctx, out.bytes);
         int wrote = out.rows > 0 || out.bytes > 0;
         after.files -= group.files - (wrote ? 1 : 0);
         after.bytes -= group.bytes - out.bytes;
@@ -177,13 +252,15 @@ static jm_decision compact_execute(void *self, jm_ctx *ctx)
                        "computed sizes",
                        jm_last_error());
     }
+    int64_t total = earlier + (int64_t)merged;
     d = jm_decision_completed(
-        merged == 0
+        total == 0
             ? jm_ctx_strf(ctx, "nothing to compact: %zu segments of %s.%s, none worth merging",
                           n, ns, table)
-            : jm_ctx_strf(ctx, "merged %zu group(s) of %s.%s: %lld segments -> %lld", merged, ns,
-                          table, (long long)before.files, (long long)after.files),
-        shape_metrics(ctx, before, after));
+            : jm_ctx_strf(ctx, "merged %lld group(s) of %s.%s: %lld segments -> %lld",
+                          (long long)total, ns, table, (long long)first.files,
+                          (long long)after.files),
+        shape_metrics(ctx, first, after));
 done:
     cJSON_free(ids);
     if (segs)
@@ -201,4 +278,6 @@ const jm_executor jm__compact_executor = {
     .validate = compact_validate,
     .execute = compact_execute,
     .cancel = NULL,
+    .priority_class = JM_CLASS_NORMAL,
+    .resource = compact_resource,
 };

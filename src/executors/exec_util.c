@@ -4,6 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sha256.h"
+
+/* The prefix of a resource shortened to its digest. */
+#define RESOURCE_DIGEST_PREFIX "sha256:"
+
 int jm__name_valid(const char *s)
 {
     return jm_host_name_check("name", s) == JM_OK;
@@ -276,4 +281,40 @@ int jm__exec_table(jm_ctx *ctx, const jm_host *h, const char *ns, const char *ta
         return -1;
     }
     return 0;
+}
+
+int jm__resource_text(const char *text, char *buf, size_t buflen)
+{
+    size_t n = strlen(text);
+    if (n <= JM_MAX_RESOURCE_BYTES) {
+        if (n + 1 > buflen)
+            return -1;
+        memcpy(buf, text, n + 1);
+        return 0;
+    }
+    char hex[JM_SHA256_HEX_SIZE];
+    jm__sha256_hex(text, n, hex);
+    int len = snprintf(buf, buflen, RESOURCE_DIGEST_PREFIX "%s", hex);
+    return len < 0 || (size_t)len >= buflen ? -1 : 0;
+}
+
+int jm__table_resource(const cJSON *p, const char *ns_field, const char *table_field, char *buf,
+                       size_t buflen)
+{
+    const cJSON *ns = cJSON_GetObjectItemCaseSensitive(p, ns_field);
+    const cJSON *table = cJSON_GetObjectItemCaseSensitive(p, table_field);
+    if (!cJSON_IsString(ns) || !cJSON_IsString(table) || !ns->valuestring ||
+        !table->valuestring)
+        return -1;
+    /* Two names of at most JM_HOST_NAME_MAX bytes and the dot. */
+    char text[2 * JM_HOST_NAME_MAX + 2];
+    int n = snprintf(text, sizeof text, "%s.%s", ns->valuestring, table->valuestring);
+    if (n < 0 || (size_t)n >= sizeof text)
+        return -1;
+    return jm__resource_text(text, buf, buflen);
+}
+
+int jm__exec_should_pause(jm_ctx *ctx)
+{
+    return jm_ctx_should_yield(ctx) && !jm_ctx_is_cancelled(ctx);
 }

@@ -93,4 +93,24 @@ const char *jm__metrics_json(jm_ctx *ctx, const char *const names[], const int64
 int jm__exec_table(jm_ctx *ctx, const jm_host *h, const char *ns, const char *table,
                    jm_table_type expected, jm_host_table *info, jm_decision *fail);
 
+/* ---- Added for conflicts, limits, pauses and I/O budgets. ---- */
+
+/* Writes `text` to buf as a job's resource (the executors' resource()
+ * hooks): the text itself, or "sha256:<its 64 hex digits>" when it is
+ * longer than JM_MAX_RESOURCE_BYTES (two names near JM_HOST_NAME_MAX), so
+ * that different tables never share a resource. 0, or -1 if buf is too
+ * small. */
+int jm__resource_text(const char *text, char *buf, size_t buflen);
+
+/* The resource of a job on one table: "<ns>.<table>" from the string
+ * parameters `ns_field` and `table_field` (through jm__resource_text).
+ * 0, or -1 if either is missing. */
+int jm__table_resource(const cJSON *p, const char *ns_field, const char *table_field, char *buf,
+                       size_t buflen);
+
+/* Whether the job should stop at this batch boundary for a pause (and not
+ * for a cancel or a stop, which each executor handles as it did): then it
+ * saves its checkpoint and returns jm_decision_continue(). */
+int jm__exec_should_pause(jm_ctx *ctx);
+
 #endif

@@ -4,7 +4,8 @@
  * The executor decides whether a flush is worth doing (the optional
  * threshold of buffered rows) and reports what happened; the host does the
  * move itself, atomically. It does not pick which rows to flush or write
- * any file: that is the host's storage.
+ * any file: that is the host's storage. Its I/O budget is charged after
+ * the host's flush, from the size of the segment it wrote.
  */
 #include <stdint.h>
 
@@ -26,6 +27,12 @@ static int flush_validate(void *self, const cJSON *p, char *err, size_t errlen)
         jm__param_int(p, "flush_threshold", 0, 0, JM__JSON_INT_MAX, &threshold, err, errlen))
         return -1;
     return 0;
+}
+
+static int flush_resource(void *self, const cJSON *p, char *buf, size_t buflen)
+{
+    (void)self;
+    return jm__table_resource(p, "namespace_id", "table_name", buf, buflen);
 }
 
 static jm_decision flush_execute(void *self, jm_ctx *ctx)
@@ -64,6 +71,10 @@ static jm_decision flush_execute(void *self, jm_ctx *ctx)
     if (rc != JM_OK)
         return jm__host_failure(ctx, rc, jm_ctx_strf(ctx, "flushing %s.%s", ns, table),
                                 JM__BACKOFF_POLICY);
+    /* The host moves the rows in one atomic step, so its I/O is charged to
+     * the class's budget once it reports the size: the rows read from the
+     * buffer and the segment written, each about the segment's size. */
+    jm_ctx_throttle(ctx, 2 * out.bytes);
     /* The host writes a segment only when it moved rows. */
     const int64_t values[] = {out.rows, out.rows > 0 ? 1 : 0};
     const char *metrics = jm__metrics_json(ctx, metric_names, values, 2);
@@ -85,4 +96,7 @@ const jm_executor jm__flush_executor = {
     .validate = flush_validate,
     .execute = flush_execute,
     .cancel = NULL,
+    /* A full buffer holds back writes: flushing comes first. */
+    .priority_class = JM_CLASS_HIGH,
+    .resource = flush_resource,
 };

@@ -4,7 +4,10 @@
  *
  * One run removes one batch and returns: a continue decision puts the job
  * back in the queue, so a long purge never holds a worker, spends no retry,
- * and gives way to other jobs between batches. It does not select or delete
+ * and gives way to other jobs between batches. A run that starts while the
+ * job is asked to pause returns at once, its place saved, so the pause
+ * takes it between batches. Each batch is charged to the class's I/O
+ * budget after the host's purge, from the segments it rewrote. It does not select or delete
  * rows itself: the host's purge() does, atomically, which is what makes the
  * checkpoint (saved after the batch) safe to resume from.
  */
@@ -100,6 +103,19 @@ static jm_decision with_metrics(jm_decision d, const char *metrics)
     return d;
 }
 
+/* The bytes a purge read and wrote, for the I/O budget. The host reports
+ * how many segments it rewrote and what that freed, not their sizes:
+ * each is taken to be the table's average segment, read whole and written
+ * back less what was freed. */
+static int64_t purge_io_bytes(const jm_host_table *info, const jm_host_purge *out)
+{
+    if (info->segments <= 0 || out->files_rewritten <= 0)
+        return 0;
+    int64_t read = out->files_rewritten * (info->segment_bytes / info->segments);
+    int64_t written = read > out->bytes_freed ? read - out->bytes_freed : 0;
+    return read + written;
+}
+
 jm_decision jm__purge_in_batches(jm_ctx *ctx, const jm__purge_plan *plan)
 {
     jm_decision d;
@@ -120,6 +136,19 @@ jm_decision jm__purge_in_batches(jm_ctx *ctx, const jm__purge_plan *plan)
                                       (long long)st.total, plan->verb, ns, table);
         return with_metrics(jm_decision_cancelled(msg), so_far);
     }
+    if (jm__exec_should_pause(ctx)) {
+        /* A batch boundary: the place is the checkpoint's, which a first
+         * run saves now so the cut-off stays the one taken at its start. */
+        int rc = state_save(ctx, plan, &st);
+        if (rc != JM_OK)
+            return with_metrics(jm__host_failure(ctx, rc, "saving the checkpoint",
+                                                 JM__BACKOFF_POLICY),
+                                so_far);
+        const char *msg = jm_ctx_strf(ctx, "paused: %lld rows %s from %s.%s so far",
+                                      (long long)st.total, plan->verb, ns, table);
+        return with_metrics(jm_decision_continue(msg, PURGE_NEXT_BATCH_DELAY_MS), so_far);
+    }
+
     jm_host_table info;
     if (jm__exec_table(ctx, h, ns, table, type, &info, &d))
         return with_metrics(d, so_far);
@@ -131,6 +160,8 @@ jm_decision jm__purge_in_batches(jm_ctx *ctx, const jm__purge_plan *plan)
         const char *what = jm_ctx_strf(ctx, "removing rows from %s.%s", ns, table);
         return with_metrics(jm__host_failure(ctx, rc, what, JM__BACKOFF_POLICY), so_far);
     }
+    /* One atomic step of the host's: charged once it says what it did. */
+    jm_ctx_throttle(ctx, purge_io_bytes(&info, &out));
     st.total += out.rows;
     const char *metrics = jm__metrics_json(ctx, names, &st.total, 1);
     jm_ctx_log(ctx, JM_LOG_INFO,

@@ -24,8 +24,9 @@ typedef struct jm__purge_plan {
  * parameters, checks the table, removes one batch and decides: continue
  * after a full batch (checkpoint saved), completed after a short one (the
  * metric counts every run's rows), cancelled if cancellation was requested
- * before the batch, retry by the manager's policy on JM_EBUSY, failed
- * otherwise. Every decision carries the metric so far. */
+ * before the batch, continue without a batch (checkpoint saved) if a pause
+ * was, retry by the manager's policy on JM_EBUSY, failed otherwise. Every
+ * decision carries the metric so far. */
 jm_decision jm__purge_in_batches(jm_ctx *ctx, const jm__purge_plan *plan);
 
 #endif

@@ -12,6 +12,15 @@
  * caught too. Every row line is checked (shape, types, strictly increasing
  * keys, length) and the row count must match. Any failure aborts the
  * import: a corrupt, truncated or hostile backup changes nothing.
+ *
+ * Between batches of the import a restore yields to a pause. A host's
+ * import lives only as long as the run that began it, so the import is
+ * aborted (nothing becomes visible) and the next run imports from the
+ * first row again; the checkpoint records that the files were verified,
+ * and a next run whose manifest gives the same digest skips the first read
+ * (the import's read hashes the file anyway). Every byte read from the
+ * files and handed to the host is charged to the class's I/O budget first.
+ *
  * It does not read remote storage and does not rename the restored table's
  * documents: rows come back byte for byte, keys and times included.
  */
@@ -35,6 +44,12 @@
 /* zstd may ask for a window up to 2^27 (128 MiB) — its own default limit,
  * stated here so a hostile frame can never ask for more memory. */
 #define RS_ZSTD_WINDOW_LOG_MAX 27
+/* A paused restore is due again at once: the pause holds it back. */
+#define RS_RESUME_DELAY_MS 0
+/* Checkpoint fields: the rows file's digest the files were verified
+ * against (a paused run's), and the rows imported when it paused. */
+#define CP_VERIFIED "verified_rows_sha256"
+#define CP_PAUSED_AT "paused_at_rows"
 
 typedef struct restore {
     jm_ctx *ctx;
@@ -98,6 +113,7 @@ static int load_manifest(restore *r, int dirfd, jm__manifest **out)
         fail(r, "out of memory reading the manifest");
         goto done;
     }
+    jm_ctx_throttle(r->ctx, (int64_t)st.st_size);
     ssize_t n = jm__fs_read_full(fd, text, JM_BACKUP_MANIFEST_MAX_BYTES + 1);
     if (n < 0) {
         fail_errno(r, "reading", JM_BACKUP_MANIFEST_FILE, errno);
@@ -160,6 +176,7 @@ static char *load_meta(restore *r, int dirfd)
         fail(r, "out of memory reading the metadata");
         goto done;
     }
+    jm_ctx_throttle(r->ctx, f->bytes);
     ssize_t got = jm__fs_read_full(fd, meta, n + 1);
     if (got < 0) {
         fail_errno(r, "reading", f->name, errno);
@@ -201,6 +218,10 @@ static int read_rows_file(restore *r, int fd, const jm__manifest_file *f, char *
     if (lseek(fd, 0, SEEK_SET) != 0)
         return fail_errno(r, "reading", f->name, errno);
     for (;;) {
+        /* What is left by the manifest's size; a file that grew is caught
+         * below whatever it costs. */
+        int64_t left = f->bytes - total;
+        jm_ctx_throttle(r->ctx, left < RS_READ_BYTES ? left : RS_READ_BYTES);
         ssize_t n = read(fd, buf, RS_READ_BYTES);
         if (n < 0 && errno == EINTR)
             continue;
@@ -230,10 +251,37 @@ static int read_rows_file(restore *r, int fd, const jm__manifest_file *f, char *
     return 0;
 }
 
+/* A batch boundary of the import, after import_rows: the import cannot
+ * outlive this run, so it is aborted by the caller; the checkpoint saves
+ * that the files were verified. Fills r->d and returns -1. */
+static int pause_import(restore *r)
+{
+    const jm__manifest_file *f = jm__manifest_find(r->m, r->rows_name);
+    cJSON *cp = cJSON_CreateObject();
+    int rc = JM_ENOMEM;
+    if (cp && cJSON_AddStringToObject(cp, CP_VERIFIED, f->sha256) &&
+        cJSON_AddNumberToObject(cp, CP_PAUSED_AT, (double)r->rows))
+        rc = jm__checkpoint_save(r->ctx, cp);
+    else
+        jm_host_error(JM_ENOMEM, "out of memory building a checkpoint");
+    cJSON_Delete(cp);
+    if (rc != JM_OK) {
+        r->d = jm__host_failure(r->ctx, rc, "saving the restore's checkpoint", -1);
+        return -1;
+    }
+    r->d = jm_decision_continue(
+        jm_ctx_strf(r->ctx, "paused after staging %lld of %lld rows; the import starts over "
+                            "when resumed",
+                    (long long)r->rows, (long long)r->m->row_count),
+        RS_RESUME_DELAY_MS);
+    return -1;
+}
+
 static int flush_batch(restore *r)
 {
     if (r->nbatch == 0)
         return 0;
+    jm_ctx_throttle(r->ctx, (int64_t)r->docs_used);
     int rc = r->h->import_rows(r->h->self, r->import, r->batch, r->nbatch);
     if (rc) {
         r->d = jm__host_failure(r->ctx, rc, "import_rows", -1);
@@ -247,6 +295,9 @@ static int flush_batch(restore *r)
         r->d = jm_decision_cancelled("restore cancelled; nothing was restored");
         return -1;
     }
+    /* With every row staged, committing beats starting over. */
+    if (r->rows < r->m->row_count && jm__exec_should_pause(r->ctx))
+        return pause_import(r);
     return 0;
 }
 
@@ -343,8 +394,19 @@ static int restore_validate(void *self, const cJSON *p, char *err, size_t errlen
                : 0;
 }
 
-/* Everything up to the import: manifest, files, metadata, checksums. The
- * host has not been touched when this fails. */
+/* Whether a paused run verified a rows file of the digest `f` gives. */
+static int verified_before(restore *r, const jm__manifest_file *f)
+{
+    cJSON *cp = jm__checkpoint_load(r->ctx);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cp, CP_VERIFIED);
+    int yes = cJSON_IsString(v) && strcmp(v->valuestring, f->sha256) == 0;
+    cJSON_Delete(cp);
+    return yes;
+}
+
+/* Everything up to the import: manifest, files, metadata, checksums (the
+ * rows file's only if no paused run verified it). The host has not been
+ * touched when this fails. */
 static int verify(restore *r, int dirfd, int *rows_fd, char **meta, char *buf)
 {
     *meta = load_meta(r, dirfd);
@@ -354,6 +416,10 @@ static int verify(restore *r, int dirfd, int *rows_fd, char **meta, char *buf)
     *rows_fd = open_data(r, dirfd, f);
     if (*rows_fd < 0)
         return -1;
+    if (verified_before(r, f)) {
+        jm_ctx_log(r->ctx, JM_LOG_INFO, "%s was verified before the pause", f->name);
+        return 0;
+    }
     return read_rows_file(r, *rows_fd, f, buf, NULL);
 }
 
@@ -374,6 +440,13 @@ static int alloc_buffers(restore *r, char **buf)
         return -1;
     r->zlast = 1; /* no frame has ended yet: an empty file is truncated */
     return 0;
+}
+
+/* The table it writes: the backup it reads conflicts with nothing. */
+static int restore_resource(void *self, const cJSON *p, char *buf, size_t buflen)
+{
+    (void)self;
+    return jm__table_resource(p, "target_namespace", "target_table_name", buf, buflen);
 }
 
 static jm_decision restore_execute(void *self, jm_ctx *ctx)
@@ -511,5 +584,13 @@ done:
 }
 
 const jm_executor jm__restore_executor = {
-    JM_EXECUTOR_VERSION, JM_RESTORE, "restore", 1, restore_validate, restore_execute, NULL,
+    .version = JM_EXECUTOR_VERSION,
+    .type = JM_RESTORE,
+    .name = "restore",
+    .cancellable = 1,
+    .validate = restore_validate,
+    .execute = restore_execute,
+    .cancel = NULL,
+    .priority_class = JM_CLASS_NORMAL,
+    .resource = restore_resource,
 };

@@ -36,6 +36,12 @@ static int retention_validate(void *self, const cJSON *p, char *err, size_t errl
     return 0;
 }
 
+static int retention_resource(void *self, const cJSON *p, char *buf, size_t buflen)
+{
+    (void)self;
+    return jm__table_resource(p, "namespace_id", "table_name", buf, buflen);
+}
+
 static jm_decision retention_execute(void *self, jm_ctx *ctx)
 {
     (void)self;
@@ -57,4 +63,6 @@ const jm_executor jm__retention_executor = {
     .validate = retention_validate,
     .execute = retention_execute,
     .cancel = NULL,
+    .priority_class = JM_CLASS_NORMAL,
+    .resource = retention_resource,
 };

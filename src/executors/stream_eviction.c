@@ -46,6 +46,12 @@ static int eviction_validate(void *self, const cJSON *p, char *err, size_t errle
     return 0;
 }
 
+static int eviction_resource(void *self, const cJSON *p, char *buf, size_t buflen)
+{
+    (void)self;
+    return jm__table_resource(p, "namespace_id", "table_name", buf, buflen);
+}
+
 static jm_decision eviction_execute(void *self, jm_ctx *ctx)
 {
     (void)self;
@@ -67,4 +73,7 @@ const jm_executor jm__stream_eviction_executor = {
     .validate = eviction_validate,
     .execute = eviction_execute,
     .cancel = NULL,
+    /* Expired stream rows keep growing the table: evicting comes first. */
+    .priority_class = JM_CLASS_HIGH,
+    .resource = eviction_resource,
 };

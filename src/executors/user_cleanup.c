@@ -30,6 +30,8 @@
 #define UC_USERNAME_MAX JM_HOST_NAME_MAX
 /* Idempotency key prefix of the cleanup jobs this executor creates. */
 #define UC_KEY_PREFIX "uc:"
+/* The prefix of a user cleanup's resource. */
+#define UC_RESOURCE_PREFIX "user:"
 
 static int uc_validate(void *self, const cJSON *p, char *err, size_t errlen)
 {
@@ -228,6 +230,18 @@ static jm_decision finish(jm_ctx *ctx, const jm_host *h, cJSON *cp, const char *
                                  metrics(ctx, tables, acl, lq));
 }
 
+/* "user:<user_id>": what the job acts on is the user, not one table. */
+static int uc_resource(void *self, const cJSON *p, char *buf, size_t buflen)
+{
+    (void)self;
+    const cJSON *user = cJSON_GetObjectItemCaseSensitive(p, "user_id");
+    if (!cJSON_IsString(user) || !user->valuestring)
+        return -1;
+    char text[sizeof UC_RESOURCE_PREFIX + JM_HOST_NAME_MAX];
+    snprintf(text, sizeof text, UC_RESOURCE_PREFIX "%s", user->valuestring);
+    return jm__resource_text(text, buf, buflen);
+}
+
 static jm_decision uc_execute(void *self, jm_ctx *ctx)
 {
     (void)self;
@@ -309,5 +323,13 @@ done:
 }
 
 const jm_executor jm__user_cleanup_executor = {
-    JM_EXECUTOR_VERSION, JM_USER_CLEANUP, "user cleanup", 0, uc_validate, uc_execute, NULL,
+    .version = JM_EXECUTOR_VERSION,
+    .type = JM_USER_CLEANUP,
+    .name = "user cleanup",
+    .cancellable = 0,
+    .validate = uc_validate,
+    .execute = uc_execute,
+    .cancel = NULL,
+    .priority_class = JM_CLASS_NORMAL,
+    .resource = uc_resource,
 };
