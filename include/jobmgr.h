@@ -222,11 +222,12 @@ typedef enum {
     JM_STATUS_RETRYING,  /**< failed, due again after its backoff */
     JM_STATUS_COMPLETED, /**< finished well */
     JM_STATUS_FAILED,    /**< finished badly; jm_retry() can requeue it */
-    JM_STATUS_CANCELLED  /**< cancelled; jm_retry() can requeue it */
+    JM_STATUS_CANCELLED, /**< cancelled; jm_retry() can requeue it */
+    JM_STATUS_PAUSED     /**< paused by jm_pause_job(); jm_resume_job() requeues it */
 } jm_status;
 
 /** The number of statuses in jm_status. */
-#define JM_STATUS_COUNT 7
+#define JM_STATUS_COUNT 8
 
 /** Bit of @p status in a jm_filter.statuses mask. */
 #define JM_STATUS_BIT(status) (1u << (unsigned)(status))
@@ -235,7 +236,7 @@ typedef enum {
  * @brief A status's name.
  * @param status  a status
  * @return "new", "queued", "running", "retrying", "completed", "failed",
- *         "cancelled"; "unknown" for anything else. Never NULL.
+ *         "cancelled", "paused"; "unknown" for anything else. Never NULL.
  */
 JM_EXTERN const char *jm_status_name(jm_status status);
 
@@ -306,7 +307,7 @@ typedef enum {
 } jm_durability;
 
 /** The version of jm_config this header describes. */
-#define JM_CONFIG_VERSION 1u
+#define JM_CONFIG_VERSION 2u
 
 /* Defaults; docs/embedding.md's configuration table lists them too. */
 /** Default of jm_config.max_retries. */
@@ -353,6 +354,10 @@ typedef struct jm_config {
     jm_durability durability;  /**< JM_DURABLE_SYNC (default) or JM_DURABLE_PROCESS */
     int64_t policy_interval_ms; /**< how often the run loop evaluates policies
                                     (with a host of version 2 or later) */
+    /* Version 2: */
+    int high_workers;          /**< workers of jm_start() kept for jobs of
+                                    JM_CLASS_HIGH; 0: none (fewer than
+                                    max_concurrent) */
 } jm_config;
 
 /** Initialiser of jm_config: every default, no database path. */
@@ -363,7 +368,7 @@ typedef struct jm_config {
             JM_DEFAULT_BACKOFF_JITTER, JM_DEFAULT_LEASE_MS,                    \
             JM_DEFAULT_POLL_INTERVAL_MS, JM_RECOVER_RETRY, NULL, NULL,         \
             JM_LOG_WARN, NULL, NULL, NULL, JM_DEFAULT_BUSY_TIMEOUT_MS, NULL,   \
-            JM_DURABLE_SYNC, JM_DEFAULT_POLICY_INTERVAL_MS                     \
+            JM_DURABLE_SYNC, JM_DEFAULT_POLICY_INTERVAL_MS, 0                  \
     }
 
 /**
@@ -462,7 +467,20 @@ JM_EXTERN jm_decision jm_decision_cancelled(const char *message);
 JM_EXTERN jm_decision jm_decision_continue(const char *message, int64_t delay_ms);
 
 /** The version of jm_executor this header describes. */
-#define JM_EXECUTOR_VERSION 1u
+#define JM_EXECUTOR_VERSION 2u
+
+/** A job type's priority class: which workers may take its jobs, and which
+ *  I/O budget it spends (jm_set_rate_limit()). */
+typedef enum {
+    JM_CLASS_NORMAL, /**< any worker but those jm_config.high_workers keeps */
+    JM_CLASS_HIGH    /**< any worker: high workers take only these */
+} jm_class;
+
+/** The number of classes in jm_class. */
+#define JM_CLASS_COUNT 2
+
+/** The longest resource name (jm_create_opts.resource), in bytes. */
+#define JM_MAX_RESOURCE_BYTES 255
 
 /**
  * @brief An executor: the code behind one job type.
@@ -488,6 +506,13 @@ typedef struct jm_executor {
      * lock: it must return quickly and must not call jm_ functions other
      * than jm_ctx_job() and jm_ctx_params(). */
     void (*cancel)(void *self, jm_ctx *ctx);
+    /* Version 2: */
+    jm_class priority_class; /**< JM_CLASS_NORMAL or JM_CLASS_HIGH */
+    /** Optional: the resource a job acts on when its creator names none
+     * (jm_create_opts.resource): write it to buf (NUL-terminated, at most
+     * JM_MAX_RESOURCE_BYTES) and return 0, or return non-zero for none.
+     * Called at jm_create() after validate(). */
+    int (*resource)(void *self, const cJSON *params, char *buf, size_t buflen);
 } jm_executor;
 
 /**
@@ -529,7 +554,7 @@ JM_EXTERN int jm_register_builtin(jm_manager *m);
  * ------------------------------------------------------------------------ */
 
 /** The version of jm_create_opts this header describes. */
-#define JM_CREATE_OPTS_VERSION 1u
+#define JM_CREATE_OPTS_VERSION 2u
 
 /* Limits. */
 /** The largest job parameters, in bytes of JSON. */
@@ -553,11 +578,16 @@ typedef struct jm_create_opts {
     int max_retries;             /**< < 0: the manager's default */
     int64_t run_at_ms;           /**< 0: now; later: the job stays new until then */
     int priority;                /**< higher runs first among due jobs */
+    /* Version 2: */
+    const char *resource;        /**< what the job acts on ("app.orders"), for
+                                      jm_conflict_set() and jm_limit_set();
+                                      NULL: the executor's resource() hook's,
+                                      else none. ≤ JM_MAX_RESOURCE_BYTES */
 } jm_create_opts;
 
 /** Initialiser of jm_create_opts: no namespace or key, the manager's
- *  max_retries, due now, priority 0. */
-#define JM_CREATE_OPTS_INIT { JM_CREATE_OPTS_VERSION, NULL, NULL, -1, 0, 0 }
+ *  max_retries, due now, priority 0, the executor's resource. */
+#define JM_CREATE_OPTS_INIT { JM_CREATE_OPTS_VERSION, NULL, NULL, -1, 0, 0, NULL }
 
 /**
  * @brief Creates a job of @p type with @p params_json.
@@ -887,6 +917,32 @@ JM_EXTERN int64_t jm_job_lease_until(const jm_job *j);
  */
 JM_EXTERN int jm_job_cancel_requested(const jm_job *j);
 
+/**
+ * @brief The resource the job acts on (jm_create_opts.resource).
+ * @param j  the job
+ * @return the resource, or NULL if none; owned by the job.
+ */
+JM_EXTERN const char *jm_job_resource(const jm_job *j);
+
+/**
+ * @brief What holds a due job back, as the last claim that passed it saw.
+ * @param j  the job
+ * @return the id of the running job that holds its resource, or
+ *         "limit:<type>|*@<resource>|*" naming the limit it waits for, or
+ *         "paused:type:<type>" or "paused:resource:<resource>" naming the
+ *         pause; NULL if nothing holds it (a JM_PAUSE_ALL pause stops
+ *         claims before any job is looked at, so it marks none).
+ *         Owned by the job.
+ */
+JM_EXTERN const char *jm_job_blocked_by(const jm_job *j);
+
+/**
+ * @brief Whether a pause of the job was requested (jm_pause_job()).
+ * @param j  the job
+ * @return 1 if a pause request stands, else 0.
+ */
+JM_EXTERN int jm_job_pause_requested(const jm_job *j);
+
 /* ------------------------------------------------------------------------
  * Schedules
  * ------------------------------------------------------------------------ */
@@ -1188,6 +1244,193 @@ JM_EXTERN void jm_policy_free(jm_policy *p);
 JM_EXTERN void jm_policy_list_free(jm_policy **list, size_t n);
 
 /* ------------------------------------------------------------------------
+ * Conflicts, limits and pauses (docs/conflicts.md)
+ *
+ * Stored in the database: every manager on it obeys them, and a claim
+ * checks them and takes its jobs in one atomic step.
+ * ------------------------------------------------------------------------ */
+
+/** jm_limit_set() resource meaning "each resource on its own". */
+#define JM_EACH_RESOURCE "*"
+
+/**
+ * @brief Sets whether jobs of two types may run at the same time on the
+ * same resource.
+ *
+ * Symmetric; @p type_a may equal @p type_b. Jobs without a resource never
+ * conflict. Defaults for the built-in types are in docs/conflicts.md.
+ * @param m          the manager
+ * @param type_a     a job type ("CO")
+ * @param type_b     a job type ("BK")
+ * @param exclusive  non-zero: never together on one resource; 0: allowed
+ * @return JM_OK, or JM_EINVAL (malformed type), JM_EDB, JM_EBUSY.
+ */
+JM_EXTERN int jm_conflict_set(jm_manager *m, const char *type_a, const char *type_b,
+                              int exclusive);
+
+/**
+ * @brief Caps how many jobs run at once, across all processes on the
+ * database.
+ *
+ * (type, NULL): of that type in all; (NULL, resource): on that resource;
+ * (type, resource): of that type on that resource; JM_EACH_RESOURCE as the
+ * resource: on each resource on its own. (NULL, NULL) caps every job.
+ * @param m            the manager
+ * @param type         a job type, or NULL for any
+ * @param resource     a resource, JM_EACH_RESOURCE, or NULL for any
+ * @param max_running  at least 1; 0 removes the limit
+ * @return JM_OK, or JM_EINVAL (malformed type, over-long resource,
+ *         negative max_running), JM_EDB, JM_EBUSY.
+ */
+JM_EXTERN int jm_limit_set(jm_manager *m, const char *type, const char *resource,
+                           int max_running);
+
+/** One conflict rule, from jm_conflict_list(). */
+typedef struct jm_conflict {
+    char type_a[3]; /**< a job type, or "*" for every type */
+    char type_b[3]; /**< a job type, or "*"; type_a <= type_b */
+    int exclusive;  /**< 1: never together on one resource; 0: allowed
+                         (a pair's own rule wins over a "*" rule) */
+} jm_conflict;
+
+/**
+ * @brief The conflict rules stored in the database, the defaults
+ * included, ordered by (type_a, type_b).
+ * @param m    the manager
+ * @param out  receives *n rules; free with jm_conflict_list_free()
+ * @param n    receives the count
+ * @return JM_OK, or JM_EINVAL, JM_EDB, JM_ENOMEM.
+ */
+JM_EXTERN int jm_conflict_list(jm_manager *m, jm_conflict **out, size_t *n);
+
+/**
+ * @brief Frees what jm_conflict_list() returned.
+ * @param list  the array; NULL is allowed
+ */
+JM_EXTERN void jm_conflict_list_free(jm_conflict *list);
+
+/** One limit, from jm_limit_list(). */
+typedef struct jm_limit {
+    char type[3];    /**< a job type; "" for any type */
+    char *resource;  /**< a resource, JM_EACH_RESOURCE, or NULL for any */
+    int max_running; /**< at least 1 */
+} jm_limit;
+
+/**
+ * @brief The limits stored in the database, ordered by (type, resource).
+ * @param m    the manager
+ * @param out  receives *n limits; free with jm_limit_list_free()
+ * @param n    receives the count
+ * @return JM_OK, or JM_EINVAL, JM_EDB, JM_ENOMEM.
+ */
+JM_EXTERN int jm_limit_list(jm_manager *m, jm_limit **out, size_t *n);
+
+/**
+ * @brief Frees what jm_limit_list() returned.
+ * @param list  the array; NULL is allowed
+ * @param n     the count jm_limit_list() gave
+ */
+JM_EXTERN void jm_limit_list_free(jm_limit *list, size_t n);
+
+/** What jm_pause() and jm_resume() act on. */
+typedef enum {
+    JM_PAUSE_ALL,      /**< every job */
+    JM_PAUSE_TYPE,     /**< jobs of one type */
+    JM_PAUSE_RESOURCE  /**< jobs on one resource */
+} jm_pause_scope;
+
+/** One standing pause, from jm_paused_list(). */
+typedef struct jm_pause_entry {
+    jm_pause_scope scope; /**< what it pauses */
+    char *what;           /**< the type or resource; NULL for JM_PAUSE_ALL */
+    int64_t since_ms;     /**< when it was set */
+} jm_pause_entry;
+
+/**
+ * @brief Stops claiming the jobs in @p scope, in every process, from its
+ * next claim on. Running jobs finish (jm_pause_job() asks one to yield).
+ * Pausing what is paused changes nothing.
+ * @param m      the manager
+ * @param scope  what to pause
+ * @param what   the type or resource; NULL with JM_PAUSE_ALL
+ * @return JM_OK, or JM_EINVAL (bad scope, malformed type, over-long
+ *         resource), JM_EDB, JM_EBUSY.
+ */
+JM_EXTERN int jm_pause(jm_manager *m, jm_pause_scope scope, const char *what);
+
+/**
+ * @brief Ends a pause set by jm_pause().
+ * @param m      the manager
+ * @param scope  what to resume
+ * @param what   the type or resource; NULL with JM_PAUSE_ALL
+ * @return JM_OK, or JM_ENOTFOUND (no such pause), JM_EINVAL, JM_EDB,
+ *         JM_EBUSY.
+ */
+JM_EXTERN int jm_resume(jm_manager *m, jm_pause_scope scope, const char *what);
+
+/**
+ * @brief The standing pauses.
+ * @param m    the manager
+ * @param out  receives *n entries; free with jm_paused_list_free()
+ * @param n    receives the count
+ * @return JM_OK, or JM_EINVAL, JM_EDB, JM_ENOMEM.
+ */
+JM_EXTERN int jm_paused_list(jm_manager *m, jm_pause_entry **out, size_t *n);
+
+/**
+ * @brief Frees what jm_paused_list() returned.
+ * @param list  the array; NULL is allowed
+ * @param n     the count jm_paused_list() gave
+ */
+JM_EXTERN void jm_paused_list_free(jm_pause_entry *list, size_t n);
+
+/**
+ * @brief Pauses one job.
+ *
+ * A waiting job (new, queued, retrying) becomes paused at once. A running
+ * job gets a pause request, seen by its worker (in any process) within one
+ * heartbeat: jm_ctx_should_yield() turns true, and when its executor
+ * returns jm_decision_continue() the job becomes paused with its
+ * checkpoint. A pause spends no retry; a cancel wins over it.
+ * @param m   the manager
+ * @param id  the job
+ * @return JM_OK, or JM_ENOTFOUND, JM_ESTATE (finished, or paused already),
+ *         JM_EINVAL, JM_EDB, JM_EBUSY.
+ */
+JM_EXTERN int jm_pause_job(jm_manager *m, const char *id);
+
+/**
+ * @brief Puts a paused job back to waiting: queued if its run_at has come,
+ * else new until then (a job paused in its retry backoff keeps it);
+ * withdraws the pause request of a running one, which then goes on.
+ * @param m   the manager
+ * @param id  the job
+ * @return JM_OK, or JM_ENOTFOUND, JM_ESTATE (neither paused nor asked to
+ *         pause), JM_EINVAL, JM_EDB, JM_EBUSY.
+ */
+JM_EXTERN int jm_resume_job(jm_manager *m, const char *id);
+
+/** How much of its I/O budget an idle class saves up, in milliseconds of
+ *  its rate (jm_set_rate_limit()). */
+#define JM_RATE_LIMIT_BURST_MS 100
+
+/**
+ * @brief Sets the I/O budget of one class, shared by every worker of this
+ * manager; takes effect at once, running jobs included.
+ *
+ * A token bucket: an idle class saves up at most JM_RATE_LIMIT_BURST_MS of
+ * its budget, and a request larger than that passes once the bucket is
+ * full, leaving a debt the next requests of the class wait off. Each
+ * manager has its own budgets (docs/io-budgets.md); every class starts
+ * unlimited.
+ * @param m              the manager
+ * @param cls            the class
+ * @param bytes_per_sec  the budget; 0: unlimited
+ * @return JM_OK, or JM_EINVAL (NULL manager, bad class, negative rate).
+ */
+JM_EXTERN int jm_set_rate_limit(jm_manager *m, jm_class cls, int64_t bytes_per_sec);
+
+/* ------------------------------------------------------------------------
  * Inside an executor: the job context
  * ------------------------------------------------------------------------ */
 
@@ -1278,6 +1521,30 @@ JM_EXTERN jm_manager *jm_ctx_manager(const jm_ctx *ctx);
  * @return now, in ms since the Unix epoch.
  */
 JM_EXTERN int64_t jm_ctx_now(const jm_ctx *ctx);
+
+/**
+ * @brief Whether the executor should stop at its next safe point: a pause
+ * of the job was requested, or the job was cancelled, or the manager is
+ * stopping. On a pause, return jm_decision_continue() after saving a
+ * checkpoint; the job then waits paused until jm_resume_job().
+ * @param ctx  the running job's context
+ * @return 1 if it should yield, else 0.
+ */
+JM_EXTERN int jm_ctx_should_yield(jm_ctx *ctx);
+
+/**
+ * @brief Spends @p bytes of the I/O budget of the job's class, waiting
+ * until the budget allows them (jm_set_rate_limit()). Call it before
+ * reading or writing. Callers of one class are served in the order they
+ * came. Returns at once when the class is unlimited or @p bytes ≤ 0.
+ * Returns early, spending nothing, when the job is cancelled, asked to
+ * pause, loses its lease, or the manager stops: check
+ * jm_ctx_should_yield() then, rather than doing the I/O.
+ * @param ctx    the running job's context; NULL: returns 0
+ * @param bytes  bytes about to be read or written; ≤ 0 spends nothing
+ * @return how long it waited, in microseconds.
+ */
+JM_EXTERN int64_t jm_ctx_throttle(jm_ctx *ctx, int64_t bytes);
 
 /* ------------------------------------------------------------------------
  * Running
@@ -1399,6 +1666,10 @@ typedef struct jm_stats_report {
     int64_t schedule_skipped;    /**< fire times the overlap policy skipped */
     int64_t schedule_misfires;   /**< fire times it found missed */
     int64_t schedule_lag_max_ms; /**< the longest a fire came after its fire time */
+    /* I/O budgets of this manager since it opened, by jm_class: */
+    int64_t throttle_bytes[JM_CLASS_COUNT];   /**< bytes jm_ctx_throttle() spent,
+                                                   also while unlimited */
+    int64_t throttle_wait_us[JM_CLASS_COUNT]; /**< time it waited, in µs */
 } jm_stats_report;
 
 /**

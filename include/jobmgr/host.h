@@ -21,7 +21,12 @@
  *    the process dies in the middle. Executors rely on this to resume from
  *    a checkpoint after a crash.
  *  - Operations are called from worker threads, several at once: the host
- *    serialises what needs it.
+ *    serialises what needs it. That includes operations on one table: by
+ *    default jobmgr runs a flush beside a compaction of the same table
+ *    (docs/conflicts.md), so flush() may come while the compaction sits
+ *    between list_segments() and merge_segments(). merge_segments() merges
+ *    only the segments it names, and leaves a segment flushed meanwhile
+ *    alone.
  *  - Strings passed in are borrowed for the duration of the call; rows and
  *    strings passed to callbacks are valid only during the callback.
  *  - Names (namespaces, tables, users) arrive as the job's parameters gave

@@ -51,8 +51,24 @@ void jm__claim_plan(jm_manager *m, jm__claim_plan_t *c)
     c->now = workers > have ? workers - have : 0;
     c->ahead = 0;
     c->ahead_types[0] = '\0';
+    c->now_types[0] = '\0';
     char all[JM_TYPE_SLOTS * 3 + 1];
     jm__registry_types(&m->registry, all);
+    if (p->high_workers) {
+        /* Normal-class jobs up to the workers they may have; past that,
+         * only high-class ones, for the workers kept for them. */
+        size_t room = jm__pool_normal_room(p);
+        if (c->now > room) {
+            if (room == 0) {
+                jm__registry_high_types(&m->registry, c->now_types);
+                memcpy(all, c->now_types, sizeof all);
+                if (!all[0])
+                    c->now = 0;
+            } else {
+                c->now = room;
+            }
+        }
+    }
     int64_t longest = 0;
     size_t len = 0;
     for (const char *t = all; t[0] && t[1]; t += t[2] ? 3 : 2) {

@@ -29,6 +29,9 @@ void jm__claim_req_init(jm_manager *m, jm__claim_req *req, char *types, size_t m
 typedef struct jm__claim_plan_t {
     size_t now, ahead;
     char ahead_types[JM_TYPE_SLOTS * 3 + 1];
+    /* The types of the `now` pass when only high-class jobs may start
+     * (jm_config.high_workers); "" for every registered type. */
+    char now_types[JM_TYPE_SLOTS * 3 + 1];
 } jm__claim_plan_t;
 
 /* Plans the next claim from the pool's state; m->lock held. */

@@ -64,6 +64,24 @@ static int fail(int code, size_t i, int many, const char *fmt, ...)
 #define FAIL(code, ...) return fail(code, i, many, __VA_ARGS__)
 
 /* Validates one job and fills its row (but not id/created_at). */
+/* The executor's resource for a job whose creator named none; none if the
+ * hook declines or gives something no caller could have passed. */
+static int derive_resource(const jm__executor_entry *e, const cJSON *params, jm__new_row *row)
+{
+    char buf[JM_MAX_RESOURCE_BYTES + 2] = "";
+    if (e->ex.resource(e->self, params, buf, sizeof buf) != 0)
+        return JM_OK;
+    buf[sizeof buf - 1] = '\0';
+    size_t len = strlen(buf);
+    if (len == 0 || len > JM_MAX_RESOURCE_BYTES || !jm__text_valid(buf, len) ||
+        strcmp(buf, JM_EACH_RESOURCE) == 0)
+        return JM_OK;
+    if (!(row->resource_owned = jm__strdup(buf)))
+        return jm__seterr(JM_ENOMEM, "%s", "out of memory deriving a resource");
+    row->resource = row->resource_owned;
+    return JM_OK;
+}
+
 static int prepare(jm_manager *m, const jm_new_job *j, size_t i, int many, int64_t now,
                    jm__new_row *row);
 
@@ -87,8 +105,11 @@ static int prepare(jm_manager *m, const jm_new_job *j, size_t i, int many, int64
         FAIL(JM_EINVAL, "unknown jm_create_opts version %u", o->version);
     int rc;
     if ((rc = check_key(o->namespace_id, "namespace_id", i, many)) ||
-        (rc = check_key(o->idempotency_key, "idempotency_key", i, many)))
+        (rc = check_key(o->idempotency_key, "idempotency_key", i, many)) ||
+        (rc = check_key(o->resource, "resource", i, many)))
         return rc;
+    if (o->resource && strcmp(o->resource, JM_EACH_RESOURCE) == 0)
+        FAIL(JM_EINVAL, "resource \"%s\" is reserved (JM_EACH_RESOURCE)", JM_EACH_RESOURCE);
     if (o->max_retries > JM_MAX_RETRIES_LIMIT)
         FAIL(JM_EINVAL, "max_retries must be at most %d", JM_MAX_RETRIES_LIMIT);
     if (o->run_at_ms < 0)
@@ -107,20 +128,24 @@ static int prepare(jm_manager *m, const jm_new_job *j, size_t i, int many, int64
     if (escapes_nul(params, len))
         FAIL(JM_EINVAL, "%s",
              "parameters must not contain \\u0000: a NUL would cut a string short");
-    if (e.ex.validate) {
+    int derive = !o->resource && e.ex.resource;
+    if (e.ex.validate || derive) {
         /* The text is valid JSON, so a parse failure can only be memory. */
         cJSON *p = cJSON_ParseWithLengthOpts(params, len + 1, NULL, 1);
         if (!p)
             FAIL(JM_ENOMEM, "%s", "out of memory parsing parameters");
         char err[512] = "";
-        int bad = e.ex.validate(e.self, p, err, sizeof err);
+        int bad = e.ex.validate ? e.ex.validate(e.self, p, err, sizeof err) : 0;
         err[sizeof err - 1] = '\0';
         if (bad) {
             cJSON_Delete(p);
             FAIL(JM_EINVAL, "invalid %s parameters: %s", j->type,
                  *err ? err : "rejected by the executor");
         }
+        rc = derive ? derive_resource(&e, p, row) : JM_OK;
         cJSON_Delete(p);
+        if (rc)
+            return rc;
     }
     row->type = j->type;
     row->params = params;
@@ -128,6 +153,8 @@ static int prepare(jm_manager *m, const jm_new_job *j, size_t i, int many, int64
     row->idempotency_key = o->idempotency_key;
     row->max_retries = o->max_retries < 0 ? m->cfg.max_retries : o->max_retries;
     row->priority = o->priority;
+    if (o->resource)
+        row->resource = o->resource;
     row->run_at = o->run_at_ms ? o->run_at_ms : now;
     row->status = row->run_at > now ? JM_STATUS_NEW : JM_STATUS_QUEUED;
     return JM_OK;
@@ -155,8 +182,10 @@ static int create_rows(jm_manager *m, const jm_new_job *jobs, size_t n,
     int64_t now = jm__now(m);
     int64_t earliest = INT64_MAX;
     int rc = JM_OK;
+    size_t touched = 0;
     for (size_t i = 0; i < n && rc == JM_OK; i++) {
         memset(&rows[i], 0, sizeof rows[i]);
+        touched = i + 1;
         if ((rc = prepare(m, &jobs[i], i, many, now, &rows[i])))
             break;
         jm__job_id_new(rows[i].type, ids[i]);
@@ -184,6 +213,8 @@ static int create_rows(jm_manager *m, const jm_new_job *jobs, size_t n,
     } else if (rc == JM_OK && single_id_out) {
         memcpy(single_id_out, ids[0], JM_JOB_ID_SIZE);
     }
+    for (size_t i = 0; i < touched; i++)
+        jm__free(rows[i].resource_owned);
     if (rows != &one)
         jm__free(rows);
     if (ids != ids_out && ids != &one_id)

@@ -92,6 +92,8 @@ void jm__ctx_signal(jm_ctx *ctx, int shutdown)
         atomic_store(&ctx->cancelled, 1);
     if (!was && ctx->entry.ex.cancel)
         ctx->entry.ex.cancel(ctx->entry.self, ctx);
+    /* A job waiting in jm_ctx_throttle() returns now. */
+    jm__throttle_wake(ctx->m);
 }
 
 const jm_job *jm_ctx_job(const jm_ctx *ctx)
@@ -140,6 +142,8 @@ static void jm__ctx_check_row(jm_ctx *ctx)
         atomic_store(&ctx->cancelled, 1);
     else if (v == JM__START_LOST)
         atomic_store(&ctx->lost, 1);
+    else if (v == JM__START_PAUSED)
+        atomic_store(&ctx->paused, 1);
 }
 
 static void inline_heartbeat(jm_ctx *ctx)
@@ -160,6 +164,13 @@ int jm_ctx_is_cancelled(jm_ctx *ctx)
     jm__ctx_check_row(ctx);
     return atomic_load(&ctx->cancelled) || atomic_load(&ctx->shutdown) ||
            atomic_load(&ctx->lost);
+}
+
+int jm_ctx_should_yield(jm_ctx *ctx)
+{
+    if (!ctx)
+        return 0;
+    return jm_ctx_is_cancelled(ctx) || atomic_load(&ctx->paused);
 }
 
 int jm_ctx_checkpoint(jm_ctx *ctx, const char *json)

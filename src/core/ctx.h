@@ -15,9 +15,12 @@ struct jm_ctx {
     jm_job *job;
     cJSON *params;
     jm__executor_entry entry;
+    /* Whoever sets one of these four from another thread then calls
+     * jm__throttle_wake(m), so a job waiting in jm_ctx_throttle() sees it. */
     _Atomic int cancelled; /* a cancel request reached this run */
     _Atomic int shutdown;  /* the manager is stopping */
     _Atomic int lost;      /* the lease was lost: another worker may own the job */
+    _Atomic int paused;    /* a pause request reached this run */
     int inline_mode;       /* jm_run_once: no loop thread renews the lease */
     int64_t next_heartbeat_mono;
     double progress;
@@ -36,8 +39,8 @@ void jm__ctx_release(jm_ctx *ctx);
 /* Adds/removes ctx in the manager's active list (under m->lock). */
 void jm__ctx_activate(jm_ctx *ctx);
 void jm__ctx_deactivate(jm_ctx *ctx);
-/* Sets the cancel flag and calls the executor's cancel hook once. Caller
- * holds m->lock. */
+/* Sets the cancel flag, calls the executor's cancel hook once and wakes
+ * the job if it waits in jm_ctx_throttle(). Caller holds m->lock. */
 void jm__ctx_signal(jm_ctx *ctx, int shutdown);
 
 #endif

@@ -58,9 +58,13 @@ void jm__heartbeat(jm_manager *m)
                 hit = &infos[i];
         if (hit && hit->cancel_requested) {
             jm__ctx_signal(c, 0);
+        } else if (hit && hit->pause_requested) {
+            if (!atomic_exchange(&c->paused, 1))
+                jm__throttle_wake(m);
         } else if (!hit && !atomic_exchange(&c->lost, 1)) {
             jm__log(m, JM_LOG_WARN, c->job->id,
                     "lease lost: the job was recovered elsewhere; asking it to stop");
+            jm__throttle_wake(m);
         }
     }
     pthread_mutex_unlock(&m->lock);
@@ -72,10 +76,12 @@ void jm__lose_older_runs(jm_manager *m, jm_job *const *claimed, size_t n)
     for (jm_ctx *c = m->active; c; c = c->next)
         for (size_t i = 0; i < n; i++)
             if (claimed[i]->seq == c->job->seq && claimed[i]->attempts > c->job->attempts &&
-                !atomic_exchange(&c->lost, 1))
+                !atomic_exchange(&c->lost, 1)) {
                 jm__log(m, JM_LOG_WARN, c->job->id,
                         "lease lost: the job was taken over and claimed again; asking it "
                         "to stop");
+                jm__throttle_wake(m);
+            }
 }
 
 int64_t jm__clock_watch(jm_manager *m)

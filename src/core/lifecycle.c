@@ -4,6 +4,7 @@
  * first recovery. Running jobs is in pool.c and run_once.c; job operations
  * in create.c, query.c and control.c.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +24,8 @@ static int check_config(const jm_config *c)
 {
     if (!c)
         return jm__seterr(JM_EINVAL, "jm_open: config is NULL");
-    if (c->version != JM_CONFIG_VERSION)
-        return jm__seterr(JM_EINVAL, "jm_open: unknown config version %u (expected %u)",
+    if (c->version < 1 || c->version > JM_CONFIG_VERSION)
+        return jm__seterr(JM_EINVAL, "jm_open: unknown config version %u (expected 1..%u)",
                           c->version, JM_CONFIG_VERSION);
     if (!c->db_path || !*c->db_path)
         return jm__seterr(JM_EINVAL, "jm_open: db_path is required");
@@ -53,6 +54,14 @@ static int check_config(const jm_config *c)
         return jm__seterr(JM_EINVAL, "jm_open: unknown durability %d", (int)c->durability);
     if (c->policy_interval_ms < 1 || c->policy_interval_ms > 86400000)
         return jm__seterr(JM_EINVAL, "jm_open: policy_interval_ms must be 1..86400000");
+    return JM_OK;
+}
+
+/* The fields version 2 added, once the config is whole. */
+static int check_config_v2(const jm_config *c)
+{
+    if (c->high_workers < 0 || c->high_workers >= JM_MAX_WORKERS)
+        return jm__seterr(JM_EINVAL, "jm_open: high_workers must be 0..%d", JM_MAX_WORKERS - 1);
     return JM_OK;
 }
 
@@ -87,6 +96,7 @@ static void free_manager(jm_manager *m)
     pthread_mutex_destroy(&m->tz_lock);
     jm__write_queue_destroy(&m->writes);
     jm__stats_destroy(&m->stats);
+    jm__throttle_destroy(&m->throttle);
     jm__free(m->db_file);
     jm__free(m->db_path);
     jm__free(m->node_id);
@@ -101,6 +111,14 @@ int jm_open(const jm_config *cfg, jm_manager **out)
     *out = NULL;
     int rc = check_config(cfg);
     if (rc)
+        return rc;
+    /* A version 1 config ends before high_workers: read no further, and
+     * give what it lacks its default. */
+    jm_config full = JM_CONFIG_INIT;
+    memcpy(&full, cfg, cfg->version == 1 ? offsetof(jm_config, high_workers) : sizeof full);
+    full.version = JM_CONFIG_VERSION;
+    cfg = &full;
+    if ((rc = check_config_v2(cfg)))
         return rc;
     jm_manager *m = jm__calloc(1, sizeof *m);
     if (!m)
@@ -121,6 +139,7 @@ int jm_open(const jm_config *cfg, jm_manager **out)
     locks &= pthread_mutex_init(&m->clock_lock, NULL) == 0;
     locks &= pthread_mutex_init(&m->tz_lock, NULL) == 0;
     locks &= jm__stats_init(&m->stats) == 0;
+    locks &= jm__throttle_init(&m->throttle) == JM_OK;
     locks &= jm__write_queue_init(&m->writes) == JM_OK;
     if (!m->db_path || !m->node_id || (cfg->sqlite_vfs && !m->vfs) || !locks) {
         free_manager(m);

@@ -75,8 +75,10 @@ static void cycle(jm_manager *m, const jm__claim_plan_t *plan)
     jm_job **jobs = NULL;
     size_t got = 0;
     int claim_rc = JM_OK;
-    int rc = jm__commit_cycle(m, list, n, plan ? plan->now : 0, plan ? plan->ahead : 0,
-                              plan ? plan->ahead_types : NULL, &jobs, &got, &claim_rc);
+    int rc = jm__commit_cycle(m, list, n, plan ? plan->now : 0,
+                              plan && plan->now_types[0] ? plan->now_types : NULL,
+                              plan ? plan->ahead : 0, plan ? plan->ahead_types : NULL, &jobs,
+                              &got, &claim_rc);
     if (rc)
         jm__log(m, list ? JM_LOG_ERROR : JM_LOG_WARN, NULL,
                 "recording %zu outcome(s) and claiming failed, will try again: %s", n,
@@ -106,8 +108,13 @@ static void cycle(jm_manager *m, const jm__claim_plan_t *plan)
     }
     if (got && m->active)
         jm__lose_older_runs(m, jobs, got);
-    for (size_t i = 0; i < got; i++)
+    char high[JM_TYPE_SLOTS * 3 + 1] = "";
+    if (got && p->high_workers)
+        jm__registry_high_types(&m->registry, high);
+    for (size_t i = 0; i < got; i++) {
+        jobs[i]->high = high[0] && jm__types_have(high, jobs[i]->type);
         jm__pool_push_pending(p, jobs[i]);
+    }
     jm__free(jobs);
     if (got)
         pthread_cond_broadcast(&p->work_cv);
@@ -303,7 +310,7 @@ static phase_result policy_phase(jm_manager *m, loop_turn *t)
 static phase_result claim_phase(jm_manager *m, loop_turn *t)
 {
     jm__pool *p = &m->pool;
-    jm__claim_plan_t plan = {0, 0, ""};
+    jm__claim_plan_t plan = {0, 0, "", ""};
     if (!t->stopping)
         jm__claim_plan(m, &plan);
     t->want = plan.now + plan.ahead;

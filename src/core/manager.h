@@ -14,6 +14,7 @@
 #include "pool.h"
 #include "registry.h"
 #include "stats.h"
+#include "throttle.h"
 #include "jobmgr.h"
 #include "store.h"
 #include "write_queue.h"
@@ -67,6 +68,7 @@ struct jm_manager {
     struct jm__tz *tz_cache[JM__TZ_CACHE];
     int ntz;
     jm__stats stats; /* counters for jm_stats() (stats.c) */
+    jm__throttle throttle; /* I/O budgets by class (throttle.c) */
 };
 
 /* The manager's clock (cfg.now_ms or the system clock). */

@@ -12,6 +12,7 @@
 #include "manager.h"
 #include "policy_snapshot.h"
 #include "random.h"
+#include "ref_check.h"
 #include "text.h"
 
 /* The shortest period of a retention or eviction policy: a second. */
@@ -98,21 +99,11 @@ int jm_policy_create(jm_manager *m, const jm_policy_spec *spec,
     return rc;
 }
 
-static int check_ref(jm_manager *m, const char *ref, const char *fn)
-{
-    if (!m || !ref)
-        return jm__seterr(JM_EINVAL, "%s: manager or policy is NULL", fn);
-    size_t len = strnlen(ref, JM_SCHEDULE_NAME_MAX + 1);
-    if (len > JM_SCHEDULE_NAME_MAX || !jm__text_valid(ref, len))
-        return jm__seterr(JM_EINVAL, "%s: not a policy id or name", fn);
-    return JM_OK;
-}
-
 int jm_policy_get(jm_manager *m, const char *id_or_name, jm_policy **out)
 {
     if (out)
         *out = NULL;
-    int rc = check_ref(m, id_or_name, "jm_policy_get");
+    int rc = jm__ref_check(m, id_or_name, "policy", "jm_policy_get");
     if (rc)
         return rc;
     if (!out)
@@ -140,7 +131,7 @@ int jm_policy_list(jm_manager *m, jm_policy ***out, size_t *n)
 /* Runs `op` on the policy named or identified by `ref`. */
 static int on_policy(jm_manager *m, const char *ref, const char *fn, int pause_to)
 {
-    int rc = check_ref(m, ref, fn);
+    int rc = jm__ref_check(m, ref, "policy", fn);
     if (rc)
         return rc;
     jm_policy *p = NULL;

@@ -88,8 +88,16 @@ size_t jm__prefetch_capacity(int nworkers)
     return n < (size_t)nworkers ? (size_t)nworkers : n;
 }
 
+size_t jm__pool_normal_room(const jm__pool *p)
+{
+    size_t cap = (size_t)(p->nworkers - p->high_workers);
+    size_t have = (size_t)p->executing_normal + p->pending_normal;
+    return cap > have ? cap - have : 0;
+}
+
 void jm__pool_push_pending(jm__pool *p, jm_job *job)
 {
+    p->pending_normal += !job->high;
     p->pending[(p->pending_head + p->npending) % p->pending_cap] = job;
     p->npending++;
 }
@@ -99,7 +107,33 @@ jm_job *jm__pool_pop_pending(jm__pool *p)
     jm_job *job = p->pending[p->pending_head];
     p->pending_head = (p->pending_head + 1) % p->pending_cap;
     p->npending--;
+    p->pending_normal -= !job->high;
     return job;
+}
+
+/* The next job a worker may start: the first in the ring, or while the
+ * normal-class jobs fill every worker not kept for high ones, the first
+ * high one (moved to the front, the others keeping their order). NULL if
+ * none. */
+static jm_job *take_pending(jm__pool *p)
+{
+    if (p->npending == 0)
+        return NULL;
+    if (!p->high_workers || p->executing_normal < p->nworkers - p->high_workers)
+        return jm__pool_pop_pending(p);
+    for (size_t i = 0; i < p->npending; i++) {
+        size_t at = (p->pending_head + i) % p->pending_cap;
+        jm_job *job = p->pending[at];
+        if (!job->high)
+            continue;
+        for (size_t k = i; k > 0; k--) {
+            size_t to = (p->pending_head + k) % p->pending_cap;
+            p->pending[to] = p->pending[(p->pending_head + k - 1) % p->pending_cap];
+        }
+        p->pending[p->pending_head] = job;
+        return jm__pool_pop_pending(p);
+    }
+    return NULL;
 }
 
 /* ---- workers ---- */
@@ -116,19 +150,29 @@ static void *worker_main(void *arg)
     tl_worker_of = m;
     pthread_mutex_lock(&m->lock);
     for (;;) {
-        while (p->npending == 0 && !p->workers_exit)
+        jm_job *job;
+        while (!(job = take_pending(p)) && !(p->workers_exit && p->npending == 0))
             pthread_cond_wait(&p->work_cv, &m->lock);
-        if (p->npending == 0)
+        if (!job)
             break;
-        jm_job *job = jm__pool_pop_pending(p);
         int slot = jm__type_slot(job->type);
+        int normal = !job->high;
         p->executing++;
+        p->executing_normal += normal;
         pthread_mutex_unlock(&m->lock);
         int64_t t0 = jm__mono_us();
         jm__outcome *o = jm__run_job(m, job, 0);
         int64_t took = jm__mono_us() - t0;
         pthread_mutex_lock(&m->lock);
         p->executing--;
+        p->executing_normal -= normal;
+        /* A worker waiting for a normal job's turn may take it now. */
+        if (normal && p->high_workers && p->pending_normal)
+            pthread_cond_broadcast(&p->work_cv);
+        /* Claims took only high-class jobs while normal ones had no room:
+         * now they have, claim them with this outcome's commit. */
+        if (normal && p->high_workers && jm__pool_normal_room(p) == 1)
+            p->claim_now = 1;
         /* Moving average (1/8 weight) per type: how far ahead the loop
          * claims. */
         if (slot >= 0) {
@@ -168,6 +212,9 @@ int jm__pool_begin(jm_manager *m, int n)
     p->npending = 0;
     p->pending_head = 0;
     p->executing = 0;
+    p->executing_normal = 0;
+    p->pending_normal = 0;
+    p->high_workers = m->cfg.high_workers;
     p->claim_now = 1;
     p->maybe_more = 0;
     p->idle_may_claim = 0;

@@ -28,6 +28,11 @@ typedef struct jm__pool {
      * loop claims (loop.c). */
     int64_t type_run_us[JM_TYPE_SLOTS];
     int executing;
+    /* jm_config.high_workers: normal-class jobs run on at most
+     * nworkers - high workers; these count them. */
+    int high_workers;
+    int executing_normal;
+    size_t pending_normal;
     jm__outcome *done; /* finished runs waiting for the group commit */
     size_t ndone;
     int claim_now;          /* a local create or a full claim: look again now */
@@ -48,6 +53,9 @@ typedef struct jm__pool {
 } jm__pool;
 
 int jm__pool_init(jm_manager *m);
+/* Normal-class jobs that may still be claimed or started without taking a
+ * worker kept for high-class ones; m->lock held. */
+size_t jm__pool_normal_room(const jm__pool *p);
 void jm__pool_destroy(jm_manager *m);
 /* Sets the pool up for n workers and starts them; m->lock held. */
 int jm__pool_begin(jm_manager *m, int n);

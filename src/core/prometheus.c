@@ -53,25 +53,33 @@ static void put_label_value(writer *w, const char *s)
     }
 }
 
-/* Milliseconds as seconds, exactly, without trailing zeros: 1 -> "0.001",
- * 1500 -> "1.5", 30000 -> "30". */
-static void put_seconds(writer *w, int64_t ms)
+/* v / 10^digits, exactly, without trailing zeros: (1, 3) -> "0.001",
+ * (1500, 3) -> "1.5", (30000, 3) -> "30". */
+static void put_decimal(writer *w, int64_t v, int digits)
 {
-    if (ms < 0) {
+    if (v < 0) {
         put(w, "-");
-        ms = -ms;
+        v = -v;
     }
-    int64_t whole = ms / 1000, frac = ms % 1000;
+    int64_t unit = 1;
+    for (int i = 0; i < digits; i++)
+        unit *= 10;
+    int64_t whole = v / unit, frac = v % unit;
     if (frac == 0) {
         put(w, "%lld", (long long)whole);
         return;
     }
-    int digits = 3;
     while (frac % 10 == 0) {
         frac /= 10;
         digits--;
     }
     put(w, "%lld.%0*lld", (long long)whole, digits, (long long)frac);
+}
+
+/* Milliseconds as seconds, exactly. */
+static void put_seconds(writer *w, int64_t ms)
+{
+    put_decimal(w, ms, 3);
 }
 
 static void family(writer *w, const char *name, const char *type, const char *help)
@@ -103,6 +111,25 @@ static void type_counter(writer *w, const jm_stats_report *r, const char *name,
         memcpy(&v, (const char *)t + field, sizeof v);
         put_type_label(w, name, t->type);
         put(w, "} %lld\n", (long long)v);
+    }
+}
+
+/* Label values of jm_class, by class. */
+static const char *const class_names[JM_CLASS_COUNT] = {"normal", "high"};
+
+static void throttle_families(writer *w, const jm_stats_report *r)
+{
+    family(w, "jobmgr_throttle_bytes_total", "counter",
+           "Bytes jobs spent from their priority class's I/O budget.");
+    for (int c = 0; c < JM_CLASS_COUNT; c++)
+        put(w, "jobmgr_throttle_bytes_total{class=\"%s\"} %lld\n", class_names[c],
+            (long long)r->throttle_bytes[c]);
+    family(w, "jobmgr_throttle_wait_seconds_total", "counter",
+           "Time jobs waited for their priority class's I/O budget.");
+    for (int c = 0; c < JM_CLASS_COUNT; c++) {
+        put(w, "jobmgr_throttle_wait_seconds_total{class=\"%s\"} ", class_names[c]);
+        put_decimal(w, r->throttle_wait_us[c], 6);
+        put(w, "\n");
     }
 }
 
@@ -153,6 +180,7 @@ static void render(writer *w, const jm_stats_report *r)
     family(w, "jobmgr_schedule_lag_max_seconds", "gauge",
            "The longest a fire came after its fire time.");
     put(w, "jobmgr_schedule_lag_max_seconds %.3f\n", (double)r->schedule_lag_max_ms / 1000.0);
+    throttle_families(w, r);
 
     const char *h = "jobmgr_run_duration_seconds";
     family(w, h, "histogram", "How long runs took, from start to the executor's return.");

@@ -3,6 +3,7 @@
  * a lock so registration may happen while jobs run. */
 #include "registry.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "error.h"
@@ -32,9 +33,17 @@ int jm__registry_add(jm__registry *r, const jm_executor *ex, void *self)
 {
     if (!ex)
         return jm__seterr(JM_EINVAL, "jm_register: executor is NULL");
-    if (ex->version != JM_EXECUTOR_VERSION)
-        return jm__seterr(JM_EINVAL, "jm_register: unknown executor version %u (expected %u)",
+    if (ex->version < 1 || ex->version > JM_EXECUTOR_VERSION)
+        return jm__seterr(JM_EINVAL, "jm_register: unknown executor version %u (expected 1..%u)",
                           ex->version, JM_EXECUTOR_VERSION);
+    /* A version 1 executor ends before priority_class: read no further. */
+    jm_executor v = {0};
+    memcpy(&v, ex, ex->version == 1 ? offsetof(jm_executor, priority_class) : sizeof v);
+    v.version = JM_EXECUTOR_VERSION;
+    ex = &v;
+    if (ex->priority_class != JM_CLASS_NORMAL && ex->priority_class != JM_CLASS_HIGH)
+        return jm__seterr(JM_EINVAL, "jm_register: unknown priority class %d",
+                          (int)ex->priority_class);
     if (!jm__type_valid(ex->type))
         return jm__seterr(JM_EINVAL,
                           "jm_register: type must be two uppercase letters (got '%.8s')",
@@ -56,6 +65,13 @@ int jm__registry_add(jm__registry *r, const jm_executor *ex, void *self)
         r->types[n++] = ',';
     memcpy(r->types + n, ex->type, 2);
     r->types[n + 2] = '\0';
+    if (ex->priority_class == JM_CLASS_HIGH) {
+        n = strlen(r->high_types);
+        if (n)
+            r->high_types[n++] = ',';
+        memcpy(r->high_types + n, ex->type, 2);
+        r->high_types[n + 2] = '\0';
+    }
     pthread_mutex_unlock(&r->lock);
     return JM_OK;
 }
@@ -74,5 +90,20 @@ void jm__registry_types(jm__registry *r, char *buf)
 {
     pthread_mutex_lock(&r->lock);
     memcpy(buf, r->types, sizeof r->types);
+    pthread_mutex_unlock(&r->lock);
+}
+
+int jm__types_have(const char *list, const char *type)
+{
+    for (const char *t = list; t[0] && t[1]; t += t[2] ? 3 : 2)
+        if (t[0] == type[0] && t[1] == type[1])
+            return 1;
+    return 0;
+}
+
+void jm__registry_high_types(jm__registry *r, char *buf)
+{
+    pthread_mutex_lock(&r->lock);
+    memcpy(buf, r->high_types, sizeof r->high_types);
     pthread_mutex_unlock(&r->lock);
 }

@@ -19,6 +19,8 @@ typedef struct jm__registry {
     jm__executor_entry slots[JM_TYPE_SLOTS];
     /* "FL,CL,…": what this manager may claim; 3 bytes a type. */
     char types[JM_TYPE_SLOTS * 3 + 1];
+    /* ... of them, those of JM_CLASS_HIGH. */
+    char high_types[JM_TYPE_SLOTS * 3 + 1];
 } jm__registry;
 
 int jm__registry_init(jm__registry *r);
@@ -31,5 +33,9 @@ int jm__type_slot(const char *type);
 
 /* Copies the claimable types list into buf (JM_TYPE_SLOTS * 3 + 1 bytes). */
 void jm__registry_types(jm__registry *r, char *buf);
+/* ... and the JM_CLASS_HIGH ones among them. */
+void jm__registry_high_types(jm__registry *r, char *buf);
+/* Whether a types list ("FL,CL") holds `type`. */
+int jm__types_have(const char *list, const char *type);
 
 #endif

@@ -37,6 +37,10 @@ static int check_workers(jm_manager *m, int n, const char *fn)
         return jm__seterr(JM_EINVAL, "%s: manager is NULL", fn);
     if (n < 1 || n > JM_MAX_WORKERS)
         return jm__seterr(JM_EINVAL, "%s: max_concurrent must be 1..%d", fn, JM_MAX_WORKERS);
+    if (m->cfg.high_workers >= n)
+        return jm__seterr(JM_EINVAL,
+                          "%s: max_concurrent (%d) must be more than jm_config.high_workers (%d)",
+                          fn, n, m->cfg.high_workers);
     return JM_OK;
 }
 

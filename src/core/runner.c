@@ -194,6 +194,10 @@ jm__outcome *jm__run_job(jm_manager *m, jm_job *job, int inline_mode)
         if (v == JM__START_CANCELLED) {
             atomic_store(&ctx.cancelled, 1);
             d = jm_decision_cancelled(NULL);
+        } else if (v == JM__START_PAUSED) {
+            /* Yields before its first step: the outcome makes it paused. */
+            atomic_store(&ctx.paused, 1);
+            d = jm_decision_continue(NULL, 0);
         } else {
             jm__log(m, JM_LOG_INFO, job->id, "started (%s, attempt %d)",
                     entry.ex.name ? entry.ex.name : job->type, job->attempts);
@@ -239,6 +243,7 @@ static void log_outcome(jm_manager *m, const jm__outcome *o)
 }
 
 int jm__commit_cycle(jm_manager *m, jm__outcome *list, size_t n, size_t claim_max,
+                     const char *claim_types,
                      size_t ahead_max, const char *ahead_types, jm_job ***claimed,
                      size_t *nclaimed, int *claim_err)
 {
@@ -256,6 +261,8 @@ int jm__commit_cycle(jm_manager *m, jm__outcome *list, size_t n, size_t claim_ma
     int claiming = claim_max || ahead_max;
     if (claiming) {
         jm__claim_req_init(m, &req, types, claim_max);
+        if (claim_types)
+            req.types = claim_types;
         req.ahead_types = ahead_types;
         req.ahead_max = ahead_types ? ahead_max : 0;
     }
@@ -291,7 +298,7 @@ int jm__commit_cycle(jm_manager *m, jm__outcome *list, size_t n, size_t claim_ma
 
 int jm__commit_outcomes(jm_manager *m, jm__outcome *list, size_t n)
 {
-    return list ? jm__commit_cycle(m, list, n, 0, 0, NULL, NULL, NULL, NULL) : JM_OK;
+    return list ? jm__commit_cycle(m, list, n, 0, NULL, 0, NULL, NULL, NULL, NULL) : JM_OK;
 }
 
 void jm__outcome_free_list(jm__outcome *o)

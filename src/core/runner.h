@@ -31,6 +31,7 @@ int jm__commit_outcomes(jm_manager *m, jm__outcome *list, size_t n);
  * frees) the list, and puts its error in *claim_err (may be NULL when
  * nothing is claimed). */
 int jm__commit_cycle(jm_manager *m, jm__outcome *list, size_t n, size_t claim_max,
+                     const char *claim_types,
                      size_t ahead_max, const char *ahead_types, jm_job ***claimed,
                      size_t *nclaimed, int *claim_err);
 void jm__outcome_free_list(jm__outcome *list);

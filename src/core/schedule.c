@@ -13,6 +13,7 @@
 #include "job_id.h"
 #include "pool.h"
 #include "random.h"
+#include "ref_check.h"
 #include "schedule.h"
 #include "schedule_snapshot.h"
 #include "text.h"
@@ -111,6 +112,7 @@ static int check_spec(jm_manager *m, const jm_schedule_spec *sp, int64_t now)
     jm__new_row row;
     memset(&row, 0, sizeof row);
     int rc = jm__create_prepare(m, &j, now, &row);
+    jm__free(row.resource_owned);
     if (rc) {
         char msg[JM_ERRMSG_SIZE];
         snprintf(msg, sizeof msg, "%s", jm_last_error());
@@ -215,21 +217,11 @@ int jm_schedule_create(jm_manager *m, const jm_schedule_spec *spec,
     return rc;
 }
 
-static int check_ref(jm_manager *m, const char *ref, const char *fn)
-{
-    if (!m || !ref)
-        return jm__seterr(JM_EINVAL, "%s: manager or schedule is NULL", fn);
-    size_t len = strnlen(ref, JM_SCHEDULE_NAME_MAX + 1);
-    if (len > JM_SCHEDULE_NAME_MAX || !jm__text_valid(ref, len))
-        return jm__seterr(JM_EINVAL, "%s: not a schedule id or name", fn);
-    return JM_OK;
-}
-
 int jm_schedule_get(jm_manager *m, const char *id_or_name, jm_schedule **out)
 {
     if (out)
         *out = NULL;
-    int rc = check_ref(m, id_or_name, "jm_schedule_get");
+    int rc = jm__ref_check(m, id_or_name, "schedule", "jm_schedule_get");
     if (rc)
         return rc;
     if (!out)
@@ -256,7 +248,7 @@ int jm_schedule_list(jm_manager *m, jm_schedule ***out, size_t *n)
 
 int jm_schedule_update(jm_manager *m, const char *id_or_name, const jm_schedule_spec *spec)
 {
-    int rc = check_ref(m, id_or_name, "jm_schedule_update");
+    int rc = jm__ref_check(m, id_or_name, "schedule", "jm_schedule_update");
     if (rc)
         return rc;
     int64_t now = jm__now(m);
@@ -301,7 +293,7 @@ static int resolve(jm_manager *m, const char *id_or_name, char id[JM_SCHEDULE_ID
 
 int jm_schedule_delete(jm_manager *m, const char *id_or_name)
 {
-    int rc = check_ref(m, id_or_name, "jm_schedule_delete");
+    int rc = jm__ref_check(m, id_or_name, "schedule", "jm_schedule_delete");
     if (rc)
         return rc;
     char id[JM_SCHEDULE_ID_SIZE];
@@ -316,7 +308,7 @@ int jm_schedule_delete(jm_manager *m, const char *id_or_name)
 
 static int set_paused(jm_manager *m, const char *id_or_name, int paused, const char *fn)
 {
-    int rc = check_ref(m, id_or_name, fn);
+    int rc = jm__ref_check(m, id_or_name, "schedule", fn);
     if (rc)
         return rc;
     char id[JM_SCHEDULE_ID_SIZE];

@@ -119,15 +119,19 @@ typedef struct fire_plan {
     jm__fire f;
     jm_schedule *sc;
     char (*ids)[JM_JOB_ID_SIZE];
-    int made[JM_CATCH_UP_MAX + 1];
+    int *made; /* f.nrows entries: which rows the store created */
     int64_t missed;
-    int fired; /* handed to the store */
+    int fired;     /* handed to the store */
+    size_t nrows;  /* rows allocated, each perhaps owning a derived resource */
 } fire_plan;
 
 static void plan_free(fire_plan *p)
 {
+    for (size_t i = 0; i < p->nrows && p->f.rows; i++)
+        jm__free(p->f.rows[i].resource_owned);
     jm__free(p->f.rows);
     jm__free(p->ids);
+    jm__free(p->made);
     jm_schedule_free(p->sc);
 }
 
@@ -161,15 +165,16 @@ static int plan_fire(jm_manager *m, jm_schedule *sc, int64_t now, fire_plan *p)
     p->f.new_next = d.next;
     p->f.now = now;
     p->f.overlap = sc->spec.overlap;
-    p->f.made = p->made;
     if (n == 0)
         return 0;
     p->f.rows = jm__calloc(n, sizeof *p->f.rows);
     p->ids = jm__calloc(n, JM_JOB_ID_SIZE);
-    if (!p->f.rows || !p->ids) {
+    p->f.made = p->made = jm__calloc(n, sizeof *p->made);
+    if (!p->f.rows || !p->ids || !p->made) {
         jm__log(m, JM_LOG_ERROR, NULL, "schedule %s: out of memory firing it", sc->id);
         return 1;
     }
+    p->nrows = n;
     for (size_t i = 0; i < n; i++) {
         jm_new_job j = {sc->spec.type, sc->spec.params_json, sc->spec.opts};
         int64_t jitter = sc->spec.jitter_ms

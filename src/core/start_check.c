@@ -1,9 +1,10 @@
 /*
  * The start check: may a claimed job (still) run? A job may wait in memory
  * between its claim and its start, and a running one between two looks at
- * its cancel flag. A cancel accepted meanwhile by any process of this host
- * bumps the run journal's counter; only when it moved is the row read, on a
- * reader connection the writer's transactions never block.
+ * its cancel flag. A cancel or pause request accepted meanwhile by any
+ * process of this host bumps the run journal's counter; only when it moved
+ * is the row read, on a reader connection the writer's transactions never
+ * block.
  */
 #include "start_check.h"
 

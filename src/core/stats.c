@@ -214,6 +214,7 @@ int jm_stats(jm_manager *m, jm_stats_report **out)
     r->running = ts.running;
     r->failed_last_hour = ts.failed_last_hour;
     r->running_here = running_here(m);
+    jm__throttle_totals(m, r->throttle_bytes, r->throttle_wait_us);
     r->ntypes = copy_counters(m, r, room - ts.nrows);
     merge_table(r, &ts);
     jm__free(ts.rows);
