@@ -84,6 +84,23 @@ int cli_global_option(cli_global *g, const char *command, int c, const char *arg
     }
 }
 
+int cli_only_global_options(cli_global *g, const char *command, int argc, char **argv)
+{
+    static const struct option opts[] = {CLI_GLOBAL_LONG_OPTIONS, {NULL, 0, NULL, 0}};
+    int c, code = -1;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (cli_global_option(g, command, c, optarg, argv, &code)) {
+            if (code >= 0)
+                return code;
+            continue;
+        }
+        return cli_usage_error(command, "unexpected option");
+    }
+    return -1;
+}
+
 int cli_parse_int(const char *s, long min, long max, long *out)
 {
     if (!s || !*s)

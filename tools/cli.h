@@ -64,6 +64,15 @@ int cli_cmd_run(cli_global *g, int argc, char **argv);    /* cmd_run.c */
 int cli_cmd_watch(cli_global *g, int argc, char **argv);  /* cmd_watch.c */
 int cli_cmd_schedule(cli_global *g, int argc, char **argv); /* cmd_schedule.c */
 int cli_cmd_policy(cli_global *g, int argc, char **argv);   /* cmd_policy.c */
+int cli_cmd_pause_job(cli_global *g, int argc, char **argv);  /* cmd_rules.c */
+int cli_cmd_resume_job(cli_global *g, int argc, char **argv); /* cmd_rules.c */
+int cli_cmd_pause(cli_global *g, int argc, char **argv);      /* cmd_rules.c */
+int cli_cmd_resume(cli_global *g, int argc, char **argv);     /* cmd_rules.c */
+int cli_cmd_paused(cli_global *g, int argc, char **argv);     /* cmd_rules.c */
+int cli_cmd_conflict(cli_global *g, int argc, char **argv);   /* cmd_rules.c */
+int cli_cmd_limit(cli_global *g, int argc, char **argv);      /* cmd_rules.c */
+int cli_cmd_conflicts(cli_global *g, int argc, char **argv);  /* cmd_rules_list.c */
+int cli_cmd_limits(cli_global *g, int argc, char **argv);     /* cmd_rules_list.c */
 
 /* The priorities the tool accepts for a job (--priority), either way. */
 #define CLI_PRIORITY_LIMIT 1000000
@@ -84,6 +93,11 @@ enum { CLI_OPT_DB = 0x100, CLI_OPT_JSON, CLI_OPT_NO_COLOR, CLI_OPT_HELP, CLI_OPT
  * left alone otherwise. */
 int cli_global_option(cli_global *g, const char *command, int c, const char *arg,
                       char **argv, int *exit_now);
+
+/* Parses a command line that takes the global options and nothing else
+ * besides its arguments, leaving optind at the first argument. Returns -1
+ * to go on, or an exit code (--help, or a usage error). */
+int cli_only_global_options(cli_global *g, const char *command, int argc, char **argv);
 
 /* Prints "jobmgr: <command>: <message>" and a pointer to the command's help
  * on stderr; returns CLI_EXIT_USAGE. */
@@ -107,6 +121,14 @@ int cli_valid_type(const char *t);
 
 /* Checks that `id` is a job id; on failure prints a usage error. */
 int cli_check_id(const char *command, const char *id);
+
+/* The front half of the commands that change one job (cancel, retry,
+ * pause-job, resume-job): one id argument, the database opened, `op`
+ * called, and the job read back into *j. Returns CLI_EXIT_OK with *m, *j
+ * and *id set, or the exit code (the caller then closes *m, frees *j). */
+int cli_change_job(cli_global *g, const char *command, int argc, char **argv,
+                   int (*op)(jm_manager *, const char *), jm_manager **m, jm_job **j,
+                   const char **id);
 
 /* Opens the manager on g->db (with `host`, may be NULL) and registers the
  * built-in executors. Prints the error and returns an exit code on failure,

@@ -19,27 +19,9 @@ enum {
     OPT_RUN_AT,
     OPT_MAX_RETRIES,
     OPT_PRIORITY,
+    OPT_RESOURCE,
     OPT_OLDER_THAN
 };
-
-/* Parses the options every command here shares and nothing else; returns
- * -1 to go on, or an exit code. */
-static int only_global_options(cli_global *g, const char *command, int argc, char **argv)
-{
-    static const struct option opts[] = {CLI_GLOBAL_LONG_OPTIONS, {NULL, 0, NULL, 0}};
-    int c, code = -1;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (cli_global_option(g, command, c, optarg, argv, &code)) {
-            if (code >= 0)
-                return code;
-            continue;
-        }
-        return cli_usage_error(command, "unexpected option");
-    }
-    return -1;
-}
 
 /* Prints {"id": …, "status": …} or "<verb> <id>". */
 static int report(const cli_global *g, const char *verb, const char *id, const char *status)
@@ -67,6 +49,7 @@ int cli_cmd_create(cli_global *g, int argc, char **argv)
         {"run-at", 1, NULL, OPT_RUN_AT},
         {"max-retries", 1, NULL, OPT_MAX_RETRIES},
         {"priority", 1, NULL, OPT_PRIORITY},
+        {"resource", 1, NULL, OPT_RESOURCE},
         {NULL, 0, NULL, 0}};
     jm_create_opts o = JM_CREATE_OPTS_INIT;
     const char *params = NULL;
@@ -106,6 +89,9 @@ int cli_cmd_create(cli_global *g, int argc, char **argv)
             if (cli_parse_int(optarg, -CLI_PRIORITY_LIMIT, CLI_PRIORITY_LIMIT, &n))
                 return cli_usage_error("create", "bad --priority '%s' (an integer)", optarg);
             o.priority = (int)n;
+            break;
+        case OPT_RESOURCE:
+            o.resource = optarg;
             break;
         default:
             return cli_usage_error("create", "unexpected option");
@@ -166,32 +152,41 @@ done:
     return code;
 }
 
-/* cancel and retry: one id, one call, then the job's new status. */
-static int change_one(cli_global *g, const char *command, int argc, char **argv,
-                      int is_retry)
+int cli_change_job(cli_global *g, const char *command, int argc, char **argv,
+                   int (*op)(jm_manager *, const char *), jm_manager **m, jm_job **j,
+                   const char **id)
 {
-    int code = only_global_options(g, command, argc, argv);
+    *m = NULL;
+    *j = NULL;
+    int code = cli_only_global_options(g, command, argc, argv);
     if (code >= 0)
         return code;
     if (argc - optind != 1)
         return cli_usage_error(command, "needs exactly one job id");
-    const char *id = argv[optind];
-    if (cli_check_id(command, id))
+    *id = argv[optind];
+    if (cli_check_id(command, *id))
         return CLI_EXIT_USAGE;
+    char what[80];
+    snprintf(what, sizeof what, "%s %s", command, *id);
+    if ((code = cli_open(g, command, NULL, m)) != CLI_EXIT_OK)
+        return code;
+    int rc = op(*m, *id);
+    if (rc == JM_OK)
+        rc = jm_get(*m, *id, j);
+    return rc == JM_OK ? CLI_EXIT_OK : cli_lib_error(rc, what);
+}
 
+/* cancel and retry: one id, one call, then the job's new status. */
+static int change_one(cli_global *g, const char *command, int argc, char **argv,
+                      int is_retry)
+{
     jm_manager *m = NULL;
     jm_job *j = NULL;
-    char what[80];
-    snprintf(what, sizeof what, "%s %s", command, id);
-    if ((code = cli_open(g, command, NULL, &m)) != CLI_EXIT_OK)
-        return code;
-    int rc = is_retry ? jm_retry(m, id) : jm_cancel(m, id);
-    if (rc == JM_OK)
-        rc = jm_get(m, id, &j);
-    if (rc != JM_OK) {
-        code = cli_lib_error(rc, what);
+    const char *id = NULL;
+    int code = cli_change_job(g, command, argc, argv, is_retry ? jm_retry : jm_cancel, &m, &j,
+                              &id);
+    if (code != CLI_EXIT_OK)
         goto done;
-    }
     const char *verb;
     if (is_retry)
         verb = "requeued";

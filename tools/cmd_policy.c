@@ -17,6 +17,7 @@
 #include <jobmgr/engine.h>
 
 #include "cli.h"
+#include "ref_cmd.h"
 
 /* The largest row, segment and small-file counts a threshold takes. */
 #define POLICY_COUNT_MAX 1000000000000L
@@ -142,25 +143,6 @@ static const char *rule_text(const jm_policy_spec *sp, char *buf, size_t len)
 }
 
 /* ---- Arguments ------------------------------------------------------------------- */
-
-/* Parses the options of the subcommands that take only the global ones;
- * returns -1 to go on, or an exit code. */
-static int only_global_options(cli_global *g, int argc, char **argv)
-{
-    static const struct option opts[] = {CLI_GLOBAL_LONG_OPTIONS, {NULL, 0, NULL, 0}};
-    int c, code = -1;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (cli_global_option(g, "policy", c, optarg, argv, &code)) {
-            if (code >= 0)
-                return code;
-            continue;
-        }
-        return cli_usage_error("policy", "%s: unexpected option", argv[0]);
-    }
-    return -1;
-}
 
 /* The threshold options of `add`, and the kinds each applies to: one given
  * for another kind is a usage error, since the library would keep it and
@@ -334,21 +316,6 @@ static int parse_add_args(cli_global *g, int argc, char **argv, jm_policy_spec *
 
 /* ---- Output ----------------------------------------------------------------------- */
 
-/* {"id": ID} or the id alone. */
-static int print_id(const cli_global *g, const char *id)
-{
-    if (!g->json) {
-        printf("%s\n", id);
-        return CLI_EXIT_OK;
-    }
-    cJSON *o = cJSON_CreateObject();
-    if (o && !cJSON_AddStringToObject(o, "id", id)) {
-        cJSON_Delete(o);
-        o = NULL;
-    }
-    return cli_json_emit(o);
-}
-
 static int print_list_table(const cli_global *g, jm_policy **list, size_t n)
 {
     static const char *const headers[] = {"NAME", "ID", "KIND", "TARGET", "RULE", "PAUSED"};
@@ -429,16 +396,6 @@ static void print_policy(const jm_policy *p)
 
 /* ---- Subcommands --------------------------------------------------------------------- */
 
-/* "policy add" etc.: the label of a library error. */
-static const char *what(const char *sub, const char *ref, char *buf, size_t len)
-{
-    if (ref)
-        snprintf(buf, len, "policy %s %s", sub, ref);
-    else
-        snprintf(buf, len, "policy %s", sub);
-    return buf;
-}
-
 static int run_add(cli_global *g, int argc, char **argv)
 {
     jm_policy_spec spec;
@@ -448,17 +405,18 @@ static int run_add(cli_global *g, int argc, char **argv)
     jm_manager *m = NULL;
     if ((code = cli_open(g, "policy", NULL, &m)) != CLI_EXIT_OK)
         return code;
-    char id[JM_SCHEDULE_ID_SIZE], label[64];
+    char id[JM_SCHEDULE_ID_SIZE], label[CLI_REF_LABEL_SIZE];
     int rc = jm_policy_create(m, &spec, id);
-    code = rc == JM_OK ? print_id(g, id)
-                       : cli_lib_error(rc, what("add", NULL, label, sizeof label));
+    code = rc == JM_OK ? cli_ref_print_id(g, id)
+                       : cli_lib_error(rc, cli_ref_label("policy", "add", NULL, label,
+                                                         sizeof label));
     jm_close(m);
     return code;
 }
 
 static int run_list(cli_global *g, int argc, char **argv)
 {
-    int code = only_global_options(g, argc, argv);
+    int code = cli_ref_global_options(g, "policy", argc, argv);
     if (code >= 0)
         return code;
     if (optind < argc)
@@ -499,104 +457,71 @@ done:
     return code;
 }
 
-/* The one id or name argument of show, pause, resume and rm; NULL after a
- * usage error (its exit code in *code). */
-static const char *one_ref(cli_global *g, int argc, char **argv, int *code)
+/* `show`'s own part: the policy as JSON or as its fields. */
+static int show_policy(const cli_global *g, jm_manager *m, const void *row, const char *label)
 {
-    if ((*code = only_global_options(g, argc, argv)) >= 0)
-        return NULL;
-    if (argc - optind != 1) {
-        *code = cli_usage_error("policy", "%s: needs exactly one policy id or name", argv[0]);
-        return NULL;
-    }
-    return argv[optind];
+    (void)m;
+    (void)label;
+    if (g->json)
+        return cli_json_emit(cli_policy_json(row));
+    print_policy(row);
+    return CLI_EXIT_OK;
 }
+
+static int get_policy(jm_manager *m, const char *id_or_name, void **out)
+{
+    jm_policy *p = NULL;
+    int rc = jm_policy_get(m, id_or_name, &p);
+    *out = p;
+    return rc;
+}
+
+static void free_policy(void *row)
+{
+    jm_policy_free(row);
+}
+
+static const char *policy_id(const void *row)
+{
+    return ((const jm_policy *)row)->id;
+}
+
+static const char *policy_name(const void *row)
+{
+    return ((const jm_policy *)row)->spec.name;
+}
+
+/* The library's policy calls, for the flows policies share with schedules. */
+static const cli_ref_kind policy_kind = {
+    .command = "policy",
+    .get = get_policy,
+    .free = free_policy,
+    .pause = jm_policy_pause,
+    .resume = jm_policy_resume,
+    .remove = jm_policy_delete,
+    .id = policy_id,
+    .name = policy_name,
+    .show = show_policy,
+};
 
 static int run_show(cli_global *g, int argc, char **argv)
 {
-    int code;
-    const char *ref = one_ref(g, argc, argv, &code);
-    if (!ref)
-        return code;
-    jm_manager *m = NULL;
-    jm_policy *p = NULL;
-    char label[64 + JM_SCHEDULE_NAME_MAX];
-    what("show", ref, label, sizeof label);
-    if ((code = cli_open(g, "policy", NULL, &m)) != CLI_EXIT_OK)
-        return code;
-    int rc = jm_policy_get(m, ref, &p);
-    if (rc != JM_OK) {
-        code = cli_lib_error(rc, label);
-    } else if (g->json) {
-        code = cli_json_emit(cli_policy_json(p));
-    } else {
-        print_policy(p);
-        code = CLI_EXIT_OK;
-    }
-    jm_policy_free(p);
-    jm_close(m);
-    return code;
-}
-
-/* pause, resume and rm: resolve the policy, act on its id, report. */
-typedef enum { ACT_PAUSE, ACT_RESUME, ACT_DELETE } action;
-
-static int run_action(cli_global *g, int argc, char **argv, action act)
-{
-    int code;
-    const char *ref = one_ref(g, argc, argv, &code);
-    if (!ref)
-        return code;
-    jm_manager *m = NULL;
-    jm_policy *p = NULL;
-    char label[64 + JM_SCHEDULE_NAME_MAX];
-    what(argv[0], ref, label, sizeof label);
-    if ((code = cli_open(g, "policy", NULL, &m)) != CLI_EXIT_OK)
-        return code;
-    int rc = jm_policy_get(m, ref, &p);
-    if (rc == JM_OK)
-        rc = act == ACT_PAUSE    ? jm_policy_pause(m, p->id)
-             : act == ACT_RESUME ? jm_policy_resume(m, p->id)
-                                 : jm_policy_delete(m, p->id);
-    if (rc != JM_OK) {
-        code = cli_lib_error(rc, label);
-        goto done;
-    }
-    static const char *const verbs[] = {"paused", "resumed", "deleted"};
-    if (g->json) {
-        cJSON *o = cJSON_CreateObject();
-        int ok = o && cJSON_AddStringToObject(o, "id", p->id) &&
-                 cJSON_AddStringToObject(o, "name", p->spec.name) &&
-                 (act == ACT_DELETE ? cJSON_AddTrueToObject(o, "deleted") != NULL
-                                    : cJSON_AddBoolToObject(o, "paused", act == ACT_PAUSE) != NULL);
-        if (!ok) {
-            cJSON_Delete(o);
-            o = NULL;
-        }
-        code = cli_json_emit(o);
-    } else {
-        printf("%s %s (%s)\n", verbs[act], p->spec.name, p->id);
-        code = CLI_EXIT_OK;
-    }
-done:
-    jm_policy_free(p);
-    jm_close(m);
-    return code;
+    return cli_ref_show(&policy_kind, g, argc, argv);
 }
 
 static int run_pause(cli_global *g, int argc, char **argv)
 {
-    return run_action(g, argc, argv, ACT_PAUSE);
+    return cli_ref_act(&policy_kind, CLI_REF_PAUSE, g, argc, argv);
 }
 
 static int run_resume(cli_global *g, int argc, char **argv)
 {
-    return run_action(g, argc, argv, ACT_RESUME);
+    return cli_ref_act(&policy_kind, CLI_REF_RESUME, g, argc, argv);
 }
 
 static int run_rm(cli_global *g, int argc, char **argv)
 {
-    return run_action(g, argc, argv, ACT_DELETE);
+    return cli_ref_act(&policy_kind, CLI_REF_DELETE, g, argc, argv);
 }
 
 /* `eval --engine DIR`: one evaluation with the engine as host, as a

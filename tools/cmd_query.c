@@ -44,34 +44,83 @@ static int parse_statuses(const char *arg, unsigned int *mask)
     return *mask ? 0 : -1;
 }
 
+/* The columns of `list`; RESOURCE and BLOCKED BY are shown only when a
+ * job on the page has one, so a page of plain jobs stays narrow. */
+enum {
+    COL_ID,
+    COL_STATUS,
+    COL_NAMESPACE,
+    COL_RESOURCE,
+    COL_KEY,
+    COL_PRI,
+    COL_RETRIES,
+    COL_CREATED,
+    COL_BLOCKED_BY,
+    COL_MESSAGE,
+    LIST_NCOLS
+};
+
 static int print_list_table(const cli_global *g, const jm_job_list *l)
 {
-    static const char *const headers[] = {"ID", "STATUS", "NAMESPACE", "KEY", "PRI",
-                                          "RETRIES", "CREATED", "MESSAGE"};
-    cli_table *t = cli_table_new(8, headers);
+    static const char *const all_headers[LIST_NCOLS] = {
+        "ID",  "STATUS",  "NAMESPACE", "RESOURCE",   "KEY",
+        "PRI", "RETRIES", "CREATED",   "BLOCKED BY", "MESSAGE"};
+    size_t n = jm_job_list_count(l);
+    int shown[LIST_NCOLS];
+    for (size_t c = 0; c < LIST_NCOLS; c++)
+        shown[c] = c != COL_RESOURCE && c != COL_BLOCKED_BY;
+    for (size_t i = 0; i < n; i++) {
+        const jm_job *j = jm_job_list_at(l, i);
+        shown[COL_RESOURCE] |= jm_job_resource(j) != NULL;
+        shown[COL_BLOCKED_BY] |= jm_job_blocked_by(j) != NULL;
+    }
+    const char *headers[LIST_NCOLS];
+    size_t ncols = 0;
+    for (size_t c = 0; c < LIST_NCOLS; c++)
+        if (shown[c])
+            headers[ncols++] = all_headers[c];
+    cli_table *t = cli_table_new(ncols, headers);
     if (!t)
         return -1;
-    cli_table_align_right(t, 4);
-    cli_table_align_right(t, 5);
-    for (size_t i = 0; i < jm_job_list_count(l); i++) {
+    /* PRI and RETRIES are numbers: right-aligned, at their place among the
+     * columns shown. */
+    size_t at = 0;
+    for (size_t c = 0; c < LIST_NCOLS; c++) {
+        if (!shown[c])
+            continue;
+        if (c == COL_PRI || c == COL_RETRIES)
+            cli_table_align_right(t, at);
+        at++;
+    }
+    for (size_t i = 0; i < n; i++) {
         const jm_job *j = jm_job_list_at(l, i);
         char pri[16], retries[32], created[CLI_TIME_BUF], msg[LIST_MESSAGE_WIDTH * 4 + 8];
         snprintf(pri, sizeof pri, "%d", jm_job_priority(j));
         snprintf(retries, sizeof retries, "%d/%d", jm_job_retry_count(j),
                  jm_job_max_retries(j));
-        const char *cells[] = {jm_job_id(j),
-                               jm_status_name(jm_job_status(j)),
-                               jm_job_namespace(j),
-                               jm_job_idempotency_key(j),
-                               pri,
-                               retries,
-                               cli_format_time(jm_job_created_at(j), created, sizeof created),
-                               jm_job_message(j) ? cli_text_cut(jm_job_message(j),
-                                                                LIST_MESSAGE_WIDTH, msg,
-                                                                sizeof msg)
-                                                 : NULL};
-        cli_color colors[8] = {CLI_COLOR_NONE};
-        colors[1] = cli_status_color(jm_job_status(j));
+        const char *row[LIST_NCOLS] = {
+            [COL_ID] = jm_job_id(j),
+            [COL_STATUS] = jm_status_name(jm_job_status(j)),
+            [COL_NAMESPACE] = jm_job_namespace(j),
+            [COL_RESOURCE] = jm_job_resource(j),
+            [COL_KEY] = jm_job_idempotency_key(j),
+            [COL_PRI] = pri,
+            [COL_RETRIES] = retries,
+            [COL_CREATED] = cli_format_time(jm_job_created_at(j), created, sizeof created),
+            [COL_BLOCKED_BY] = jm_job_blocked_by(j),
+            [COL_MESSAGE] = jm_job_message(j) ? cli_text_cut(jm_job_message(j),
+                                                             LIST_MESSAGE_WIDTH, msg, sizeof msg)
+                                              : NULL};
+        const char *cells[LIST_NCOLS];
+        cli_color colors[LIST_NCOLS] = {CLI_COLOR_NONE};
+        size_t k = 0;
+        for (size_t c = 0; c < LIST_NCOLS; c++) {
+            if (!shown[c])
+                continue;
+            if (c == COL_STATUS)
+                colors[k] = cli_status_color(jm_job_status(j));
+            cells[k++] = row[c];
+        }
         if (cli_table_add(t, cells, colors)) {
             cli_table_free(t);
             return -1;
@@ -112,7 +161,8 @@ int cli_cmd_list(cli_global *g, int argc, char **argv)
         case OPT_STATUS:
             if (parse_statuses(optarg, &f.statuses))
                 return cli_usage_error("list", "bad --status '%s' (new, queued, running, "
-                                               "retrying, completed, failed, cancelled)",
+                                               "retrying, completed, failed, cancelled, "
+                                               "paused)",
                                        optarg);
             break;
         case OPT_TYPE:
@@ -243,8 +293,12 @@ static void print_job(const cli_global *g, const jm_job *j)
                     jm_status_name(jm_job_status(j)));
     if (jm_job_cancel_requested(j))
         printf(" (cancel requested)");
+    if (jm_job_pause_requested(j))
+        printf(" (pause requested)");
     putchar('\n');
     field("namespace:", jm_job_namespace(j));
+    field("resource:", jm_job_resource(j));
+    field("blocked by:", jm_job_blocked_by(j));
     field("key:", jm_job_idempotency_key(j));
     snprintf(buf, sizeof buf, "%d", jm_job_priority(j));
     field("priority:", buf);

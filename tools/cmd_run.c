@@ -8,13 +8,17 @@
  * with sigwait() on the main thread, so no work happens in a signal handler.
  * It runs only the built-in types; a host with its own executors embeds the
  * library instead. The manager's loop also evaluates the database's table
- * policies every --policy-interval, with the engine as host. The default
- * database and the opening of the engine are shared with `policy eval`.
+ * policies every --policy-interval, with the engine as host, and the
+ * executors spend the I/O budgets --io-limit sets; --high-workers keeps
+ * workers for the high-class jobs. The default database and
+ * the opening of the engine are shared with `policy eval`.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jobmgr/engine.h>
@@ -30,7 +34,76 @@
 /* The jobs database inside the engine directory when --db is not given. */
 #define RUN_DEFAULT_DB_NAME "jobs.db"
 
-enum { OPT_WORKERS = CLI_OPT_FIRST_FREE, OPT_ENGINE, OPT_DRAIN, OPT_VERBOSE, OPT_POLICY_INTERVAL };
+enum {
+    OPT_WORKERS = CLI_OPT_FIRST_FREE,
+    OPT_ENGINE,
+    OPT_DRAIN,
+    OPT_VERBOSE,
+    OPT_POLICY_INTERVAL,
+    OPT_IO_LIMIT,
+    OPT_HIGH_WORKERS
+};
+
+/* --io-limit's class names, by jm_class. */
+static const char *const class_names[JM_CLASS_COUNT] = {"normal", "high"};
+
+/* An --io-limit rate: bytes per second, with an optional K, M or G suffix
+ * (powers of 1024); 0 is unlimited. */
+static int parse_rate(const char *s, size_t len, int64_t *out)
+{
+    char buf[32];
+    if (len == 0 || len >= sizeof buf)
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    int64_t unit = 1;
+    switch (buf[len - 1]) {
+    case 'K':
+        unit = INT64_C(1) << 10;
+        break;
+    case 'M':
+        unit = INT64_C(1) << 20;
+        break;
+    case 'G':
+        unit = INT64_C(1) << 30;
+        break;
+    default:
+        break;
+    }
+    if (unit > 1)
+        buf[--len] = '\0';
+    if (len == 0 || buf[0] < '0' || buf[0] > '9')
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (errno || *end || v < 0 || v > INT64_MAX / unit)
+        return -1;
+    *out = (int64_t)v * unit;
+    return 0;
+}
+
+/* "high=10M,normal=5M": each named class's rate into rates[], set[] marking
+ * which were given. */
+static int parse_io_limit(const char *s, int64_t rates[JM_CLASS_COUNT], int set[JM_CLASS_COUNT])
+{
+    while (*s) {
+        size_t item = strcspn(s, ","), name = strcspn(s, "=");
+        if (name >= item)
+            return -1;
+        int cls = -1;
+        for (int c = 0; c < JM_CLASS_COUNT; c++)
+            if (strlen(class_names[c]) == name && strncmp(s, class_names[c], name) == 0)
+                cls = c;
+        if (cls < 0 || parse_rate(s + name + 1, item - name - 1, &rates[cls]))
+            return -1;
+        set[cls] = 1;
+        s += item;
+        if (*s == ',' && !*++s)
+            return -1;
+    }
+    return 0;
+}
 
 const char *cli_engine_db(const cli_global *g, const char *command, const char *dir, char *buf,
                           size_t len)
@@ -72,9 +145,13 @@ int cli_cmd_run(cli_global *g, int argc, char **argv)
                                          {"drain", 1, NULL, OPT_DRAIN},
                                          {"verbose", 0, NULL, OPT_VERBOSE},
                                          {"policy-interval", 1, NULL, OPT_POLICY_INTERVAL},
+                                         {"io-limit", 1, NULL, OPT_IO_LIMIT},
+                                         {"high-workers", 1, NULL, OPT_HIGH_WORKERS},
                                          {NULL, 0, NULL, 0}};
-    long workers = RUN_DEFAULT_WORKERS, drain_ms = RUN_DEFAULT_DRAIN_MS;
+    long workers = RUN_DEFAULT_WORKERS, drain_ms = RUN_DEFAULT_DRAIN_MS, high_workers = 0;
     int64_t policy_interval_ms = JM_DEFAULT_POLICY_INTERVAL_MS;
+    int64_t rates[JM_CLASS_COUNT] = {0};
+    int rate_set[JM_CLASS_COUNT] = {0};
     const char *dir = NULL;
     int verbose = 0;
     int c, code = -1;
@@ -107,6 +184,16 @@ int cli_cmd_run(cli_global *g, int argc, char **argv)
                 policy_interval_ms > RUN_SPAN_MAX_MS)
                 return cli_usage_error("run", "bad --policy-interval '%s' (1s to 1d)", optarg);
             break;
+        case OPT_IO_LIMIT:
+            if (!*optarg || parse_io_limit(optarg, rates, rate_set))
+                return cli_usage_error("run", "bad --io-limit '%s' (high=10M,normal=5M)",
+                                       optarg);
+            break;
+        case OPT_HIGH_WORKERS:
+            if (cli_parse_int(optarg, 0, JM_MAX_WORKERS - 1, &high_workers))
+                return cli_usage_error("run", "bad --high-workers '%s' (0..%d)", optarg,
+                                       JM_MAX_WORKERS - 1);
+            break;
         case OPT_VERBOSE:
             verbose = 1;
             break;
@@ -118,6 +205,9 @@ int cli_cmd_run(cli_global *g, int argc, char **argv)
         return cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
     if (!dir)
         return cli_usage_error("run", "--engine DIR is required");
+    if (high_workers >= workers)
+        return cli_usage_error("run", "--high-workers (%ld) must be fewer than --workers (%ld)",
+                               high_workers, workers);
 
     char db_path[CLI_PATH_MAX];
     if (!(g->db = cli_engine_db(g, "run", dir, db_path, sizeof db_path)))
@@ -149,6 +239,7 @@ int cli_cmd_run(cli_global *g, int argc, char **argv)
     cfg.log_fn = log_line;
     cfg.log_level = verbose ? JM_LOG_INFO : JM_LOG_WARN;
     cfg.policy_interval_ms = policy_interval_ms;
+    cfg.high_workers = (int)high_workers;
     int rc = jm_open(&cfg, &m);
     if (rc != JM_OK) {
         char what[CLI_PATH_MAX + 64];
@@ -160,12 +251,25 @@ int cli_cmd_run(cli_global *g, int argc, char **argv)
         code = cli_lib_error(rc, "registering the built-in executors");
         goto done;
     }
+    for (int cls = 0; cls < JM_CLASS_COUNT; cls++) {
+        if (!rate_set[cls])
+            continue;
+        if ((rc = jm_set_rate_limit(m, (jm_class)cls, rates[cls])) != JM_OK) {
+            code = cli_lib_error(rc, "setting the I/O budget");
+            goto done;
+        }
+        if (rates[cls] > 0)
+            fprintf(stderr, "jobmgr: I/O budget of the %s class: %lld bytes/s\n",
+                    class_names[cls], (long long)rates[cls]);
+    }
     if ((rc = jm_start(m, (int)workers)) != JM_OK) {
         code = cli_lib_error(rc, "starting the workers");
         goto done;
     }
     fprintf(stderr, "jobmgr: running %ld worker%s on engine %s, jobs in %s (Ctrl-C stops)\n",
             workers, workers == 1 ? "" : "s", dir, g->db);
+    if (high_workers > 0)
+        fprintf(stderr, "jobmgr: %ld of them kept for high-class jobs\n", high_workers);
 
     int sig = 0;
     while (sigwait(&stop_set, &sig) != 0)

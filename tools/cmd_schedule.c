@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ref_cmd.h"
 
 /* How many fire times `show` lists, and `next` prints by default. */
 #define SCHEDULE_PREVIEW_COUNT 5
@@ -170,25 +171,6 @@ static int upcoming(const jm_schedule *sc, size_t n, int64_t *out, size_t *count
 
 /* ---- Arguments ------------------------------------------------------------------- */
 
-/* Parses the options of the subcommands that take only the global ones;
- * returns -1 to go on, or an exit code. */
-static int only_global_options(cli_global *g, int argc, char **argv)
-{
-    static const struct option opts[] = {CLI_GLOBAL_LONG_OPTIONS, {NULL, 0, NULL, 0}};
-    int c, code = -1;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (cli_global_option(g, "schedule", c, optarg, argv, &code)) {
-            if (code >= 0)
-                return code;
-            continue;
-        }
-        return cli_usage_error("schedule", "%s: unexpected option", argv[0]);
-    }
-    return -1;
-}
-
 /* The options of `add` and `update` (`rename` only for update). */
 typedef struct spec_args {
     jm_schedule_spec spec;
@@ -339,21 +321,6 @@ static int parse_spec_args(cli_global *g, int is_update, int argc, char **argv, 
 
 /* ---- Output ----------------------------------------------------------------------- */
 
-/* {"id": ID} or the id alone. */
-static int print_id(const cli_global *g, const char *id)
-{
-    if (!g->json) {
-        printf("%s\n", id);
-        return CLI_EXIT_OK;
-    }
-    cJSON *o = cJSON_CreateObject();
-    if (o && !cJSON_AddStringToObject(o, "id", id)) {
-        cJSON_Delete(o);
-        o = NULL;
-    }
-    return cli_json_emit(o);
-}
-
 static int print_list_table(const cli_global *g, jm_schedule **list, size_t n, int64_t now)
 {
     static const char *const headers[] = {"NAME",     "ID",     "TRIGGER", "NEXT FIRE",
@@ -467,16 +434,6 @@ static int add_times(cJSON *o, const char *name, const int64_t *times, size_t n)
 
 /* ---- Subcommands --------------------------------------------------------------------- */
 
-/* "schedule add" etc.: the label of a library error. */
-static const char *what(const char *sub, const char *ref, char *buf, size_t len)
-{
-    if (ref)
-        snprintf(buf, len, "schedule %s %s", sub, ref);
-    else
-        snprintf(buf, len, "schedule %s", sub);
-    return buf;
-}
-
 static int run_add(cli_global *g, int argc, char **argv)
 {
     spec_args a;
@@ -487,10 +444,11 @@ static int run_add(cli_global *g, int argc, char **argv)
     jm_manager *m = NULL;
     if ((code = cli_open(g, "schedule", NULL, &m)) != CLI_EXIT_OK)
         return code;
-    char id[JM_SCHEDULE_ID_SIZE], label[64 + JM_SCHEDULE_NAME_MAX];
+    char id[JM_SCHEDULE_ID_SIZE], label[CLI_REF_LABEL_SIZE];
     int rc = jm_schedule_create(m, &a.spec, id);
-    code = rc == JM_OK ? print_id(g, id)
-                       : cli_lib_error(rc, what("add", NULL, label, sizeof label));
+    code = rc == JM_OK ? cli_ref_print_id(g, id)
+                       : cli_lib_error(rc, cli_ref_label("schedule", "add", NULL, label,
+                                                         sizeof label));
     jm_close(m);
     return code;
 }
@@ -503,8 +461,8 @@ static int run_update(cli_global *g, int argc, char **argv)
         return code;
     jm_manager *m = NULL;
     jm_schedule *old = NULL;
-    char label[64 + JM_SCHEDULE_NAME_MAX];
-    what("update", a.ref, label, sizeof label);
+    char label[CLI_REF_LABEL_SIZE];
+    cli_ref_label("schedule", "update", a.ref, label, sizeof label);
     if ((code = cli_open(g, "schedule", NULL, &m)) != CLI_EXIT_OK)
         return code;
     /* It keeps its name unless --name gives another; it is changed by id,
@@ -514,7 +472,7 @@ static int run_update(cli_global *g, int argc, char **argv)
         a.spec.name = a.rename ? a.rename : old->spec.name;
         rc = jm_schedule_update(m, old->id, &a.spec);
     }
-    code = rc == JM_OK ? print_id(g, old->id) : cli_lib_error(rc, label);
+    code = rc == JM_OK ? cli_ref_print_id(g, old->id) : cli_lib_error(rc, label);
     jm_schedule_free(old);
     jm_close(m);
     return code;
@@ -522,7 +480,7 @@ static int run_update(cli_global *g, int argc, char **argv)
 
 static int run_list(cli_global *g, int argc, char **argv)
 {
-    int code = only_global_options(g, argc, argv);
+    int code = cli_ref_global_options(g, "schedule", argc, argv);
     if (code >= 0)
         return code;
     if (optind < argc)
@@ -563,39 +521,15 @@ done:
     return code;
 }
 
-/* The one id or name argument of show, pause, resume and rm; NULL after a
- * usage error (its exit code in *code). */
-static const char *one_ref(cli_global *g, int argc, char **argv, int *code)
+/* `show`'s own part: the schedule with its next fire times and its last
+ * job, as JSON or as its fields. */
+static int show_schedule(const cli_global *g, jm_manager *m, const void *row, const char *label)
 {
-    if ((*code = only_global_options(g, argc, argv)) >= 0)
-        return NULL;
-    if (argc - optind != 1) {
-        *code = cli_usage_error("schedule", "%s: needs exactly one schedule id or name", argv[0]);
-        return NULL;
-    }
-    return argv[optind];
-}
-
-static int run_show(cli_global *g, int argc, char **argv)
-{
-    int code;
-    const char *ref = one_ref(g, argc, argv, &code);
-    if (!ref)
-        return code;
-    jm_manager *m = NULL;
-    jm_schedule *sc = NULL;
+    const jm_schedule *sc = row;
     jm_job *last = NULL;
     int64_t times[SCHEDULE_PREVIEW_COUNT];
     size_t ntimes = 0;
-    char label[64 + JM_SCHEDULE_NAME_MAX];
-    what("show", ref, label, sizeof label);
-    if ((code = cli_open(g, "schedule", NULL, &m)) != CLI_EXIT_OK)
-        return code;
-    int rc = jm_schedule_get(m, ref, &sc);
-    if (rc != JM_OK) {
-        code = cli_lib_error(rc, label);
-        goto done;
-    }
+    int rc, code;
     /* Fire times it cannot compute leave the list empty, with a warning:
      * the schedule itself is still worth showing. */
     if (upcoming(sc, SCHEDULE_PREVIEW_COUNT, times, &ntimes) != JM_OK) {
@@ -627,70 +561,64 @@ static int run_show(cli_global *g, int argc, char **argv)
     }
 done:
     jm_job_free(last);
-    jm_schedule_free(sc);
-    jm_close(m);
     return code;
 }
 
-/* pause, resume and rm: resolve the schedule, act on its id, report. */
-typedef enum { ACT_PAUSE, ACT_RESUME, ACT_DELETE } action;
-
-static int run_action(cli_global *g, int argc, char **argv, action act)
+static int get_schedule(jm_manager *m, const char *id_or_name, void **out)
 {
-    int code;
-    const char *ref = one_ref(g, argc, argv, &code);
-    if (!ref)
-        return code;
-    jm_manager *m = NULL;
     jm_schedule *sc = NULL;
-    char label[64 + JM_SCHEDULE_NAME_MAX];
-    what(argv[0], ref, label, sizeof label);
-    if ((code = cli_open(g, "schedule", NULL, &m)) != CLI_EXIT_OK)
-        return code;
-    int rc = jm_schedule_get(m, ref, &sc);
-    if (rc == JM_OK)
-        rc = act == ACT_PAUSE    ? jm_schedule_pause(m, sc->id)
-             : act == ACT_RESUME ? jm_schedule_resume(m, sc->id)
-                                 : jm_schedule_delete(m, sc->id);
-    if (rc != JM_OK) {
-        code = cli_lib_error(rc, label);
-        goto done;
-    }
-    static const char *const verbs[] = {"paused", "resumed", "deleted"};
-    if (g->json) {
-        cJSON *o = cJSON_CreateObject();
-        int ok = o && cJSON_AddStringToObject(o, "id", sc->id) &&
-                 cJSON_AddStringToObject(o, "name", sc->spec.name) &&
-                 (act == ACT_DELETE ? cJSON_AddTrueToObject(o, "deleted") != NULL
-                                    : cJSON_AddBoolToObject(o, "paused", act == ACT_PAUSE) != NULL);
-        if (!ok) {
-            cJSON_Delete(o);
-            o = NULL;
-        }
-        code = cli_json_emit(o);
-    } else {
-        printf("%s %s (%s)\n", verbs[act], sc->spec.name, sc->id);
-        code = CLI_EXIT_OK;
-    }
-done:
-    jm_schedule_free(sc);
-    jm_close(m);
-    return code;
+    int rc = jm_schedule_get(m, id_or_name, &sc);
+    *out = sc;
+    return rc;
+}
+
+static void free_schedule(void *row)
+{
+    jm_schedule_free(row);
+}
+
+static const char *schedule_id(const void *row)
+{
+    return ((const jm_schedule *)row)->id;
+}
+
+static const char *schedule_name(const void *row)
+{
+    return ((const jm_schedule *)row)->spec.name;
+}
+
+/* The library's schedule calls, for the flows schedules share with
+ * policies. */
+static const cli_ref_kind schedule_kind = {
+    .command = "schedule",
+    .get = get_schedule,
+    .free = free_schedule,
+    .pause = jm_schedule_pause,
+    .resume = jm_schedule_resume,
+    .remove = jm_schedule_delete,
+    .id = schedule_id,
+    .name = schedule_name,
+    .show = show_schedule,
+};
+
+static int run_show(cli_global *g, int argc, char **argv)
+{
+    return cli_ref_show(&schedule_kind, g, argc, argv);
 }
 
 static int run_pause(cli_global *g, int argc, char **argv)
 {
-    return run_action(g, argc, argv, ACT_PAUSE);
+    return cli_ref_act(&schedule_kind, CLI_REF_PAUSE, g, argc, argv);
 }
 
 static int run_resume(cli_global *g, int argc, char **argv)
 {
-    return run_action(g, argc, argv, ACT_RESUME);
+    return cli_ref_act(&schedule_kind, CLI_REF_RESUME, g, argc, argv);
 }
 
 static int run_rm(cli_global *g, int argc, char **argv)
 {
-    return run_action(g, argc, argv, ACT_DELETE);
+    return cli_ref_act(&schedule_kind, CLI_REF_DELETE, g, argc, argv);
 }
 
 /* `next EXPR`: a pure preview; it never opens the database. */

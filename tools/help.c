@@ -24,7 +24,9 @@ static const char page_head[] =
     "    (a SQLite file) through the library's public API, and can run the\n"
     "    built-in executors against the reference engine. It also adds and\n"
     "    changes schedules, which any running manager fires, and table\n"
-    "    policies, which a running manager judges its host's tables by.\n"
+    "    policies, which a running manager judges its host's tables by, and\n"
+    "    the rules every manager's claims obey: pauses, conflicts between job\n"
+    "    types on one resource, and limits on running jobs.\n"
     "    Several programs may use one database at once. Times are shown in\n"
     "    local time, ISO 8601 with the offset; they are accepted as ISO 8601\n"
     "    (2026-11-22T10:00:00Z, 2026-11-22T11:00:00+01:00, 2026-11-22T10:00:00\n"
@@ -53,14 +55,15 @@ static const char page_tail[] =
     "    2  usage error: unknown command or option, malformed value, time, id\n"
     "       or JSON on the command line\n"
     "    3  not found: no job with that id, no schedule or policy with that id\n"
-    "       or name, or (schedule next) no fire time within eight years of the\n"
-    "       one before\n"
+    "       or name, no such pause to resume, or (schedule next) no fire time\n"
+    "       within eight years of the one before\n"
     "    4  conflict: the idempotency key is held by an active job (create\n"
     "       prints that job's id), a retry would take a key held by another,\n"
     "       or a schedule or policy name is taken\n"
     "    5  state: the job's status does not allow it (cancel of a finished\n"
     "       job, retry of one not failed or cancelled, cancel of a running job\n"
-    "       whose type cannot be cancelled)\n"
+    "       whose type cannot be cancelled, pause-job of a finished or paused\n"
+    "       job, resume-job of one neither paused nor asked to pause)\n"
     "    6  database error: not a jobs database, I/O error, or busy too long\n"
     "\n"
     "ENVIRONMENT\n"
@@ -82,7 +85,9 @@ static const char page_tail[] =
     "        --cron '0 3 * * *' --tz Europe/Berlin\n"
     "    jobmgr schedule next '*/15 9-17 * * 1-5' --count 3\n"
     "    jobmgr policy add flush-orders --kind flush --namespace app --table orders \\\n"
-    "        --rows 10000 --max-age 1m\n";
+    "        --rows 10000 --max-age 1m\n"
+    "    jobmgr pause type CO\n"
+    "    jobmgr limit --type BK --resource '*' 1\n";
 
 void cli_print_help(FILE *out, const char *command)
 {
@@ -97,8 +102,12 @@ void cli_print_help(FILE *out, const char *command)
         }
     }
     fputs(page_head, out);
+    int width = (int)strlen("help");
     for (size_t i = 0; i < cli_ncommands; i++)
-        fprintf(out, "    %-8s %s\n", cli_commands[i].name, cli_commands[i].summary);
-    fputs("    help     print a command's usage\n", out);
+        if ((int)strlen(cli_commands[i].name) > width)
+            width = (int)strlen(cli_commands[i].name);
+    for (size_t i = 0; i < cli_ncommands; i++)
+        fprintf(out, "    %-*s %s\n", width, cli_commands[i].name, cli_commands[i].summary);
+    fprintf(out, "    %-*s %s\n", width, "help", "print a command's usage");
     fputs(page_tail, out);
 }

@@ -82,6 +82,9 @@ cJSON *cli_job_json(const jm_job *j)
     bad |= add_item(o, "max_retries", cJSON_CreateNumber(jm_job_max_retries(j)));
     bad |= add_item(o, "attempts", cJSON_CreateNumber(jm_job_attempts(j)));
     bad |= add_item(o, "cancel_requested", cJSON_CreateBool(jm_job_cancel_requested(j)));
+    bad |= add_item(o, "pause_requested", cJSON_CreateBool(jm_job_pause_requested(j)));
+    bad |= add_item(o, "resource", text_or_null(jm_job_resource(j)));
+    bad |= add_item(o, "blocked_by", text_or_null(jm_job_blocked_by(j)));
     bad |= add_item(o, "node_id", text_or_null(jm_job_node_id(j)));
     bad |= add_item(o, "schedule_id", text_or_null(jm_job_schedule_id(j)));
     bad |= add_time(o, "fire_time", jm_job_fire_time(j));

@@ -22,8 +22,10 @@ static const char usage_list[] =
     "                   [--newest] [--json]\n"
     "\n"
     "Lists jobs, oldest first (--newest: newest first), one page at a time.\n"
+    "A RESOURCE column appears when a job on the page acts on a resource, and\n"
+    "a BLOCKED BY column when one waits for a running job, a limit or a pause.\n"
     "  --status S[,S]  only these statuses: new, queued, running, retrying,\n"
-    "                  completed, failed, cancelled\n"
+    "                  completed, failed, cancelled, paused\n"
     "  --type T        only this type (FL, CL, RT, SE, UC, CO, BK, RS, ...)\n"
     "  --namespace N   only this namespace\n"
     "  --key K         only this idempotency key\n"
@@ -38,11 +40,15 @@ static const char usage_show[] =
     "Usage: jobmgr show ID [--json]\n"
     "\n"
     "Shows every field of one job; params, result (metrics) and checkpoint are\n"
-    "pretty-printed JSON. Exit 3 if there is no such job.\n";
+    "pretty-printed JSON. \"resource\" is what the job acts on, \"blocked by\"\n"
+    "what held it back at the last claim that passed it: a running job's id,\n"
+    "limit:TYPE@RESOURCE (* for any) or paused:type:T / paused:resource:R.\n"
+    "Exit 3 if there is no such job.\n";
 
 static const char usage_create[] =
     "Usage: jobmgr create TYPE --params JSON [--key K] [--namespace N]\n"
-    "                     [--run-at TIME] [--max-retries N] [--priority P] [--json]\n"
+    "                     [--run-at TIME] [--max-retries N] [--priority P]\n"
+    "                     [--resource R] [--json]\n"
     "\n"
     "Creates a job of a built-in TYPE (FL, CL, RT, SE, UC, CO, BK, RS) and\n"
     "prints its id. The executor checks the parameters (exit 1 if it refuses).\n"
@@ -53,12 +59,15 @@ static const char usage_create[] =
     "  --run-at TIME     when it is due: ISO 8601, or 10m, 2h (from now)\n"
     "  --max-retries N   retries allowed, 0..1000 (default: the manager's, 3)\n"
     "  --priority P      higher runs first among due jobs (default 0)\n"
+    "  --resource R      what the job acts on, for conflicts, limits and pauses\n"
+    "                    (default: the one the type derives from its params,\n"
+    "                    app.orders for a table)\n"
     "  --json            {\"id\": ID, \"created\": true|false}\n";
 
 static const char usage_cancel[] =
     "Usage: jobmgr cancel ID [--json]\n"
     "\n"
-    "Cancels a new, queued or retrying job at once; asks a running job to stop\n"
+    "Cancels a new, queued, retrying or paused job at once; asks a running job to stop\n"
     "(its status shows once its executor has stopped). Exit 5 if the job has\n"
     "finished or its running type cannot be cancelled, 3 if there is no such job.\n";
 
@@ -83,7 +92,8 @@ static const char usage_stats[] =
 
 static const char usage_run[] =
     "Usage: jobmgr run --engine DIR [--workers N] [--drain SPAN]\n"
-    "                  [--policy-interval SPAN] [--verbose]\n"
+    "                  [--policy-interval SPAN] [--io-limit CLASS=RATE,...]\n"
+    "                  [--high-workers H] [--verbose]\n"
     "\n"
     "Runs the built-in executors against the reference engine in DIR, with N\n"
     "worker threads (default 4), until SIGINT (Ctrl-C) or SIGTERM. Then it stops\n"
@@ -93,6 +103,14 @@ static const char usage_run[] =
     "The jobs database is --db, else $JOBMGR_DB, else DIR/jobs.db.\n"
     "  --policy-interval SPAN  how often the policies are evaluated (default\n"
     "                          10s; 1s to 1d)\n"
+    "  --io-limit CLASS=RATE,...  the I/O budget of a priority class (high:\n"
+    "                          flush, stream eviction; normal: the others) in\n"
+    "                          bytes per second, shared by the workers; K, M\n"
+    "                          or G multiply by 1024, 1024^2, 1024^3; 0 (the\n"
+    "                          default) is unlimited. high=10M,normal=5M\n"
+    "  --high-workers H  keep H of the N workers for high-class jobs (flush,\n"
+    "                          stream eviction): the others run on at most N-H;\n"
+    "                          0..N-1 (default 0: none kept)\n"
     "  --verbose   log the manager's info lines too (to stderr)\n";
 
 static const char usage_watch[] =
@@ -222,6 +240,85 @@ static const char usage_policy[] =
     "                     the policy; pause, resume: {\"id\", \"name\", \"paused\"};\n"
     "                     rm: {\"id\", \"name\", \"deleted\"}; eval: {\"created\": N}\n";
 
+static const char usage_pause_job[] =
+    "Usage: jobmgr pause-job ID [--json]\n"
+    "\n"
+    "Pauses one job. A new, queued or retrying job becomes paused at once; a\n"
+    "running one gets a pause request (its executor yields at its next safe\n"
+    "point, and the job becomes paused with its checkpoint). A pause spends no\n"
+    "retry; a cancel wins over it. Exit 5 if the job has finished, is paused\n"
+    "already or has a pause requested, 3 if there is no such job.\n"
+    "  --json  {\"id\", \"status\", \"pause_requested\"}\n";
+
+static const char usage_resume_job[] =
+    "Usage: jobmgr resume-job ID [--json]\n"
+    "\n"
+    "Requeues a paused job (queued, or new while its run_at is still ahead), or\n"
+    "withdraws the pause request of a running one. Exit 5 if the job is neither\n"
+    "paused nor asked to pause, 3 if there is no such job.\n"
+    "  --json  {\"id\", \"status\", \"pause_requested\"}\n";
+
+static const char usage_pause[] =
+    "Usage: jobmgr pause all|type TYPE|resource RES [--json]\n"
+    "\n"
+    "Stops claiming the jobs in scope, in every process on the database, until\n"
+    "resumed: every job, the jobs of one type, or the jobs on one resource\n"
+    "(app.orders). Jobs already running go on (pause-job asks one to yield);\n"
+    "waiting ones keep their status. Pausing what is paused changes nothing.\n"
+    "  --json  {\"scope\", \"what\", \"paused\": true}\n";
+
+static const char usage_resume[] =
+    "Usage: jobmgr resume all|type TYPE|resource RES [--json]\n"
+    "\n"
+    "Ends a pause that `jobmgr pause` set, given the same way. Exit 3 if there\n"
+    "is no such pause (`jobmgr paused` lists them).\n"
+    "  --json  {\"scope\", \"what\", \"paused\": false}\n";
+
+static const char usage_paused[] =
+    "Usage: jobmgr paused [--json]\n"
+    "\n"
+    "Lists the standing pauses: scope (all, type, resource), the type or\n"
+    "resource, and since when.\n"
+    "  --json  [{\"scope\", \"what\", \"since\", \"since_ms\"}, ...]\n";
+
+static const char usage_conflicts[] =
+    "Usage: jobmgr conflicts [--json]\n"
+    "\n"
+    "Lists the conflict rules, the defaults included: two types, and whether\n"
+    "their jobs may run together on one resource ('*': every type).\n"
+    "  --json  [{\"type_a\", \"type_b\", \"exclusive\"}, ...]\n";
+
+static const char usage_limits[] =
+    "Usage: jobmgr limits [--json]\n"
+    "\n"
+    "Lists the limits: the type (any), the resource (any, or each on its\n"
+    "own) and how many such jobs may run at once.\n"
+    "  --json  [{\"type\", \"resource\", \"max_running\"}, ...] (null: any;\n"
+    "          resource \"*\": each resource)\n";
+
+static const char usage_conflict[] =
+    "Usage: jobmgr conflict TYPE_A TYPE_B on|off [--json]\n"
+    "\n"
+    "Sets whether jobs of two types may run at the same time on the same\n"
+    "resource, for every process on the database: on, never together; off,\n"
+    "allowed. Symmetric; the types may be the same, and one of them may be '*'\n"
+    "for every type (quote it). A pair's own setting wins over a '*' one.\n"
+    "Jobs without a resource never conflict. The defaults: CL and RS exclude\n"
+    "every type, CO excludes CO and BK (docs/conflicts.md).\n"
+    "  --json  {\"type_a\", \"type_b\", \"exclusive\"}\n";
+
+static const char usage_limit[] =
+    "Usage: jobmgr limit [--type T] [--resource R|'*'] N [--json]\n"
+    "\n"
+    "Caps how many jobs run at once, across every process on the database:\n"
+    "  limit N                       every job\n"
+    "  limit --type T N              jobs of type T\n"
+    "  limit --resource R N          jobs on resource R\n"
+    "  limit --type T --resource R N jobs of type T on resource R\n"
+    "--resource '*' counts each resource on its own (jobs without a resource\n"
+    "are not counted). N is at least 1; 0 removes the limit so given.\n"
+    "  --json  {\"type\", \"resource\", \"max_running\"}\n";
+
 const cli_command cli_commands[] = {
     {"list", "list jobs, filtered, one page at a time", usage_list, cli_cmd_list},
     {"show", "show every field of one job", usage_show, cli_cmd_show},
@@ -236,6 +333,18 @@ const cli_command cli_commands[] = {
      cli_cmd_schedule},
     {"policy", "add, list, show, pause and evaluate table policies", usage_policy,
      cli_cmd_policy},
+    {"pause-job", "pause one job, or ask a running one to yield", usage_pause_job,
+     cli_cmd_pause_job},
+    {"resume-job", "requeue a paused job", usage_resume_job, cli_cmd_resume_job},
+    {"pause", "stop claiming every job, a type's or a resource's", usage_pause, cli_cmd_pause},
+    {"resume", "end a pause", usage_resume, cli_cmd_resume},
+    {"paused", "list the standing pauses", usage_paused, cli_cmd_paused},
+    {"conflict", "let two types run together on one resource, or not", usage_conflict,
+     cli_cmd_conflict},
+    {"limit", "cap the running jobs of a type, a resource, or all", usage_limit,
+     cli_cmd_limit},
+    {"conflicts", "list the conflict rules", usage_conflicts, cli_cmd_conflicts},
+    {"limits", "list the limits", usage_limits, cli_cmd_limits},
 };
 const size_t cli_ncommands = sizeof cli_commands / sizeof cli_commands[0];
 

@@ -49,6 +49,7 @@ cli_color cli_status_color(jm_status s)
     case JM_STATUS_CANCELLED:
         return CLI_COLOR_MAGENTA;
     case JM_STATUS_NEW:
+    case JM_STATUS_PAUSED:
         return CLI_COLOR_DIM;
     default:
         return CLI_COLOR_NONE;

@@ -155,7 +155,8 @@ run 0 "$J" --version
 expect "$OUT" "^jobmgr [0-9]+\.[0-9]+\.[0-9]+ \(SQLite 3\.[0-9]+\.[0-9]+, (bundled|system)\)$" "--version"
 run 0 "$J" help
 expect "$OUT" "^COMMANDS" "help alone is the manual page"
-for cmd in list show create cancel retry prune stats run watch schedule policy; do
+for cmd in list show create cancel retry prune stats run watch schedule policy pause-job \
+    resume-job pause resume paused conflict limit conflicts limits; do
     run 0 "$J" help "$cmd"
     expect "$OUT" "^Usage: jobmgr $cmd" "help $cmd"
     run 0 "$J" "$cmd" --help
@@ -209,7 +210,16 @@ run 2 "$J" --db "$DB" run --engine "$T/engine" --workers 0
 for bad in soon 0s 2d; do
     run 2 "$J" --db "$DB" run --engine "$T/engine" --policy-interval "$bad"
 done
+for bad in fast=1M high high=-1 high=10X "high=1M," =5M high=M high=99999999999G ""; do
+    run 2 "$J" --db "$DB" run --engine "$T/engine" --io-limit "$bad"
+    expect "$ERR" "bad --io-limit" "run --io-limit '$bad'"
+done
 run 2 "$J" --db "$DB" watch --interval 5
+for bad in "--high-workers 4" "--high-workers -1" "--high-workers some"; do
+    # shellcheck disable=SC2086 # the option and its value are two words
+    run 2 "$J" --db "$DB" run --engine "$T/engine" --workers 4 $bad
+    expect "$ERR" "--high-workers" "run $bad"
+done
 [ -e "$DB" ] && fail "usage errors must not create the database"
 
 # ---- create ---------------------------------------------------------------------
@@ -268,11 +278,14 @@ json_is "$OUT" 'd["run_at"].endswith("+09:00")' "true" "JSON times are local ISO
 # ---- show -------------------------------------------------------------------------
 
 run 0 "$J" --db "$DB" show "$FL1"
-for field in id type status namespace key priority retries attempts progress node schedule \
-    "fire time" created updated "run at" started finished message params result checkpoint trace; do
+for field in id type status namespace resource "blocked by" key priority retries attempts \
+    progress node schedule "fire time" created updated "run at" started finished message params \
+    result checkpoint trace; do
     expect "$OUT" "^$field: " "show has $field"
 done
 expect "$OUT" "^status: +queued$" "show status"
+expect "$OUT" "^resource: +app\.orders$" "show: the resource flush derives from its params"
+expect "$OUT" "^blocked by: +-$" "show: nothing holds a job no claim passed"
 expect "$OUT" '^params: +\{$' "params pretty-printed"
 expect "$OUT" '^  "table_name": "orders",?$' "params indented by two spaces"
 expect_not "$OUT" $'\033' "no colour when stdout is not a terminal"
@@ -281,8 +294,10 @@ json_is "$OUT" 'd["params"]["table_type"]' "User" "show --json embeds params as 
 json_is "$OUT" '[d["schedule_id"], d["fire_time"], d["fire_time_ms"]]' '[null, null, null]' \
     "a job no schedule created"
 json_is "$OUT" 'd["idempotency_key"]' "flush:orders" "show --json key"
+json_is "$OUT" '[d["resource"], d["blocked_by"], d["pause_requested"]]' '["app.orders", null, false]' \
+    "show --json: resource, blocked_by, pause_requested"
 json_is "$OUT" 'sorted(d)' \
-    '["attempts", "cancel_requested", "checkpoint", "created_at", "created_at_ms", "exception_trace", "finished_at", "finished_at_ms", "fire_time", "fire_time_ms", "id", "idempotency_key", "max_retries", "message", "namespace", "node_id", "params", "priority", "progress", "result", "retry_count", "run_at", "run_at_ms", "schedule_id", "started_at", "started_at_ms", "status", "type", "updated_at", "updated_at_ms"]' \
+    '["attempts", "blocked_by", "cancel_requested", "checkpoint", "created_at", "created_at_ms", "exception_trace", "finished_at", "finished_at_ms", "fire_time", "fire_time_ms", "id", "idempotency_key", "max_retries", "message", "namespace", "node_id", "params", "pause_requested", "priority", "progress", "resource", "result", "retry_count", "run_at", "run_at_ms", "schedule_id", "started_at", "started_at_ms", "status", "type", "updated_at", "updated_at_ms"]' \
     "show --json has every field"
 run 0 "$J" --db "$DB" show "$RT1" --json
 json_is "$OUT" 'd["priority"]' "7" "create --priority"
@@ -296,8 +311,8 @@ run 3 "$J" --db "$DB" show "$MISSING" --json
 # ---- list -------------------------------------------------------------------------
 
 run 0 "$J" --db "$DB" list
-expect "$OUT" "^ID +STATUS +NAMESPACE +KEY +PRI +RETRIES +CREATED +MESSAGE$" "list header"
-expect "$OUT" "^$FL1 +queued +app +flush:orders " "list row aligned"
+expect "$OUT" "^ID +STATUS +NAMESPACE +RESOURCE +KEY +PRI +RETRIES +CREATED +MESSAGE$" "list header"
+expect "$OUT" "^$FL1 +queued +app +app\.orders +flush:orders " "list row aligned"
 run 0 "$J" --db "$DB" list --json
 json_is "$OUT" 'len(d["jobs"])' "9" "list --json has every job"
 json_is "$OUT" 'd["next_cursor"]' "null" "no next cursor on the last page"
@@ -370,8 +385,8 @@ run 4 "$J" --db "$DB" retry "$OLD"
 # ---- stats ----------------------------------------------------------------------
 
 run 0 "$J" --db "$DB" stats
-expect "$OUT" "^TYPE +new +queued +running +retrying +completed +failed +cancelled +total$" "stats header"
-expect "$OUT" "^FL +6 +2 +- +- +- +- +- +8$" "stats FL row"
+expect "$OUT" "^TYPE +new +queued +running +retrying +completed +failed +cancelled +paused +total$" "stats header"
+expect "$OUT" "^FL +6 +2 +- +- +- +- +- +- +8$" "stats FL row"
 expect "$OUT" "^all " "stats total row"
 expect "$OUT" "^queue depth: +[0-9]+$" "stats queue depth"
 expect "$OUT" "^oldest queued age: " "stats oldest age"
@@ -389,6 +404,176 @@ expect "$OUT" "^pruned 0 jobs finished before " "prune: nothing that old"
 run 0 "$J" --db "$DB" prune --older-than 2100-01-01T00:00:00Z --json
 json_is "$OUT" 'd["deleted"]' "1" "prune deletes the finished job"
 run 3 "$J" --db "$DB" show "$OLD"
+
+# ---- pauses, conflicts and limits ------------------------------------------------
+
+# Usage errors: exit 2 with a message.
+run 2 "$J" --db "$DB" pause-job
+expect "$ERR" "^jobmgr: pause-job: needs exactly one job id" "pause-job without an id"
+run 2 "$J" --db "$DB" resume-job not-an-id
+expect "$ERR" "'not-an-id' is not a job id" "resume-job with a bad id"
+run 2 "$J" --db "$DB" pause-job "$FL1" "$RT1"
+run 2 "$J" --db "$DB" pause
+expect "$ERR" "^jobmgr: pause: needs what to pause: all, type TYPE or resource RES" "pause without a scope"
+run 2 "$J" --db "$DB" resume everything
+expect "$ERR" "^jobmgr: resume: unknown scope 'everything'" "resume: unknown scope"
+run 2 "$J" --db "$DB" pause type xx
+expect "$ERR" "^jobmgr: pause: bad type 'xx'" "pause: bad type"
+run 2 "$J" --db "$DB" pause type
+expect "$ERR" "type needs exactly one job type" "pause type without the type"
+run 2 "$J" --db "$DB" pause resource
+expect "$ERR" "resource needs exactly one resource" "pause resource without the resource"
+run 2 "$J" --db "$DB" pause all FL
+run 2 "$J" --db "$DB" resume type FL CO
+run 2 "$J" --db "$DB" pause resource ''
+run 2 "$J" --db "$DB" paused extra
+run 2 "$J" --db "$DB" conflict CO BK
+expect "$ERR" "^jobmgr: conflict: needs TYPE_A TYPE_B on.off" "conflict without the state"
+run 2 "$J" --db "$DB" conflict xx BK on
+expect "$ERR" "^jobmgr: conflict: bad type 'xx'" "conflict: bad type"
+run 2 "$J" --db "$DB" conflict CO BK maybe
+expect "$ERR" "bad state 'maybe'" "conflict: bad state"
+run 2 "$J" --db "$DB" conflict '*' '*' on
+expect "$ERR" "at most one of the types may be" "conflict: '*' twice"
+run 2 "$J" --db "$DB" limit
+expect "$ERR" "^jobmgr: limit: needs exactly one number" "limit without a number"
+for bad in "--type xx 1" "-1" "many" "1 2" "--bogus 1" "--resource"; do
+    # shellcheck disable=SC2086 # the options and values are words
+    run 2 "$J" --db "$DB" limit $bad
+done
+run 2 "$J" --db "$DB" limit --resource '' 1
+# '*' is no resource a pause can name: the library's refusal, exit 1.
+run 1 "$J" --db "$DB" pause resource '*'
+expect "$ERR" "^jobmgr: pause: .*reserved" "pause resource '*'"
+
+# pause-job and resume-job: a waiting job is paused at once, keeps its key
+# and its retries, and goes back to queued.
+run 0 "$J" --db "$DB" pause-job "$FL1"
+expect "$OUT" "^paused $FL1 \(paused\)$" "pause-job of a queued job"
+run 0 "$J" --db "$DB" show "$FL1" --json
+json_is "$OUT" '[d["status"], d["pause_requested"], d["retry_count"]]' '["paused", false, 0]' \
+    "a paused job"
+run 0 "$J" --db "$DB" list --status paused --json
+json_is "$OUT" '[j["id"] for j in d["jobs"]]' "[\"$FL1\"]" "list --status paused"
+run 0 "$J" --db "$DB" stats --json
+json_is "$OUT" 'd["by_status"]["paused"]' "1" "stats counts paused jobs"
+run 5 "$J" --db "$DB" pause-job "$FL1"
+expect "$ERR" "^jobmgr: pause-job $FL1: .*is paused" "pause-job of a paused job"
+run 4 "$J" --db "$DB" create FL --params "$FL_PARAMS" --key flush:orders
+[ "$OUT" = "$FL1" ] || fail "a paused job keeps its key: '$OUT' vs '$FL1'"
+run 0 "$J" --db "$DB" resume-job "$FL1" --json
+json_is "$OUT" 'd' "{\"id\": \"$FL1\", \"status\": \"queued\", \"pause_requested\": false}" \
+    "resume-job --json"
+run 5 "$J" --db "$DB" resume-job "$FL1"
+expect "$ERR" "^jobmgr: resume-job $FL1: .*not asked to pause" "resume-job of a queued job"
+run 3 "$J" --db "$DB" pause-job "$MISSING"
+run 3 "$J" --db "$DB" resume-job "$MISSING"
+# A job due later waits for its run_at again once resumed.
+run 0 "$J" --db "$DB" create FL --params "$FL_PARAMS" --run-at 2h --namespace pauses
+LATE=$OUT
+run 0 "$J" --db "$DB" pause-job "$LATE" --json
+json_is "$OUT" 'd["status"]' "paused" "pause-job --json"
+run 0 "$J" --db "$DB" resume-job "$LATE"
+expect "$OUT" "^resumed $LATE \(new\)$" "resume-job of a job due later"
+# A cancel wins over a pause; a finished job cannot be paused.
+run 0 "$J" --db "$DB" pause-job "$LATE"
+run 0 "$J" --db "$DB" cancel "$LATE"
+expect "$OUT" "^cancelled $LATE \(cancelled\)$" "cancel of a paused job"
+run 5 "$J" --db "$DB" pause-job "$LATE"
+expect "$ERR" "is cancelled" "pause-job of a finished job"
+run 5 "$J" --db "$DB" resume-job "$LATE"
+
+# create --resource names what the job acts on instead of the derived one.
+run 0 "$J" --db "$DB" create FL --params "$FL_PARAMS" --resource disk-1 --namespace pauses --json
+run 0 "$J" --db "$DB" show "$(jq_py "$OUT" 'd["id"]')" --json
+json_is "$OUT" 'd["resource"]' "disk-1" "create --resource"
+run 1 "$J" --db "$DB" create FL --params "$FL_PARAMS" --resource '*'
+expect "$ERR" "^jobmgr: create: .*reserved" "create --resource '*'"
+
+# Scopes: pause, paused, resume.
+run 0 "$J" --db "$DB" paused
+expect "$OUT" "^no pauses$" "no pauses"
+run 0 "$J" --db "$DB" paused --json
+json_is "$OUT" 'd' "[]" "paused --json: none"
+run 0 "$J" --db "$DB" pause type CO
+expect "$OUT" "^paused type CO$" "pause type"
+run 0 "$J" --db "$DB" pause type CO                  # paused already: nothing changes
+run 0 "$J" --db "$DB" pause resource app.orders --json
+json_is "$OUT" 'd' '{"scope": "resource", "what": "app.orders", "paused": true}' "pause resource --json"
+run 0 "$J" --db "$DB" pause all
+expect "$OUT" "^paused all work$" "pause all"
+run 0 "$J" --db "$DB" paused
+expect "$OUT" "^SCOPE +WHAT +SINCE$" "paused header"
+expect "$OUT" "^all +- +[0-9T:-]+\+09:00 \([0-9ms.]+ ago\)$" "paused: all"
+expect "$OUT" "^type +CO +[0-9T:-]+\+09:00 " "paused: a type"
+expect "$OUT" "^resource +app\.orders +[0-9T:-]+\+09:00 " "paused: a resource"
+run 0 "$J" --db "$DB" paused --json
+json_is "$OUT" '[(p["scope"], p["what"]) for p in d]' \
+    '[["all", null], ["type", "CO"], ["resource", "app.orders"]]' "paused --json"
+json_is "$OUT" 'sorted(d[1])' '["scope", "since", "since_ms", "what"]' "paused --json fields"
+json_is "$OUT" 'd[1]["since"].endswith("+09:00")' "true" "paused --json: local time"
+run 0 "$J" --db "$DB" resume all
+expect "$OUT" "^resumed all work$" "resume all"
+run 0 "$J" --db "$DB" resume type CO --json
+json_is "$OUT" 'd' '{"scope": "type", "what": "CO", "paused": false}' "resume type --json"
+run 0 "$J" --db "$DB" resume resource app.orders
+expect "$OUT" "^resumed resource app\.orders$" "resume resource"
+run 3 "$J" --db "$DB" resume type CO
+expect "$ERR" "^jobmgr: resume: no such pause: type CO" "resume of no pause"
+run 0 "$J" --db "$DB" paused --json
+json_is "$OUT" 'd' "[]" "every pause resumed"
+
+# Conflicts: on and off, a pair or one type against every type.
+run 0 "$J" --db "$DB" conflict FL CO on
+expect "$OUT" "^conflict FL CO: on \(never together on one resource\)$" "conflict on"
+run 0 "$J" --db "$DB" conflict FL CO off --json
+json_is "$OUT" 'd' '{"type_a": "FL", "type_b": "CO", "exclusive": false}' "conflict off --json"
+run 0 "$J" --db "$DB" conflict '*' UC on
+run 0 "$J" --db "$DB" conflicts
+expect "$OUT" "^TYPE A +TYPE B +TOGETHER ON ONE RESOURCE$" "conflicts header"
+expect "$OUT" "^\* +UC +never$" "conflicts lists a rule just set"
+expect "$OUT" "^BK +CO +never$" "conflicts lists the defaults"
+run 0 "$J" --db "$DB" conflict '*' UC off
+expect "$OUT" "^conflict \* UC: off \(may run together\)$" "conflict of every type"
+run 0 "$J" --db "$DB" conflicts --json
+json_is "$OUT" '[c for c in d if c["type_b"] == "UC"]' '[{"type_a": "*", "type_b": "UC", "exclusive": false}]' \
+    "conflicts --json"
+json_is "$OUT" '[c for c in d if "CO" in (c["type_a"], c["type_b"])]' \
+    '[{"type_a": "BK", "type_b": "CO", "exclusive": true}, {"type_a": "CO", "type_b": "CO", "exclusive": true}, {"type_a": "CO", "type_b": "FL", "exclusive": false}]' \
+    "conflicts --json in order"
+run 2 "$J" --db "$DB" conflicts extra
+expect "$ERR" "^jobmgr: conflicts: unexpected argument 'extra'" "conflicts takes no argument"
+
+# Limits: the four forms, set and removed.
+run 0 "$J" --db "$DB" limit 8
+expect "$OUT" "^limit: at most 8 running jobs of any type in all$" "limit on every job"
+run 0 "$J" --db "$DB" limit --type BK 2
+expect "$OUT" "^limit: at most 2 running jobs of type BK in all$" "limit on a type"
+run 0 "$J" --db "$DB" limit --resource app.orders 1 --json
+json_is "$OUT" 'd' '{"type": null, "resource": "app.orders", "max_running": 1}' "limit on a resource --json"
+run 0 "$J" --db "$DB" limit --type CO --resource app.orders 1
+expect "$OUT" "^limit: at most 1 running job of type CO on resource app\.orders$" \
+    "limit on a type on a resource"
+run 0 "$J" --db "$DB" limit --type CO --resource '*' 1
+expect "$OUT" "^limit: at most 1 running job of type CO on each resource$" "limit on each resource"
+run 0 "$J" --db "$DB" limits
+expect "$OUT" "^TYPE +RESOURCE +MAX RUNNING$" "limits header"
+expect "$OUT" "^any +any +8$" "limits: every job"
+expect "$OUT" "^CO +each +1$" "limits: each resource"
+expect "$OUT" "^CO +app\.orders +1$" "limits: a type on a resource"
+run 0 "$J" --db "$DB" limits --json
+json_is "$OUT" 'len(d)' "5" "limits --json has the five"
+json_is "$OUT" 'd[0]' '{"type": null, "resource": null, "max_running": 8}' "limits --json first"
+run 2 "$J" --db "$DB" limits --type CO
+for form in "" "--type BK" "--resource app.orders" "--type CO --resource app.orders"; do
+    # shellcheck disable=SC2086 # the options and values are words
+    run 0 "$J" --db "$DB" limit $form 0
+    expect "$OUT" "^limit removed: jobs " "limit $form 0 removes it"
+done
+run 0 "$J" --db "$DB" limit --type CO --resource '*' 0
+expect "$OUT" "^limit removed: jobs of type CO on each resource$" "limit on each resource removed"
+run 0 "$J" --db "$DB" limits
+expect "$OUT" "^no limits$" "limits after every one is removed"
 
 # ---- schedule: interval schedules -------------------------------------------------
 
@@ -887,7 +1072,8 @@ checks=$((checks + 1))
     fail "run on a file as engine directory succeeded"
 expect "$(cat "$T/stderr")" "^jobmgr: opening engine " "run on a bad engine directory"
 
-"$J" --db "$RUN_DB" run --workers 2 --engine "$ENGINE" >"$T/run.out" 2>"$T/run.err" &
+"$J" --db "$RUN_DB" run --workers 2 --engine "$ENGINE" --io-limit high=10M,normal=5M,normal=4K \
+    >"$T/run.out" 2>"$T/run.err" &
 RUN_PID=$!
 bg_pids+=("$RUN_PID")
 job_done() {
@@ -943,6 +1129,10 @@ else
     kill -KILL "$RUN_PID" 2>/dev/null
 fi
 expect "$(cat "$T/run.err")" "SIGINT: stopping" "run reports the stop"
+expect "$(cat "$T/run.err")" "^jobmgr: I/O budget of the high class: 10485760 bytes/s$" \
+    "run --io-limit: the high class's budget"
+expect "$(cat "$T/run.err")" "^jobmgr: I/O budget of the normal class: 4096 bytes/s$" \
+    "run --io-limit: the last rate given for a class stands"
 run 0 "$J" --db "$RUN_DB" stats --json
 json_is "$OUT" 'd["types"]["FL"]["by_status"]["completed"]' "1" "stats after run"
 
@@ -1030,6 +1220,7 @@ run 0 "$J" --db "$DB" watch --once
 expect "$OUT" "no running jobs" "watch with nothing running"
 run 0 "$J" --db "$WATCH_DB" list --status running
 expect "$OUT" "^$SLOW +running " "list shows the running job"
+expect_not "$OUT" "RESOURCE|BLOCKED BY" "list: no resource column when no job has one"
 # Its type is not registered in the tool, so the tool cannot judge a cancel.
 run 1 "$J" --db "$WATCH_DB" cancel "$SLOW"
 
@@ -1107,6 +1298,66 @@ if command -v tmux >/dev/null 2>&1; then
         fail "watch did not quit on q"
     fi
 fi
+
+# ---- pauses and limits under a running manager ------------------------------------
+
+# The slow job runs (in its own process): pause-job only asks it to yield,
+# and resume-job withdraws the request.
+run 0 "$J" --db "$WATCH_DB" pause-job "$SLOW"
+expect "$OUT" "^pause requested for $SLOW \(running\)$" "pause-job of a running job"
+run 0 "$J" --db "$WATCH_DB" show "$SLOW"
+expect "$OUT" "^status: +running \(pause requested\)$" "show: a pause requested"
+run 5 "$J" --db "$WATCH_DB" pause-job "$SLOW"
+expect "$ERR" "pause already requested" "pause-job twice"
+run 0 "$J" --db "$WATCH_DB" resume-job "$SLOW"
+expect "$OUT" "^pause request withdrawn for $SLOW \(running\)$" "resume-job of a running job"
+
+# One running job in all: while the slow job runs, a flush waits, and
+# `list` and `show` say what holds it; then a pause of its type does; once
+# that ends, it runs. The manager keeps one of its two workers for flushes.
+run 0 "$J" --db "$WATCH_DB" limit 1
+run 0 "$J" --db "$WATCH_DB" create FL --params "$FL_PARAMS"
+HELD=$OUT
+"$J" --db "$WATCH_DB" run --engine "$ENGINE" --workers 2 --high-workers 1 \
+    >"$T/held-run.out" 2>"$T/held-run.err" &
+HELD_PID=$!
+bg_pids+=("$HELD_PID")
+blocked_by() {
+    "$J" --db "$WATCH_DB" show "$HELD" --json 2>/dev/null |
+        python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["blocked_by"] != sys.argv[1])' "$1"
+}
+checks=$((checks + 1))
+if wait_for "$WAIT_LIMIT" blocked_by 'limit:*@*'; then
+    run 0 "$J" --db "$WATCH_DB" list --status queued
+    expect "$OUT" "^ID +STATUS +NAMESPACE +RESOURCE +KEY +PRI +RETRIES +CREATED +BLOCKED BY +MESSAGE$" \
+        "list: the resource and blocked-by columns"
+    expect "$OUT" "^$HELD +queued +- +app\.orders +- .* limit:\*@\* " "list: what holds the job"
+    run 0 "$J" --db "$WATCH_DB" show "$HELD"
+    expect "$OUT" "^blocked by: +limit:\*@\*$" "show: blocked by a limit"
+else
+    fail "the flush was not held back by the limit: $(cat "$T/held-run.err")"
+fi
+run 0 "$J" --db "$WATCH_DB" pause type FL
+run 0 "$J" --db "$WATCH_DB" limit 0
+checks=$((checks + 1))
+wait_for "$WAIT_LIMIT" blocked_by 'paused:type:FL' ||
+    fail "the flush was not held back by the pause of its type: $(cat "$T/held-run.err")"
+run 0 "$J" --db "$WATCH_DB" resume type FL
+held_done() {
+    "$J" --db "$WATCH_DB" show "$HELD" --json 2>/dev/null |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(d["status"] != "completed" or d["blocked_by"] is not None)'
+}
+checks=$((checks + 1))
+wait_for "$WAIT_LIMIT" held_done || fail "the flush did not run once resumed: $(cat "$T/held-run.err")"
+kill -INT "$HELD_PID"
+checks=$((checks + 1))
+if wait_exit "$HELD_PID"; then
+    [ "$RC" -eq 0 ] || fail "jobmgr run --high-workers exited $RC: $(cat "$T/held-run.err")"
+else
+    fail "jobmgr run --high-workers did not stop within ${WAIT_LIMIT}s of SIGINT"
+    kill -KILL "$HELD_PID" 2>/dev/null
+fi
+expect "$(cat "$T/held-run.err")" "^jobmgr: 1 of them kept for high-class jobs$" "run --high-workers"
 
 # Let the slow job finish, so its helper exits cleanly.
 touch "$GATE"
