@@ -325,7 +325,7 @@ static jm_decision noop_execute(void *self, jm_ctx *ctx)
 
 int bu_register_noop(jm_manager *m, const char *type, bu_counter *c)
 {
-    jm_executor ex = {JM_EXECUTOR_VERSION, type, "bench-noop", 1, NULL, noop_execute, NULL};
+    jm_executor ex = {JM_EXECUTOR_VERSION, type, "bench-noop", 1, NULL, noop_execute, NULL, JM_CLASS_NORMAL, NULL};
     return jm_register(m, &ex, c);
 }
 

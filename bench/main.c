@@ -48,6 +48,7 @@ static const scenario scenarios[] = {
     {"memory", scn_memory, "RSS with a million queued jobs; idle CPU"},
     {"prune", scn_prune, "jm_prune rate and the longest concurrent jm_create"},
     {"schedule", scn_schedule, "schedules firing: lag from fire time to job, CPU between fires"},
+    {"blocked", scn_blocked, "claiming past 10 000 due jobs a running job holds back"},
 };
 #define NSCENARIOS (sizeof scenarios / sizeof scenarios[0])
 

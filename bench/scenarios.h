@@ -48,6 +48,7 @@ int scn_scale(const bench_opts *o);
 int scn_memory(const bench_opts *o);
 int scn_prune(const bench_opts *o);
 int scn_schedule(const bench_opts *o);
+int scn_blocked(const bench_opts *o);
 
 /* Library work rate (jobs/s): n pre-inserted no-op jobs, whose executor
  * counts into `c`, worked to completion by `workers` workers (jm_start to

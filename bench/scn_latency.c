@@ -63,7 +63,7 @@ static jm_decision lat_execute(void *self, jm_ctx *ctx)
 
 static int register_lat(jm_manager *m, lat_state *s)
 {
-    jm_executor ex = {JM_EXECUTOR_VERSION, "BL", "bench-latency", 1, NULL, lat_execute, NULL};
+    jm_executor ex = {JM_EXECUTOR_VERSION, "BL", "bench-latency", 1, NULL, lat_execute, NULL, JM_CLASS_NORMAL, NULL};
     return jm_register(m, &ex, s);
 }
 

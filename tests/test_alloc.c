@@ -141,7 +141,7 @@ static jm_manager *open_with_ex(fx *f)
     int rc = jm_open(&f->cfg, &m);
     if (rc)
         fail_msg("jm_open: %s", jm_last_error());
-    jm_executor ex = {JM_EXECUTOR_VERSION, "FL", "flush", 1, validate_n, exec_ok, NULL};
+    jm_executor ex = {JM_EXECUTOR_VERSION, "FL", "flush", 1, validate_n, exec_ok, NULL, JM_CLASS_NORMAL, NULL};
     assert_int_equal(jm_register(m, &ex, NULL), JM_OK);
     return m;
 }

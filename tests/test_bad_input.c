@@ -440,17 +440,20 @@ static void test_bad_create_opts(void **state)
         jm_create_opts o;
         int want;
     } rows[] = {
-        {"version 99", {99, NULL, NULL, -1, 0, 0}, JM_EINVAL},
-        {"version 0", {0, NULL, NULL, -1, 0, 0}, JM_EINVAL},
-        {"max_retries 1001", {JM_CREATE_OPTS_VERSION, NULL, NULL, 1001, 0, 0}, JM_EINVAL},
-        {"run_at -1", {JM_CREATE_OPTS_VERSION, NULL, NULL, -1, -1, 0}, JM_EINVAL},
-        {"key empty", {JM_CREATE_OPTS_VERSION, NULL, "", -1, 0, 0}, JM_EINVAL},
-        {"key invalid utf-8", {JM_CREATE_OPTS_VERSION, NULL, "k\xff\xfe", -1, 0, 0}, JM_EINVAL},
-        {"key cut utf-8", {JM_CREATE_OPTS_VERSION, NULL, "k\xc3", -1, 0, 0}, JM_EINVAL},
-        {"key 256 bytes", {JM_CREATE_OPTS_VERSION, NULL, long_key, -1, 0, 0}, JM_ETOOBIG},
-        {"namespace 256 bytes", {JM_CREATE_OPTS_VERSION, long_key, NULL, -1, 0, 0}, JM_ETOOBIG},
+        {"version 99", {99, NULL, NULL, -1, 0, 0, NULL}, JM_EINVAL},
+        {"version 0", {0, NULL, NULL, -1, 0, 0, NULL}, JM_EINVAL},
+        {"max_retries 1001", {JM_CREATE_OPTS_VERSION, NULL, NULL, 1001, 0, 0, NULL}, JM_EINVAL},
+        {"run_at -1", {JM_CREATE_OPTS_VERSION, NULL, NULL, -1, -1, 0, NULL}, JM_EINVAL},
+        {"key empty", {JM_CREATE_OPTS_VERSION, NULL, "", -1, 0, 0, NULL}, JM_EINVAL},
+        {"key invalid utf-8", {JM_CREATE_OPTS_VERSION, NULL, "k\xff\xfe", -1, 0, 0, NULL}, JM_EINVAL},
+        {"key cut utf-8", {JM_CREATE_OPTS_VERSION, NULL, "k\xc3", -1, 0, 0, NULL}, JM_EINVAL},
+        {"key 256 bytes", {JM_CREATE_OPTS_VERSION, NULL, long_key, -1, 0, 0, NULL}, JM_ETOOBIG},
+        {"namespace 256 bytes", {JM_CREATE_OPTS_VERSION, long_key, NULL, -1, 0, 0, NULL}, JM_ETOOBIG},
+        {"resource 256 bytes", {JM_CREATE_OPTS_VERSION, NULL, NULL, -1, 0, 0, long_key}, JM_ETOOBIG},
+        {"resource empty", {JM_CREATE_OPTS_VERSION, NULL, NULL, -1, 0, 0, ""}, JM_EINVAL},
+        {"resource invalid utf-8", {JM_CREATE_OPTS_VERSION, NULL, NULL, -1, 0, 0, "r\xff"}, JM_EINVAL},
         /* The held key conflicts and reports its holder. */
-        {"key held", {JM_CREATE_OPTS_VERSION, NULL, "held", -1, 0, 0}, JM_ECONFLICT},
+        {"key held", {JM_CREATE_OPTS_VERSION, NULL, "held", -1, 0, 0, NULL}, JM_ECONFLICT},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         memset(id, 0, sizeof id);
@@ -688,9 +691,9 @@ static void test_create_many_bad(void **state)
         {"JSON array", {"TS", "[1]", JM_CREATE_OPTS_INIT}, JM_EJSON},
         {"unknown type", {"ZZ", "{}", JM_CREATE_OPTS_INIT}, JM_ENOEXEC},
         {"malformed type", {"fl", "{}", JM_CREATE_OPTS_INIT}, JM_EINVAL},
-        {"opts version", {"TS", "{}", {99, NULL, NULL, -1, 0, 0}}, JM_EINVAL},
-        {"empty key", {"TS", "{}", {JM_CREATE_OPTS_VERSION, NULL, "", -1, 0, 0}}, JM_EINVAL},
-        {"held key", {"TS", "{}", {JM_CREATE_OPTS_VERSION, NULL, "held", -1, 0, 0}}, JM_ECONFLICT},
+        {"opts version", {"TS", "{}", {99, NULL, NULL, -1, 0, 0, NULL}}, JM_EINVAL},
+        {"empty key", {"TS", "{}", {JM_CREATE_OPTS_VERSION, NULL, "", -1, 0, 0, NULL}}, JM_EINVAL},
+        {"held key", {"TS", "{}", {JM_CREATE_OPTS_VERSION, NULL, "held", -1, 0, 0, NULL}}, JM_ECONFLICT},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         jobs[2] = rows[i].bad;
@@ -804,8 +807,8 @@ static void test_status_names(void **state)
 {
     (void)state;
     static const char *const names[] = {"new",       "queued", "running",  "retrying",
-                                        "completed", "failed", "cancelled"};
-    assert_int_equal(JM_STATUS_COUNT, 7);
+                                        "completed", "failed", "cancelled", "paused"};
+    assert_int_equal(JM_STATUS_COUNT, 8);
     for (int s = 0; s < JM_STATUS_COUNT; s++) {
         assert_string_equal(jm_status_name((jm_status)s), names[s]);
         jm_status back = (jm_status)-1;
@@ -813,7 +816,7 @@ static void test_status_names(void **state)
         assert_int_equal(back, s);
         assert_int_equal(JM_STATUS_BIT(s), 1u << s);
     }
-    assert_string_equal(jm_status_name((jm_status)7), "unknown");
+    assert_string_equal(jm_status_name((jm_status)8), "unknown");
     assert_string_equal(jm_status_name((jm_status)-1), "unknown");
     assert_string_equal(jm_status_name((jm_status)1000), "unknown");
     static const char *const bad[] = {"unknown", "", "QUEUED", "Queued", "queued ", " new",

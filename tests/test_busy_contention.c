@@ -72,7 +72,7 @@ static jm_decision bz_execute(void *self, jm_ctx *ctx)
 }
 
 static const jm_executor bz_executor = {
-    JM_EXECUTOR_VERSION, "BZ", "busy", 1, NULL, bz_execute, NULL,
+    JM_EXECUTOR_VERSION, "BZ", "busy", 1, NULL, bz_execute, NULL, JM_CLASS_NORMAL, NULL,
 };
 
 static jm_config busy_config(const char *db)

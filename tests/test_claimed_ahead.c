@@ -108,6 +108,7 @@ typedef struct storm {
     _Atomic int finished;
     char ids[WARM_JOBS + STORM_JOBS][JM_JOB_ID_SIZE];
     jm_manager *canceller;
+    int pause; /* a storm of jm_pause_job() instead of jm_cancel() */
 } storm;
 
 static jm_decision storm_exec(void *self, jm_ctx *ctx)
@@ -117,7 +118,7 @@ static jm_decision storm_exec(void *self, jm_ctx *ctx)
     if (k >= 0 && k < WARM_JOBS + STORM_JOBS) {
         /* A cancel accepted before this line either kept the executor
          * from being called or is seen at its first check. */
-        if (atomic_load(&s->accepted[k]) && !jm_ctx_is_cancelled(ctx))
+        if (atomic_load(&s->accepted[k]) && !jm_ctx_should_yield(ctx))
             atomic_fetch_add(&s->late, 1);
         atomic_store(&s->ran[k], 1);
     }
@@ -135,7 +136,9 @@ static void *cancel_all(void *arg)
         while (!atomic_load(&s->ran[k]) && tu_status(s->canceller, s->ids[k]) != JM_STATUS_RUNNING &&
                tu_mono_ms() < end)
             ;
-        if (!atomic_load(&s->ran[k]) && jm_cancel(s->canceller, s->ids[k]) == JM_OK)
+        if (!atomic_load(&s->ran[k]) &&
+            (s->pause ? jm_pause_job(s->canceller, s->ids[k]) : jm_cancel(s->canceller, s->ids[k])) ==
+                JM_OK)
             atomic_store(&s->accepted[k], 1);
     }
     return NULL;
@@ -145,16 +148,17 @@ static int all_done(void *arg)
 {
     jm_manager *m = arg;
     jm_filter flt = JM_FILTER_INIT;
-    flt.statuses = JM_STATUS_BIT(JM_STATUS_COMPLETED) | JM_STATUS_BIT(JM_STATUS_CANCELLED);
+    flt.statuses = JM_STATUS_BIT(JM_STATUS_COMPLETED) | JM_STATUS_BIT(JM_STATUS_CANCELLED) |
+                   JM_STATUS_BIT(JM_STATUS_PAUSED);
     int64_t n = 0;
     return jm_count(m, &flt, &n) == JM_OK && n == WARM_JOBS + STORM_JOBS;
 }
 
-static void test_cancel_storm_against_claimed_ahead(void **state)
+static void storm_against_claimed_ahead(fixture *f, int pause)
 {
-    fixture *f = *state;
     storm *s = calloc(1, sizeof *s);
     assert_non_null(s);
+    s->pause = pause;
     jm_config cfg = tu_config(f->db);
     jm_manager *m = NULL, *c = NULL;
     assert_int_equal(jm_open(&cfg, &m), JM_OK);
@@ -162,7 +166,7 @@ static void test_cancel_storm_against_claimed_ahead(void **state)
      * database only, as from another process. */
     assert_int_equal(jm_open(&cfg, &c), JM_OK);
     s->canceller = c;
-    jm_executor ex = {JM_EXECUTOR_VERSION, "ST", "storm", 1, NULL, storm_exec, NULL};
+    jm_executor ex = {JM_EXECUTOR_VERSION, "ST", "storm", 1, NULL, storm_exec, NULL, JM_CLASS_NORMAL, NULL};
     assert_int_equal(jm_register(m, &ex, s), JM_OK);
     assert_int_equal(jm_register(c, &ex, s), JM_OK);
 
@@ -185,8 +189,8 @@ static void test_cancel_storm_against_claimed_ahead(void **state)
             continue;
         int st = tu_status(m, s->ids[k]);
         if (!atomic_load(&s->ran[k])) {
-            if (st != JM_STATUS_CANCELLED)
-                fail_msg("job %d: cancel accepted, never ran, yet %s", k,
+            if (st != (pause ? JM_STATUS_PAUSED : JM_STATUS_CANCELLED))
+                fail_msg("job %d: %s accepted, never ran, yet %s", k, pause ? "pause" : "cancel",
                          jm_status_name((jm_status)st));
             cancelled_waiting++;
         }
@@ -196,6 +200,18 @@ static void test_cancel_storm_against_claimed_ahead(void **state)
     jm_close(c);
     jm_close(m);
     free(s);
+}
+
+static void test_cancel_storm_against_claimed_ahead(void **state)
+{
+    storm_against_claimed_ahead(*state, 0);
+}
+
+/* The same with pause requests: a job paused while it waited claimed
+ * never starts, and ends paused. */
+static void test_pause_storm_against_claimed_ahead(void **state)
+{
+    storm_against_claimed_ahead(*state, 1);
 }
 
 /* ------------------------------------------------------------------------
@@ -234,7 +250,7 @@ static int crash_child(const fixture *f, jm_recovery_policy policy)
     jm_manager *m = NULL;
     if (jm_open(&cfg, &m) != JM_OK)
         return 11;
-    jm_executor ex = {JM_EXECUTOR_VERSION, "KA", "crash", 1, NULL, crash_exec, NULL};
+    jm_executor ex = {JM_EXECUTOR_VERSION, "KA", "crash", 1, NULL, crash_exec, NULL, JM_CLASS_NORMAL, NULL};
     if (jm_register(m, &ex, NULL) != JM_OK || jm_start(m, 1) != JM_OK)
         return 12;
     for (;;)
@@ -268,7 +284,7 @@ static void crash_with_claims_ahead(const fixture *f, jm_recovery_policy policy,
     jm_config cfg = tu_config(f->db);
     cfg.recovery = policy;
     jm_manager *m = NULL;
-    jm_executor ex = {JM_EXECUTOR_VERSION, "KA", "crash", 1, NULL, crash_exec, NULL};
+    jm_executor ex = {JM_EXECUTOR_VERSION, "KA", "crash", 1, NULL, crash_exec, NULL, JM_CLASS_NORMAL, NULL};
     assert_int_equal(jm_open(&cfg, &m), JM_OK);
     assert_int_equal(jm_register(m, &ex, NULL), JM_OK);
     create_indexed(m, "KA", 0, CRASH_JOBS, max_retries, ids);
@@ -366,6 +382,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_cancel_storm_against_claimed_ahead, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pause_storm_against_claimed_ahead, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_crash_ahead_retry_none_left, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_ahead_fail_policy, setup, teardown),

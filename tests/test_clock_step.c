@@ -116,7 +116,7 @@ static jm_manager *open_mgr(fixture *f, const char *node, cs_state *s, tu_log *l
     int rc = jm_open(&cfg, &m);
     if (rc != JM_OK)
         fail_msg("jm_open: %s (%s)", jm_err_name(rc), jm_last_error());
-    jm_executor ex = {JM_EXECUTOR_VERSION, "CS", "clock step", 1, NULL, cs_exec, NULL};
+    jm_executor ex = {JM_EXECUTOR_VERSION, "CS", "clock step", 1, NULL, cs_exec, NULL, JM_CLASS_NORMAL, NULL};
     assert_int_equal(jm_register(m, &ex, s), JM_OK);
     return m;
 }

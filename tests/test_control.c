@@ -58,8 +58,8 @@ static int fx_setup(void **state)
     f->cfg.now_user = &f->clock;
     f->cfg.node_id = "control-node";
     assert_int_equal(jm_open(&f->cfg, &f->m), JM_OK);
-    jm_executor fl = {JM_EXECUTOR_VERSION, "FL", "flush", 1, NULL, execute, NULL};
-    jm_executor cl = {JM_EXECUTOR_VERSION, "CL", "cleanup", 0, NULL, execute, NULL};
+    jm_executor fl = {JM_EXECUTOR_VERSION, "FL", "flush", 1, NULL, execute, NULL, JM_CLASS_NORMAL, NULL};
+    jm_executor cl = {JM_EXECUTOR_VERSION, "CL", "cleanup", 0, NULL, execute, NULL, JM_CLASS_NORMAL, NULL};
     assert_int_equal(jm_register(f->m, &fl, f), JM_OK);
     assert_int_equal(jm_register(f->m, &cl, f), JM_OK);
     *state = f;

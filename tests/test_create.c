@@ -59,8 +59,8 @@ static int refuse_bad(void *self, const cJSON *params, char *err, size_t errlen)
 static void open_manager(fx *f)
 {
     assert_int_equal(jm_open(&f->cfg, &f->m), JM_OK);
-    jm_executor fl = {JM_EXECUTOR_VERSION, "FL", "flush", 1, refuse_bad, execute, NULL};
-    jm_executor cl = {JM_EXECUTOR_VERSION, "CL", "cleanup", 0, NULL, execute, NULL};
+    jm_executor fl = {JM_EXECUTOR_VERSION, "FL", "flush", 1, refuse_bad, execute, NULL, JM_CLASS_NORMAL, NULL};
+    jm_executor cl = {JM_EXECUTOR_VERSION, "CL", "cleanup", 0, NULL, execute, NULL, JM_CLASS_NORMAL, NULL};
     assert_int_equal(jm_register(f->m, &fl, f), JM_OK);
     assert_int_equal(jm_register(f->m, &cl, f), JM_OK);
 }

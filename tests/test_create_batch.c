@@ -49,8 +49,8 @@ static int fx_setup(void **state)
     f->cfg.now_ms = tu_fake_now;
     f->cfg.now_user = &f->clock;
     assert_int_equal(jm_open(&f->cfg, &f->m), JM_OK);
-    jm_executor fl = {JM_EXECUTOR_VERSION, "FL", "flush", 1, NULL, execute, NULL};
-    jm_executor cl = {JM_EXECUTOR_VERSION, "CL", "cleanup", 0, NULL, execute, NULL};
+    jm_executor fl = {JM_EXECUTOR_VERSION, "FL", "flush", 1, NULL, execute, NULL, JM_CLASS_NORMAL, NULL};
+    jm_executor cl = {JM_EXECUTOR_VERSION, "CL", "cleanup", 0, NULL, execute, NULL, JM_CLASS_NORMAL, NULL};
     assert_int_equal(jm_register(f->m, &fl, f), JM_OK);
     assert_int_equal(jm_register(f->m, &cl, f), JM_OK);
     *state = f;

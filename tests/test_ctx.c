@@ -66,8 +66,8 @@ static int fx_setup(void **state)
     f->cfg.log_level = JM_LOG_DEBUG;
     f->cfg.host = (const struct jm_host *)&host_marker;
     assert_int_equal(jm_open(&f->cfg, &f->m), JM_OK);
-    jm_executor fl = {JM_EXECUTOR_VERSION, "FL", "flush", 1, NULL, execute, NULL};
-    jm_executor cl = {JM_EXECUTOR_VERSION, "CL", "cleanup", 0, NULL, execute, NULL};
+    jm_executor fl = {JM_EXECUTOR_VERSION, "FL", "flush", 1, NULL, execute, NULL, JM_CLASS_NORMAL, NULL};
+    jm_executor cl = {JM_EXECUTOR_VERSION, "CL", "cleanup", 0, NULL, execute, NULL, JM_CLASS_NORMAL, NULL};
     assert_int_equal(jm_register(f->m, &fl, f), JM_OK);
     assert_int_equal(jm_register(f->m, &cl, f), JM_OK);
     *state = f;
@@ -186,7 +186,7 @@ static void checkpoint_persists_for_next_run(void **state)
     /* A new manager (as after a restart) hands it to the next run. */
     jm_close(f->m);
     assert_int_equal(jm_open(&f->cfg, &f->m), JM_OK);
-    jm_executor fl = {JM_EXECUTOR_VERSION, "FL", "flush", 1, NULL, execute, NULL};
+    jm_executor fl = {JM_EXECUTOR_VERSION, "FL", "flush", 1, NULL, execute, NULL, JM_CLASS_NORMAL, NULL};
     assert_int_equal(jm_register(f->m, &fl, f), JM_OK);
     assert_int_equal(run(f, 1), 1);
     assert_string_equal(f->text[3], "{\"offset\":42}");

@@ -5,11 +5,16 @@
  * of buffered and flushed rows with its files, manifest and metrics; a
  * retried run that starts over from a stale temporary directory; a missing
  * table and a type mismatch; JM_EBUSY from the host turned into a retry;
- * an unwritable location failing with the errno text; and a cancel from
- * inside the export that leaves nothing behind.
+ * an unwritable location failing with the errno text; a cancel from
+ * inside the export that leaves nothing behind; a backup paused mid-way
+ * (also with its files damaged meanwhile) whose next run writes exactly
+ * the bytes of an uninterrupted backup, which restores; and every byte it
+ * reads and writes charged to the I/O budget.
  *
  * A wrapper host delegates every operation to the engine's and injects
- * JM_EBUSY or a cancel where a test asks.
+ * JM_EBUSY, a cancel or a pause request where a test asks. The pause
+ * request is the flag the manager sets on a running job's context when
+ * its pause is asked for (xh_request_pause).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -42,6 +47,8 @@ static struct {
     int busy_table_info; /* fail this many table_info calls with JM_EBUSY */
     int busy_export;
     int64_t cancel_at_rows; /* > 0: cancel `job` once this many rows were exported */
+    int64_t pause_at_rows;  /* > 0: ask the running job to pause at this many, once */
+    xh *x;
     jm_manager *m;
     char job[JM_JOB_ID_SIZE];
     int64_t exported;
@@ -69,6 +76,10 @@ static int w_rows(void *arg, const jm_host_row *rows, size_t n)
     g.exported += (int64_t)n;
     if (g.cancel_at_rows > 0 && g.exported >= g.cancel_at_rows)
         assert_int_equal(jm_cancel(g.m, g.job), JM_OK);
+    if (g.pause_at_rows > 0 && g.exported >= g.pause_at_rows) {
+        g.pause_at_rows = 0;
+        xh_request_pause(g.x);
+    }
     return g.cb->rows(g.cb->arg, rows, n);
 }
 
@@ -106,7 +117,9 @@ static int setup(void **state)
     f->host.export_table = w_export;
     assert_int_equal(xh_open(&f->x, &f->host), JM_OK);
     g.m = f->x.m;
+    g.x = &f->x;
     assert_int_equal(jm_register(f->x.m, &jm__backup_executor, NULL), JM_OK);
+    assert_int_equal(jm_register(f->x.m, &jm__restore_executor, NULL), JM_OK);
     assert_int_equal(jm_engine_create_namespace(f->e, NS), JM_OK);
     assert_int_equal(jm_engine_create_table(f->e, NS, TABLE, JM_TABLE_SHARED, NULL), JM_OK);
     *state = f;
@@ -142,6 +155,29 @@ static void fill(fx *f, int n)
     for (int i = 0; i < n; i += 5)
         assert_int_equal(jm_engine_soft_delete(f->e, NS, TABLE, keys[i], XH_T0 - 1000), JM_OK);
     free(keys);
+}
+
+/* n rows of about 1 KiB each, the first half flushed; returns the bytes of
+ * their documents. */
+static int64_t fill_big(fx *f, int n)
+{
+    int64_t total = 0;
+    char doc[1200];
+    for (int i = 0; i < n; i++) {
+        int len = snprintf(doc, sizeof doc, "{\"i\":%d,\"pad\":\"", i);
+        for (int k = 0; k < 1000; k++)
+            doc[len++] = (char)('a' + (i * 7 + k * k) % 26);
+        len += snprintf(doc + len, sizeof doc - (size_t)len, "\"}");
+        total += len;
+        int64_t key;
+        assert_int_equal(jm_engine_insert(f->e, NS, TABLE, doc, XH_T0 - XH_HOUR_MS + i, &key),
+                         JM_OK);
+        if (i == n / 2 - 1) {
+            jm_host_flush fl;
+            assert_int_equal(g.inner->flush(g.inner->self, NS, TABLE, &fl), JM_OK);
+        }
+    }
+    return total;
 }
 
 static char *params(const fx *f, const char *compression)
@@ -471,6 +507,133 @@ static void cancel_mid_export_leaves_nothing(void **state)
     assert_null(result_string(f, id, "path"));
 }
 
+/* The files of two backup directories are the same bytes. */
+static void assert_same_backup(const char *a, const char *b, const char *rows_name)
+{
+    const char *names[] = {"manifest.json", "meta.json", rows_name};
+    for (int i = 0; i < 3; i++) {
+        char *pa = tu_path(a, names[i]), *pb = tu_path(b, names[i]);
+        size_t na = 0, nb = 0;
+        char *da = slurp(pa, &na), *db = slurp(pb, &nb);
+        assert_non_null(da);
+        assert_non_null(db);
+        if (na != nb || memcmp(da, db, na) != 0)
+            fail_msg("%s differs: %zu and %zu bytes", names[i], na, nb);
+        free(da);
+        free(db);
+        free(pa);
+        free(pb);
+    }
+}
+
+/* A backup paused mid-way: its first run returns continue and keeps its
+ * files; the next one takes them up and writes what an uninterrupted
+ * backup writes. `damage` changes the kept files first: 1 appends bytes
+ * past the checkpoint (a run that wrote on and died), 2 changes a byte
+ * before it (which makes the run start over). */
+static void pause_and_resume(fx *f, const char *compression, int damage)
+{
+    const int n = 3000;
+    fill_big(f, n);
+    const char *rows_name = strcmp(compression, "zstd") == 0 ? "rows.jsonl.zst" : "rows.jsonl";
+    char whole[JM_JOB_ID_SIZE], paused[JM_JOB_ID_SIZE];
+    char *p = params(f, compression);
+    assert_int_equal(xh_create(&f->x, JM_BACKUP, p, whole), JM_OK);
+    assert_int_equal(xh_run_to_end(&f->x, whole, 3, NULL), JM_STATUS_COMPLETED);
+
+    assert_int_equal(xh_create(&f->x, JM_BACKUP, p, paused), JM_OK);
+    free(p);
+    g.pause_at_rows = n / 2;
+    g.exported = 0;
+    assert_int_equal(xh_run1(&f->x, paused), JM_STATUS_QUEUED);
+    assert_message_has(f, paused, "paused after");
+    int64_t kept = xh_checkpoint_int(&f->x, paused, "rows");
+    int64_t kept_bytes = xh_checkpoint_int(&f->x, paused, "rows_bytes");
+    printf("# backup (%s) paused after %lld of %d rows, %lld bytes\n", compression,
+           (long long)kept, n, (long long)kept_bytes);
+    assert_true(kept >= n / 2 && kept < n);
+    assert_true(kept_bytes > 0);
+    char tmp[8192];
+    snprintf(tmp, sizeof tmp, "%s/backups/" NS "/" TABLE "/.%s.tmp/%s", f->bdir, paused,
+             rows_name);
+    struct stat st;
+    assert_int_equal(stat(tmp, &st), 0);
+    assert_int_equal((int64_t)st.st_size, kept_bytes);
+    if (damage == 1) {
+        FILE *fp = fopen(tmp, "ab");
+        fputs("written after the pause by a run that died", fp);
+        fclose(fp);
+    } else if (damage == 2) {
+        FILE *fp = fopen(tmp, "r+b");
+        fseek(fp, kept_bytes / 2, SEEK_SET);
+        int c = fgetc(fp);
+        fseek(fp, kept_bytes / 2, SEEK_SET);
+        fputc(c ^ 1, fp);
+        fclose(fp);
+    }
+
+    assert_int_equal(xh_run_to_end(&f->x, paused, 3, NULL), JM_STATUS_COMPLETED);
+    assert_int_equal(xh_metric(&f->x, paused, "rows"), n);
+    assert_int_equal(xh_metric(&f->x, paused, "bytes_written"),
+                     xh_metric(&f->x, whole, "bytes_written"));
+    char *a = result_string(f, whole, "path"), *b = result_string(f, paused, "path");
+    check_backup_dir(b, rows_name, n);
+    assert_same_backup(a, b, rows_name);
+
+    /* Batches of rows, each its own zstd frame: it restores. */
+    char rp[8300], id[JM_JOB_ID_SIZE];
+    snprintf(rp, sizeof rp,
+             "{\"backup_location\":\"%s\",\"target_namespace\":\"" NS "\","
+             "\"target_table_name\":\"copy\"}",
+             b);
+    assert_int_equal(xh_create(&f->x, JM_RESTORE, rp, id), JM_OK);
+    assert_int_equal(xh_run_to_end(&f->x, id, 3, NULL), JM_STATUS_COMPLETED);
+    int64_t count = 0;
+    assert_int_equal(jm_engine_count(f->e, NS, "copy", 1, &count), JM_OK);
+    assert_int_equal(count, n);
+    free(a);
+    free(b);
+}
+
+static void paused_zstd_backup_resumes_identical(void **state)
+{
+    pause_and_resume(*state, "zstd", 0);
+}
+
+static void paused_plain_backup_resumes_identical(void **state)
+{
+    pause_and_resume(*state, "none", 0);
+}
+
+static void bytes_written_after_the_pause_are_cut_off(void **state)
+{
+    pause_and_resume(*state, "zstd", 1);
+}
+
+static void damaged_kept_files_start_over(void **state)
+{
+    pause_and_resume(*state, "none", 2);
+}
+
+/* Every document read from the host and every byte written to the three
+ * files is charged to the normal class's budget. */
+static void io_is_charged_to_the_budget(void **state)
+{
+    fx *f = *state;
+    int64_t docs = fill_big(f, 300);
+    char id[JM_JOB_ID_SIZE];
+    char *p = params(f, "zstd");
+    assert_int_equal(xh_create(&f->x, JM_BACKUP, p, id), JM_OK);
+    free(p);
+    assert_int_equal(xh_run_to_end(&f->x, id, 3, NULL), JM_STATUS_COMPLETED);
+    jm_stats_report *r = NULL;
+    assert_int_equal(jm_stats(f->x.m, &r), JM_OK);
+    assert_int_equal(r->throttle_bytes[JM_CLASS_NORMAL],
+                     docs + xh_metric(&f->x, id, "bytes_written"));
+    assert_int_equal(r->throttle_bytes[JM_CLASS_HIGH], 0);
+    jm_stats_free(r);
+}
+
 static void no_host_fails_clearly(void **state)
 {
     (void)state;
@@ -502,6 +665,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(unwritable_location_fails_with_errno_text, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(cancel_mid_export_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(paused_zstd_backup_resumes_identical, setup, teardown),
+        cmocka_unit_test_setup_teardown(paused_plain_backup_resumes_identical, setup, teardown),
+        cmocka_unit_test_setup_teardown(bytes_written_after_the_pause_are_cut_off, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(damaged_kept_files_start_over, setup, teardown),
+        cmocka_unit_test_setup_teardown(io_is_charged_to_the_budget, setup, teardown),
         cmocka_unit_test(no_host_fails_clearly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,8 +3,10 @@
  * parameter validation, the greedy plan (runs of consecutive small
  * segments whose total stays within the target; big segments and lone
  * small ones left alone), the before/after metrics, rows kept, cancellation
- * between groups, busy merges resumed by a later run, I/O errors, and a
- * failing re-listing falling back to the computed shape.
+ * between groups, a pause between groups (continue, and a next run that
+ * reports over both), busy merges resumed by a later run, I/O errors, a
+ * failing re-listing falling back to the computed shape, and the bytes of
+ * every merge charged to the I/O budget.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -247,6 +249,53 @@ static void test_cancel_between_groups(void **state)
     assert_int_equal(xh_metric(&f->x, f->id, "bytes_after"), before - 2 * FH_SEGMENT_OVERHEAD);
 }
 
+static void pause_on_first_merge(void *arg, fh_op op)
+{
+    fx *f = arg;
+    if (op == FH_MERGE_SEGMENTS && f->merges_seen++ == 0)
+        xh_request_pause(&f->x);
+}
+
+static void test_pause_between_groups(void **state)
+{
+    fx *f = *state;
+    int64_t before = add_segments(f, layout, LAYOUT_N);
+    fh_set_hook(f->fh, pause_on_first_merge, f);
+    assert_int_equal(xh_create(&f->x, "CO", PARAMS, f->id), JM_OK);
+    assert_int_equal(xh_run1(&f->x, f->id), JM_STATUS_QUEUED);
+    assert_message_has(f, "paused after merging 1 of 2 groups of app.docs");
+    assert_int_equal(fh_calls(f->fh, FH_MERGE_SEGMENTS), 1);
+    assert_int_equal(xh_checkpoint_int(&f->x, f->id, "groups_merged"), 1);
+    assert_int_equal(xh_checkpoint_int(&f->x, f->id, "files_before"), 7);
+    assert_int_equal(xh_metric(&f->x, f->id, "files_after"), 5);
+    assert_int_equal(xh_due_in(&f->x, f->id), 0);
+    /* The next run merges what is left and speaks of the whole job. */
+    assert_int_equal(xh_run_to_end(&f->x, f->id, 5, NULL), JM_STATUS_COMPLETED);
+    assert_message_has(f, "merged 2 group(s) of app.docs: 7 segments -> 4");
+    assert_int_equal(fh_calls(f->fh, FH_MERGE_SEGMENTS), 2);
+    assert_int_equal(xh_metric(&f->x, f->id, "files_before"), 7);
+    assert_int_equal(xh_metric(&f->x, f->id, "bytes_before"), before);
+    assert_int_equal(xh_metric(&f->x, f->id, "files_after"), 4);
+    assert_int_equal(xh_metric(&f->x, f->id, "bytes_after"), before - 3 * FH_SEGMENT_OVERHEAD);
+}
+
+/* Each group's segments are charged before the host reads them, and the
+ * merged segment once written. */
+static void test_io_charged_to_the_budget(void **state)
+{
+    fx *f = *state;
+    add_segments(f, layout, LAYOUT_N);
+    assert_int_equal(xh_create(&f->x, "CO", PARAMS, f->id), JM_OK);
+    assert_int_equal(xh_run1(&f->x, f->id), JM_STATUS_COMPLETED);
+    /* Read [300 300 300] and [600 100] KiB; written the same less the
+     * headers the merges saved (2 and 1). */
+    int64_t read = 1600 * KB, written = 1600 * KB - 3 * FH_SEGMENT_OVERHEAD;
+    jm_stats_report *r = NULL;
+    assert_int_equal(jm_stats(f->x.m, &r), JM_OK);
+    assert_int_equal(r->throttle_bytes[JM_CLASS_NORMAL], read + written);
+    jm_stats_free(r);
+}
+
 static void test_busy_merge_resumes(void **state)
 {
     fx *f = *state;
@@ -338,6 +387,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nothing_worth_merging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_between_groups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pause_between_groups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_io_charged_to_the_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_merge_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_error_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge_error_fails, setup, teardown),

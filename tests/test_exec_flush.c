@@ -2,7 +2,8 @@
  * The flush executor (src/executors/flush.c) on the fake host: parameter
  * validation, flushing the buffer with its metrics, the threshold, a table
  * of another type or missing, busy and I/O errors, cancellation before the
- * flush, and a manager without a host.
+ * flush, a manager without a host, and the flush's I/O charged to the high
+ * class's budget.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -147,6 +148,23 @@ static void test_flushes_buffer(void **state)
     assert_int_equal(fh_calls(f->fh, FH_FLUSH), 1);
 }
 
+/* The rows read from the buffer and the segment written, each taken at the
+ * segment's size, from the high class's budget. */
+static void test_io_charged_to_the_high_budget(void **state)
+{
+    fx *f = *state;
+    insert_rows(f, 10);
+    assert_int_equal(xh_create(&f->x, "FL", PARAMS, f->id), JM_OK);
+    assert_int_equal(xh_run1(&f->x, f->id), JM_STATUS_COMPLETED);
+    jm_host_segment seg;
+    assert_int_equal(fh_segments(f->fh, "app", "events", &seg, 1), 1);
+    jm_stats_report *r = NULL;
+    assert_int_equal(jm_stats(f->x.m, &r), JM_OK);
+    assert_int_equal(r->throttle_bytes[JM_CLASS_HIGH], 2 * seg.bytes);
+    assert_int_equal(r->throttle_bytes[JM_CLASS_NORMAL], 0);
+    jm_stats_free(r);
+}
+
 static void test_empty_buffer(void **state)
 {
     fx *f = *state;
@@ -285,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_properties),
         cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flushes_buffer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_io_charged_to_the_high_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_buffer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_below_threshold, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_type, setup, teardown),

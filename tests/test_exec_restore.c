@@ -8,8 +8,10 @@
  * file and backup directory, a FIFO, huge sizes, duplicate, extra and
  * missing entries, wrong types, not JSON, a manifest over 1 MiB, a
  * metadata type that does not match) failing with a clear message and
- * changing nothing. A wrapper host injects JM_EBUSY into import_begin and
- * cancels the job between batches.
+ * changing nothing; a pause between import batches that aborts the import
+ * and a next run that imports again, reading the rows file once, every
+ * byte charged to the I/O budget. A wrapper host injects JM_EBUSY into
+ * import_begin, and cancels the job or asks it to pause between batches.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -41,6 +43,8 @@ static struct {
     int busy_import_begin;
     int busy_after_commit; /* > 0: commit, then report JM_EBUSY this often */
     int cancel_after_batches; /* > 0: cancel `job` after this many import_rows */
+    int pause_after_batches;  /* > 0: ask the running job to pause after this many */
+    xh *x;
     int batches;
     int aborts;
     jm_manager *m;
@@ -62,6 +66,8 @@ static int w_import_rows(void *self, void *imp, const jm_host_row *rows, size_t 
     int rc = g.inner->import_rows(self, imp, rows, n);
     if (++g.batches == g.cancel_after_batches)
         assert_int_equal(jm_cancel(g.m, g.job), JM_OK);
+    if (g.batches == g.pause_after_batches)
+        xh_request_pause(g.x);
     return rc;
 }
 
@@ -109,6 +115,7 @@ static int setup(void **state)
     f->host.import_commit = w_import_commit;
     assert_int_equal(xh_open(&f->x, &f->host), JM_OK);
     g.m = f->x.m;
+    g.x = &f->x;
     assert_int_equal(jm_register(f->x.m, &jm__backup_executor, NULL), JM_OK);
     assert_int_equal(jm_register(f->x.m, &jm__restore_executor, NULL), JM_OK);
     assert_int_equal(jm_engine_create_namespace(f->e, NS), JM_OK);
@@ -388,6 +395,63 @@ static void round_trip_zstd(void **state)
 static void round_trip_none(void **state)
 {
     round_trip(*state, "none");
+}
+
+static int64_t normal_bytes(fx *f)
+{
+    jm_stats_report *r = NULL;
+    assert_int_equal(jm_stats(f->x.m, &r), JM_OK);
+    int64_t n = r->throttle_bytes[JM_CLASS_NORMAL];
+    jm_stats_free(r);
+    return n;
+}
+
+static int64_t backup_file_size(fx *f, const char *name)
+{
+    char *p = bpath(f, name);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    free(p);
+    return (int64_t)st.st_size;
+}
+
+/* Paused between import batches: the import is aborted and nothing shows;
+ * the next run imports from the first row, reading the rows file once (it
+ * was verified before the pause). */
+static void pause_between_batches_starts_the_import_over(void **state)
+{
+    fx *f = *state;
+    fill(f, TABLE, ROWS);
+    make_backup(f, "zstd");
+    char id[JM_JOB_ID_SIZE], p[10000];
+    snprintf(p, sizeof p,
+             "{\"backup_location\":\"%s\",\"target_namespace\":\"" NS "\","
+             "\"target_table_name\":\"copy\"}",
+             f->backup);
+    assert_int_equal(xh_create(&f->x, JM_RESTORE, p, id), JM_OK);
+    g.pause_after_batches = 1;
+    assert_int_equal(xh_run1(&f->x, id), JM_STATUS_QUEUED);
+    assert_message_has(f, id, "paused after staging 1000 of 2500 rows");
+    assert_int_equal(g.aborts, 1);
+    assert_int_equal(exists(f, "copy"), 0);
+    assert_int_equal(xh_checkpoint_int(&f->x, id, "paused_at_rows"), 1000);
+
+    int64_t before = normal_bytes(f);
+    assert_int_equal(xh_run_to_end(&f->x, id, 3, NULL), JM_STATUS_COMPLETED);
+    assert_int_equal(xh_metric(&f->x, id, "rows_restored"), ROWS);
+    assert_same_rows(f, TABLE, "copy");
+    assert_int_equal(g.aborts, 1);
+    /* The manifest, meta.json and the rows file read once; every document
+     * handed to the host. */
+    rowset rs = {0};
+    assert_int_equal(jm_engine_scan(f->e, NS, TABLE, 1, collect, &rs), JM_OK);
+    int64_t docs = 0;
+    for (size_t i = 0; i < rs.n; i++)
+        docs += (int64_t)rs.v[i].len;
+    free_rows(&rs);
+    int64_t files = backup_file_size(f, "manifest.json") + backup_file_size(f, "meta.json") +
+                    backup_file_size(f, "rows.jsonl.zst");
+    assert_int_equal(normal_bytes(f) - before, files + docs);
 }
 
 static void existing_target_needs_overwrite(void **state)
@@ -752,6 +816,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(round_trip_zstd, setup, teardown),
         cmocka_unit_test_setup_teardown(round_trip_none, setup, teardown),
         cmocka_unit_test_setup_teardown(existing_target_needs_overwrite, setup, teardown),
+        cmocka_unit_test_setup_teardown(pause_between_batches_starts_the_import_over, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(flipped_byte_checksum_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(truncated_backups, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_rows_refused, setup, teardown),

@@ -4,7 +4,8 @@
  * (now − retention_hours, fixed at the first run), batches of 1000 with
  * continue and a checkpoint, the total over all runs, live and recent rows
  * untouched, resuming after a busy error from the saved key, cancellation
- * before a batch and between runs, missing tables and I/O errors.
+ * before a batch and between runs, a pause before the first batch that
+ * keeps the cut-off of its first run, missing tables and I/O errors.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,17 +33,21 @@ typedef struct fx {
     char id[JM_JOB_ID_SIZE];
     int runs;
     int cancel_at_run; /* the wrapper cancels the job as run N starts */
+    int pause_at_run;  /* ... asks it to pause as run N starts */
 } fx;
 
 static fx *current; /* the wrapper executor's fixture */
 
-/* Retention itself, but cancelled at the start of a chosen run: the
- * executor then sees jm_ctx_is_cancelled() before its batch. */
+/* Retention itself, but cancelled (or asked to pause) at the start of a
+ * chosen run: the executor then sees jm_ctx_is_cancelled() (or
+ * jm_ctx_should_yield()) before its batch. */
 static jm_decision cancelling_execute(void *self, jm_ctx *ctx)
 {
     fx *f = current;
     if (++f->runs == f->cancel_at_run)
         assert_int_equal(jm_cancel(f->x.m, jm_job_id(jm_ctx_job(ctx))), JM_OK);
+    if (f->runs == f->pause_at_run)
+        xh_request_pause(&f->x);
     return jm__retention_executor.execute(self, ctx);
 }
 
@@ -344,6 +349,26 @@ static void test_cancel_before_batch(void **state)
     assert_int_equal(fh_row_count(f->fh, "app", "users", 1), 500);
 }
 
+/* Paused before its first batch: the checkpoint keeps the cut-off taken
+ * then, so rows that age past it while the job is paused stay. */
+static void test_pause_keeps_the_first_cutoff(void **state)
+{
+    fx *f = *state;
+    f->pause_at_run = 1;
+    add_rows(f, 5, XH_T0 - 30 * XH_HOUR_MS);
+    add_rows(f, 3, XH_T0 - 20 * XH_HOUR_MS);
+    assert_int_equal(xh_create(&f->x, "RT", PARAMS, f->id), JM_OK);
+    assert_int_equal(xh_run1(&f->x, f->id), JM_STATUS_QUEUED);
+    assert_message_has(f, "paused: 0 rows deleted from app.users so far");
+    assert_int_equal(fh_calls(f->fh, FH_PURGE), 0);
+    assert_int_equal(xh_checkpoint_int(&f->x, f->id, "cutoff"), CUTOFF);
+    tu_clock_advance(&f->x.clock, 10 * XH_HOUR_MS);
+    assert_int_equal(xh_run_to_end(&f->x, f->id, 3, NULL), JM_STATUS_COMPLETED);
+    assert_int_equal(fh_last_purge(f->fh).cutoff_ms, CUTOFF);
+    assert_int_equal(xh_metric(&f->x, f->id, "rows_deleted"), 5);
+    assert_int_equal(fh_row_count(f->fh, "app", "users", 1), 3);
+}
+
 static void test_cancel_between_runs(void **state)
 {
     fx *f = *state;
@@ -439,6 +464,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_busy_resumes_from_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_before_batch, setup_wrapped, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_between_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pause_keeps_the_first_cutoff, setup_wrapped,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_missing_table_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_type_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_error_fails, setup, teardown),

@@ -4,7 +4,10 @@
  * (only "Stream" tables, ttl and batch limits), the cut-off now − ttl fixed
  * at the first run, batch after batch with continue and a checkpoint,
  * soft-deleted rows evicted too and fresh rows kept, cancellation between
- * batches (partial eviction, metrics so far), busy and I/O errors.
+ * batches (partial eviction, metrics so far), a pause between batches (the
+ * run returns continue before its batch, its place kept), busy and I/O
+ * errors, and the bytes of rewritten segments charged to the high class's
+ * I/O budget.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,17 +35,21 @@ typedef struct fx {
     char id[JM_JOB_ID_SIZE];
     int runs;
     int cancel_at_run;
+    int pause_at_run; /* the wrapper asks the job to pause as run N starts */
     fh_op cancel_on;
 } fx;
 
 static fx *current;
 
-/* Stream eviction itself, but cancelled as a chosen run starts. */
+/* Stream eviction itself, but cancelled or asked to pause as a chosen run
+ * starts. */
 static jm_decision cancelling_execute(void *self, jm_ctx *ctx)
 {
     fx *f = current;
     if (++f->runs == f->cancel_at_run)
         assert_int_equal(jm_cancel(f->x.m, jm_job_id(jm_ctx_job(ctx))), JM_OK);
+    if (f->runs == f->pause_at_run)
+        xh_request_pause(&f->x);
     return jm__stream_eviction_executor.execute(self, ctx);
 }
 
@@ -245,6 +252,57 @@ static void cancel_hook(void *arg, fh_op op)
         assert_int_equal(jm_cancel(f->x.m, f->id), JM_OK);
 }
 
+static void test_pause_between_batches(void **state)
+{
+    fx *f = *state;
+    f->pause_at_run = 2;
+    add_rows(f, 25, XH_T0 - 2 * XH_HOUR_MS);
+    assert_int_equal(xh_create(&f->x, "SE", PARAMS_B10, f->id), JM_OK);
+    assert_int_equal(xh_run1(&f->x, f->id), JM_STATUS_QUEUED);
+    /* Asked to pause: no batch, the place kept, due again at once. */
+    assert_int_equal(xh_run1(&f->x, f->id), JM_STATUS_QUEUED);
+    assert_message_has(f, "paused: 10 rows evicted from app.events so far");
+    assert_int_equal(fh_calls(f->fh, FH_PURGE), 1);
+    assert_int_equal(xh_checkpoint_int(&f->x, f->id, "after_key"), 10);
+    assert_int_equal(xh_due_in(&f->x, f->id), 0);
+    assert_int_equal(xh_metric(&f->x, f->id, "rows_evicted"), 10);
+    jm_job *j = NULL;
+    assert_int_equal(jm_get(f->x.m, f->id, &j), JM_OK);
+    assert_int_equal(jm_job_retry_count(j), 0);
+    jm_job_free(j);
+    assert_int_equal(xh_run_to_end(&f->x, f->id, 5, NULL), JM_STATUS_COMPLETED);
+    assert_int_equal(fh_last_purge(f->fh).after_key, 20);
+    assert_int_equal(xh_metric(&f->x, f->id, "rows_evicted"), 25);
+}
+
+/* The host reports segments rewritten and bytes freed: each segment is
+ * taken at the table's average size, read whole and written back less
+ * what was freed. */
+static void test_io_charged_to_the_high_budget(void **state)
+{
+    fx *f = *state;
+    /* 10 rows of 100 bytes and 10 of 300, each segment 64 bytes more. */
+    assert_int_equal(fh_add_segment(f->fh, "app", "events", 10, 1064, XH_T0 - 2 * XH_HOUR_MS,
+                                    NULL),
+                     JM_OK);
+    assert_int_equal(fh_add_segment(f->fh, "app", "events", 10, 3064, XH_T0 - 2 * XH_HOUR_MS,
+                                    NULL),
+                     JM_OK);
+    assert_int_equal(xh_create(&f->x, "SE",
+                               "{\"namespace_id\":\"app\",\"table_name\":\"events\","
+                               "\"table_type\":\"Stream\",\"ttl_seconds\":3600}",
+                               f->id),
+                     JM_OK);
+    assert_int_equal(xh_run_to_end(&f->x, f->id, 3, NULL), JM_STATUS_COMPLETED);
+    assert_int_equal(xh_metric(&f->x, f->id, "rows_evicted"), 20);
+    /* Read 2 x 2064, written 4128 - 4000 freed. */
+    jm_stats_report *r = NULL;
+    assert_int_equal(jm_stats(f->x.m, &r), JM_OK);
+    assert_int_equal(r->throttle_bytes[JM_CLASS_HIGH], 4128 + 128);
+    assert_int_equal(r->throttle_bytes[JM_CLASS_NORMAL], 0);
+    jm_stats_free(r);
+}
+
 static void test_cancel_during_batch(void **state)
 {
     fx *f = *state;
@@ -335,6 +393,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cutoff_fixed_at_first_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_before_second_batch, setup_wrapped, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_during_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pause_between_batches, setup_wrapped, teardown),
+        cmocka_unit_test_setup_teardown(test_io_charged_to_the_high_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_while_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_stream_table_fails, setup, teardown),

@@ -109,7 +109,7 @@ static jm_decision ft_execute(void *self, jm_ctx *ctx)
 }
 
 static const jm_executor ft_executor = {
-    JM_EXECUTOR_VERSION, "FT", "fault test", 1, NULL, ft_execute, NULL,
+    JM_EXECUTOR_VERSION, "FT", "fault test", 1, NULL, ft_execute, NULL, JM_CLASS_NORMAL, NULL,
 };
 
 /* ---- helpers ---- */

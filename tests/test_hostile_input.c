@@ -574,7 +574,7 @@ enum { R_NULL = 40, R_VERSION0, R_TYPE, R_NO_EXECUTE, R_NULL_M };
 
 static int c_register(const hcase *c)
 {
-    jm_executor ex = {JM_EXECUTOR_VERSION, "XX", "x", 1, NULL, noop_execute, NULL};
+    jm_executor ex = {JM_EXECUTOR_VERSION, "XX", "x", 1, NULL, noop_execute, NULL, JM_CLASS_NORMAL, NULL};
     switch (c->n) {
     case R_VERSION0: ex.version = 0; break;
     case R_TYPE: ex.type = S(c->a); break;

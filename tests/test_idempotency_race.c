@@ -84,7 +84,7 @@ static jm_decision noop_exec(void *self, jm_ctx *ctx)
 
 static int register_noop(jm_manager *m)
 {
-    jm_executor ex = {JM_EXECUTOR_VERSION, "IR", "race", 1, NULL, noop_exec, NULL};
+    jm_executor ex = {JM_EXECUTOR_VERSION, "IR", "race", 1, NULL, noop_exec, NULL, JM_CLASS_NORMAL, NULL};
     return jm_register(m, &ex, NULL);
 }
 

@@ -112,7 +112,7 @@ static void open_at(fx *f, jm_log_level level)
 {
     f->cfg.log_level = level;
     assert_int_equal(jm_open(&f->cfg, &f->m), JM_OK);
-    jm_executor ex = {JM_EXECUTOR_VERSION, "FL", "flush", 1, NULL, execute, NULL};
+    jm_executor ex = {JM_EXECUTOR_VERSION, "FL", "flush", 1, NULL, execute, NULL, JM_CLASS_NORMAL, NULL};
     assert_int_equal(jm_register(f->m, &ex, f), JM_OK);
 }
 

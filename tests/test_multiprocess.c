@@ -237,7 +237,7 @@ static int ledger_child(void *arg)
         fprintf(stderr, "child %d: jm_open: %s\n", (int)getpid(), jm_last_error());
         return 11;
     }
-    jm_executor ex = {JM_EXECUTOR_VERSION, "ML", "ledger", 1, NULL, ledger_exec, NULL};
+    jm_executor ex = {JM_EXECUTOR_VERSION, "ML", "ledger", 1, NULL, ledger_exec, NULL, JM_CLASS_NORMAL, NULL};
     if (jm_register(m, &ex, &s) != JM_OK)
         return 12;
     if (jm_start(m, 2) != JM_OK)
@@ -279,7 +279,7 @@ static void test_two_processes_run_each_job_once(void **state)
         jm_manager *m = NULL;
         assert_int_equal(jm_open(&cfg, &m), JM_OK);
         ledger_exec_state unused = {0};
-        jm_executor ex = {JM_EXECUTOR_VERSION, "ML", "ledger", 1, NULL, ledger_exec, NULL};
+        jm_executor ex = {JM_EXECUTOR_VERSION, "ML", "ledger", 1, NULL, ledger_exec, NULL, JM_CLASS_NORMAL, NULL};
         assert_int_equal(jm_register(m, &ex, &unused), JM_OK);
         static jm_new_job jobs[MP_JOBS];
         for (int i = 0; i < MP_JOBS; i++) {
@@ -405,7 +405,7 @@ static int xcancel_child(void *arg)
     jm_manager *m = NULL;
     if (jm_open(&cfg, &m) != JM_OK)
         return 11;
-    jm_executor ex = {JM_EXECUTOR_VERSION, "XC", "xcancel", 1, NULL, xcancel_exec, NULL};
+    jm_executor ex = {JM_EXECUTOR_VERSION, "XC", "xcancel", 1, NULL, xcancel_exec, NULL, JM_CLASS_NORMAL, NULL};
     if (jm_register(m, &ex, &s) != JM_OK)
         return 12;
     if (jm_start(m, 1) != JM_OK)
@@ -433,7 +433,7 @@ static void test_cancel_reaches_other_process(void **state)
     char id[JM_JOB_ID_SIZE];
     xcancel_state ps = {0};
     ps.started_fd = -1;
-    jm_executor ex = {JM_EXECUTOR_VERSION, "XC", "xcancel", 1, NULL, xcancel_exec, NULL};
+    jm_executor ex = {JM_EXECUTOR_VERSION, "XC", "xcancel", 1, NULL, xcancel_exec, NULL, JM_CLASS_NORMAL, NULL};
     {
         jm_config cfg = tu_config(f->db);
         jm_manager *m = NULL;

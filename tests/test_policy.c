@@ -370,7 +370,7 @@ static void the_loop_evaluates_on_its_own(void **state)
     assert_int_equal(jm_open(&cfg, &f->m), JM_OK);
     /* A flush that touches nothing: this host has no table operations. */
     static const jm_executor noop_flush = {JM_EXECUTOR_VERSION, "FL", "flush", 1, NULL,
-                                           noop_execute, NULL};
+                                           noop_execute, NULL, JM_CLASS_NORMAL, NULL};
     assert_int_equal(jm_register(f->m, &noop_flush, NULL), JM_OK);
     jm_policy_spec p = policy("loop", JM_POLICY_FLUSH);
     p.rows = 1;

@@ -410,7 +410,7 @@ static jm_decision pc_execute(void *self, jm_ctx *ctx)
 }
 
 static const jm_executor pc_executor = {
-    JM_EXECUTOR_VERSION, JOB_TYPE, "power cut test", 1, NULL, pc_execute, NULL,
+    JM_EXECUTOR_VERSION, JOB_TYPE, "power cut test", 1, NULL, pc_execute, NULL, JM_CLASS_NORMAL, NULL,
 };
 
 static void ledger_line(int fd, const char *line)

@@ -432,6 +432,9 @@ static jm_decision pm_exec(void *self, jm_ctx *ctx)
     (void)self;
     const cJSON *what = cJSON_GetObjectItemCaseSensitive(jm_ctx_params(ctx), "do");
     const char *d = cJSON_IsString(what) ? what->valuestring : "complete";
+    const cJSON *spend = cJSON_GetObjectItemCaseSensitive(jm_ctx_params(ctx), "spend");
+    if (cJSON_IsNumber(spend))
+        jm_ctx_throttle(ctx, (int64_t)spend->valuedouble);
     if (strcmp(d, "retry") == 0)
         return jm_decision_retry("again", NULL, 0);
     if (strcmp(d, "fail") == 0)
@@ -454,7 +457,13 @@ static int setup(void **state)
     assert_int_equal(jm_open(&cfg, &f->m), JM_OK);
     static const char *const types[] = {"PA", "PB"};
     for (int i = 0; i < 2; i++) {
-        jm_executor ex = {JM_EXECUTOR_VERSION, types[i], "prom", 1, NULL, pm_exec, NULL};
+        jm_executor ex = {0};
+        ex.version = JM_EXECUTOR_VERSION;
+        ex.type = types[i];
+        ex.name = "prom";
+        ex.cancellable = 1;
+        ex.execute = pm_exec;
+        ex.priority_class = i == 0 ? JM_CLASS_NORMAL : JM_CLASS_HIGH;
         assert_int_equal(jm_register(f->m, &ex, NULL), JM_OK);
     }
     *state = f;
@@ -477,11 +486,16 @@ static void workload(fixture *f)
         const char *type, *params;
         int max_retries;
     } jobs[] = {
-        {"PA", "{\"do\":\"complete\"}", -1}, {"PA", "{\"do\":\"complete\"}", -1},
-        {"PA", "{\"do\":\"retry\"}", 0},     {"PB", "{\"do\":\"fail\"}", -1},
+        {"PA", "{\"do\":\"complete\",\"spend\":300000}", -1},
+        {"PA", "{\"do\":\"complete\",\"spend\":200000}", -1},
+        {"PA", "{\"do\":\"retry\"}", 0},
+        {"PB", "{\"do\":\"fail\",\"spend\":4096}", -1},
         {"PB", "{\"do\":\"cancel\"}", -1},   {"PB", "{\"do\":\"retry\"}", 5},
     };
     char id[JM_JOB_ID_SIZE];
+    /* PA (normal) spends 500 kB at 1 MB/s: the second request waits; PB
+     * (high) has no budget set. */
+    assert_int_equal(jm_set_rate_limit(f->m, JM_CLASS_NORMAL, 1000000), JM_OK);
     for (size_t i = 0; i < sizeof jobs / sizeof jobs[0]; i++) {
         jm_create_opts o = JM_CREATE_OPTS_INIT;
         o.max_retries = jobs[i].max_retries;
@@ -555,8 +569,10 @@ static void test_empty_database(void **state)
     parsed *p = malloc(sizeof *p);
     assert_non_null(p);
     expect_parse_ok(p, text);
-    assert_int_equal(p->nfam, 17);
+    assert_int_equal(p->nfam, 19);
     assert_true(value_of(p, "jobmgr_queue_depth", "", NAN) == 0);
+    assert_true(value_of(p, "jobmgr_throttle_bytes_total", "class=normal,", NAN) == 0);
+    assert_true(value_of(p, "jobmgr_throttle_wait_seconds_total", "class=high,", NAN) == 0);
     assert_true(value_of(p, "jobmgr_oldest_due_age_seconds", "", NAN) == 0);
     assert_true(value_of(p, "jobmgr_recovered_total", "", NAN) == 0);
     free(p);
@@ -611,6 +627,13 @@ static void test_values_match_stats(void **state)
     assert_true(value_of(p, "jobmgr_failed_last_hour", "", NAN) == 2);
     assert_true(value_of(p, "jobmgr_running_jobs", "", NAN) == 0);
     assert_true(value_of(p, "jobmgr_running_jobs_here", "", NAN) == 0);
+    assert_true(value_of(p, "jobmgr_throttle_bytes_total", "class=normal,", NAN) == 500000);
+    assert_true(value_of(p, "jobmgr_throttle_bytes_total", "class=high,", NAN) == 4096);
+    assert_true(r->throttle_bytes[JM_CLASS_NORMAL] == 500000);
+    assert_true(r->throttle_wait_us[JM_CLASS_NORMAL] > 0);
+    assert_true(value_of(p, "jobmgr_throttle_wait_seconds_total", "class=normal,", NAN) ==
+                (double)r->throttle_wait_us[JM_CLASS_NORMAL] / 1e6);
+    assert_true(value_of(p, "jobmgr_throttle_wait_seconds_total", "class=high,", NAN) == 0);
     jm_stats_free(r);
     free(p);
     free(text);

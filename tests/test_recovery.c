@@ -116,7 +116,7 @@ static jm_decision rv_exec(void *self, jm_ctx *ctx)
 
 static int register_rv(jm_manager *m, rv_state *s)
 {
-    jm_executor ex = {JM_EXECUTOR_VERSION, "RV", "recovery", 1, NULL, rv_exec, NULL};
+    jm_executor ex = {JM_EXECUTOR_VERSION, "RV", "recovery", 1, NULL, rv_exec, NULL, JM_CLASS_NORMAL, NULL};
     return jm_register(m, &ex, s);
 }
 

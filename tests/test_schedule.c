@@ -53,7 +53,7 @@ static int sj_validate(void *self, const cJSON *params, char *err, size_t errlen
 }
 
 static const jm_executor sj = {JM_EXECUTOR_VERSION, "SJ", "scheduled", 1, sj_validate,
-                               sj_execute, NULL};
+                               sj_execute, NULL, JM_CLASS_NORMAL, NULL};
 
 static jm_manager *open_manager(fixture *f)
 {
@@ -325,6 +325,29 @@ static void overlap_queue_one(void **state)
 static void overlap_allow(void **state)
 {
     overlap_case(*state, JM_OVERLAP_ALLOW, 1, 1);
+}
+
+/* A paused job of the schedule is still active: skip fires no other
+ * beside it, queue-one counts it as the one waiting. */
+static void overlap_counts_a_paused_job(void **state)
+{
+    fixture *f = *state;
+    const jm_overlap policies[] = {JM_OVERLAP_SKIP, JM_OVERLAP_QUEUE_ONE};
+    for (size_t i = 0; i < 2; i++) {
+        jm_schedule_spec s = every(i ? "pq" : "ps", MIN_MS);
+        s.overlap = policies[i];
+        char id[JM_SCHEDULE_ID_SIZE];
+        assert_int_equal(jm_schedule_create(f->m, &s, id), JM_OK);
+        tu_clock_advance(&f->clk, MIN_MS);
+        assert_int_equal(fire(f), 1);
+        jm_schedule *sc = NULL;
+        assert_int_equal(jm_schedule_get(f->m, id, &sc), JM_OK);
+        assert_int_equal(jm_pause_job(f->m, sc->last_job_id), JM_OK);
+        jm_schedule_free(sc);
+        tu_clock_advance(&f->clk, MIN_MS);
+        assert_int_equal(fire(f), 0);
+        assert_int_equal(jm_schedule_delete(f->m, id), JM_OK);
+    }
 }
 
 /* Ten fire times pass with no manager running, then one fires. */
@@ -746,6 +769,7 @@ int main(void)
         T(overlap_skip),
         T(overlap_queue_one),
         T(overlap_allow),
+        T(overlap_counts_a_paused_job),
         T(misfire_skip),
         T(misfire_skip_when_even_the_latest_is_late),
         T(misfire_run_once),

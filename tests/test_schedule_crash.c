@@ -52,7 +52,7 @@ static jm_decision never(void *self, jm_ctx *ctx)
     return jm_decision_completed(NULL, NULL);
 }
 
-static const jm_executor sj = {JM_EXECUTOR_VERSION, "SJ", "scheduled", 1, NULL, never, NULL};
+static const jm_executor sj = {JM_EXECUTOR_VERSION, "SJ", "scheduled", 1, NULL, never, NULL, JM_CLASS_NORMAL, NULL};
 
 static jm_config child_config(const char *db)
 {

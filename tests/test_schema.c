@@ -25,7 +25,7 @@
 
 /* Where tests that do not look at it put a cancelled job's owner. */
 static int64_t owner_sink;
-#define CURRENT_VERSION 5
+#define CURRENT_VERSION 6
 
 typedef struct fx {
     char *dir;
@@ -210,8 +210,18 @@ static void assert_current_layout(const char *db)
                                     "AND sql LIKE '%status IN (0, 1, 2, 3)%'"),
                      0);
     assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
-                                    "AND name = 'jm_jobs_finished' AND sql LIKE '%status >= 4'"),
+                                    "AND name = 'jm_jobs_finished' AND sql LIKE '%status BETWEEN 4 AND 6'"),
                      1);
+    /* Version 6: resources, pauses, and the rules claims obey, with the
+     * built-ins' default conflicts. */
+    assert_int_equal(index_exists(db, "jm_jobs_blocked"), 1);
+    assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+                                    "AND name = 'jm_jobs_due' AND sql LIKE '%blocked_by IS NULL'"),
+                     1);
+    assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM jm_conflicts WHERE exclusive = 1"), 4);
+    assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM jm_rules"), 1);
+    assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM jm_limits"), 0);
+    assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM jm_pauses"), 0);
 }
 
 static void new_database_gets_current_schema(void **state)

@@ -106,7 +106,7 @@ static void register_types(jm_manager *m, script *s)
 {
     static const char *const types[] = {"SA", "SB", "SC"};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-        jm_executor ex = {JM_EXECUTOR_VERSION, types[i], "script", 1, NULL, script_exec, NULL};
+        jm_executor ex = {JM_EXECUTOR_VERSION, types[i], "script", 1, NULL, script_exec, NULL, JM_CLASS_NORMAL, NULL};
         assert_int_equal(jm_register(m, &ex, s), JM_OK);
     }
 }

@@ -7,6 +7,8 @@
  *   running --(retry)--> retrying --(backoff elapsed)--> running
  *   running --(continue)--> queued
  *   new|queued|retrying --(cancel)--> cancelled    failed|cancelled --(jm_retry)--> queued
+ *   new|queued|retrying --(jm_pause_job)--> paused --(jm_resume_job)--> new|queued
+ *   running --(jm_pause_job, then continue)--> paused     paused --(cancel)--> cancelled
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -124,6 +126,14 @@ static void make_cancelled(fx *f, char id[JM_JOB_ID_SIZE])
     create_ok(f, "TS", "{}", NULL, id);
     assert_int_equal(jm_cancel(f->m, id), JM_OK);
     assert_int_equal(jm_job_status(getj(f, id)), JM_STATUS_CANCELLED);
+    tu_clock_advance(&f->clock, 1);
+}
+
+static void make_paused(fx *f, char id[JM_JOB_ID_SIZE])
+{
+    create_ok(f, "TS", "{}", NULL, id);
+    assert_int_equal(jm_pause_job(f->m, id), JM_OK);
+    assert_int_equal(jm_job_status(getj(f, id)), JM_STATUS_PAUSED);
     tu_clock_advance(&f->clock, 1);
 }
 
@@ -840,12 +850,133 @@ static void test_prune_finished_jobs(void **state)
     assert_true(count_all(f) == 1);
 }
 
+
+/* ------------------------------------------------------------------------
+ * paused
+ * ------------------------------------------------------------------------ */
+
+/* Each waiting status pauses at once and resumes to waiting for its
+ * run_at: new stays new until then, the others are due. */
+static void test_pause_and_resume_waiting_jobs(void **state)
+{
+    fx *f = *state;
+    const maker makers[] = {{"new", make_new}, {"queued", make_queued}, {"retrying", make_retrying}};
+    const jm_status back[] = {JM_STATUS_NEW, JM_STATUS_QUEUED, JM_STATUS_NEW};
+    for (size_t i = 0; i < 3; i++) {
+        char id[JM_JOB_ID_SIZE];
+        makers[i].make(f, id);
+        snap before = take(f, id);
+        assert_int_equal(jm_pause_job(f->m, id), JM_OK);
+        snap paused = take(f, id);
+        assert_int_equal(paused.status, JM_STATUS_PAUSED);
+        assert_int_equal(paused.retry_count, before.retry_count);
+        assert_true(paused.run_at == before.run_at);
+        assert_int_equal(run1(f), 0); /* never claimed while paused */
+        assert_int_equal(jm_resume_job(f->m, id), JM_OK);
+        snap after = take(f, id);
+        if ((jm_status)after.status != back[i])
+            fail_msg("%s resumed to %s", makers[i].name, jm_status_name((jm_status)after.status));
+        assert_int_equal(after.retry_count, before.retry_count);
+        assert_int_equal(jm_cancel(f->m, id), JM_OK); /* out of the way */
+    }
+}
+
+/* Refused: pausing a finished or paused job, resuming one that is
+ * neither paused nor asked to pause, retrying a paused one. Nothing
+ * changes. */
+static void test_pause_transitions_refused(void **state)
+{
+    fx *f = *state;
+    const maker no_pause[] = {{"completed", make_completed},
+                              {"failed", make_failed},
+                              {"cancelled", make_cancelled},
+                              {"paused", make_paused}};
+    for (size_t i = 0; i < 4; i++) {
+        char id[JM_JOB_ID_SIZE];
+        no_pause[i].make(f, id);
+        snap before = take(f, id);
+        int rc = jm_pause_job(f->m, id);
+        if (rc != JM_ESTATE)
+            fail_msg("pause of %s: %s, expected ESTATE", no_pause[i].name, jm_err_name(rc));
+        assert_string_not_equal(jm_last_error(), "");
+        snap after = take(f, id);
+        assert_same(&before, &after);
+    }
+    const maker no_resume[] = {{"new", make_new},           {"queued", make_queued},
+                               {"retrying", make_retrying}, {"completed", make_completed},
+                               {"failed", make_failed},     {"cancelled", make_cancelled}};
+    for (size_t i = 0; i < 6; i++) {
+        char id[JM_JOB_ID_SIZE];
+        no_resume[i].make(f, id);
+        snap before = take(f, id);
+        int rc = jm_resume_job(f->m, id);
+        if (rc != JM_ESTATE)
+            fail_msg("resume of %s: %s, expected ESTATE", no_resume[i].name, jm_err_name(rc));
+        snap after = take(f, id);
+        assert_same(&before, &after);
+        if (before.status < JM_STATUS_COMPLETED)
+            assert_int_equal(jm_cancel(f->m, id), JM_OK);
+    }
+    char id[JM_JOB_ID_SIZE];
+    make_paused(f, id);
+    snap before = take(f, id);
+    assert_int_equal(jm_retry(f->m, id), JM_ESTATE);
+    snap after = take(f, id);
+    assert_same(&before, &after);
+    /* A cancel wins: paused -> cancelled. */
+    assert_int_equal(jm_cancel(f->m, id), JM_OK);
+    assert_int_equal(jm_job_status(getj(f, id)), JM_STATUS_CANCELLED);
+}
+
+/* Paused while running: only `continue` turns into paused; a completed
+ * or failed outcome stands, and the request is gone either way. */
+static jm_decision pause_self_step(script *s, jm_ctx *ctx, int run)
+{
+    const char *id = jm_job_id(jm_ctx_job(ctx));
+    s->scratch[0] = jm_pause_job(s->m, id);
+    s->scratch[1] = jm_ctx_should_yield(ctx);
+    return s->d[run < s->n ? run : s->n - 1];
+}
+
+static void test_pause_running_then_decision(void **state)
+{
+    fx *f = *state;
+    struct {
+        jm_decision d;
+        jm_status want;
+    } cases[] = {
+        {jm_decision_continue("yield", 0), JM_STATUS_PAUSED},
+        {jm_decision_completed("done", NULL), JM_STATUS_COMPLETED},
+        {jm_decision_failed("broken", "tb"), JM_STATUS_FAILED},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        script_set(&f->s, 1, &cases[i].d);
+        f->s.fn = pause_self_step;
+        char id[JM_JOB_ID_SIZE];
+        create_ok(f, "TS", "{}", NULL, id);
+        assert_int_equal(run1(f), 1);
+        assert_int_equal(f->s.scratch[0], JM_OK);
+        assert_int_equal(f->s.scratch[1], 1);
+        const jm_job *j = getj(f, id);
+        assert_int_equal(jm_job_status(j), cases[i].want);
+        assert_int_equal(jm_job_pause_requested(j), 0);
+        assert_int_equal(jm_job_retry_count(j), 0);
+        script_reset(&f->s);
+        f->s.fn = NULL;
+        if (cases[i].want == JM_STATUS_PAUSED)
+            assert_int_equal(jm_cancel(f->m, id), JM_OK);
+    }
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, fx_setup, fx_teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_new_becomes_queued_when_due_and_runs),
+        T(test_pause_and_resume_waiting_jobs),
+        T(test_pause_transitions_refused),
+        T(test_pause_running_then_decision),
         T(test_queued_job_claimed_into_running),
         T(test_running_job_observed_from_execute),
         T(test_running_decisions),

@@ -140,7 +140,7 @@ static void prune_keeps_log_bounded(void **state)
     jm_config cfg = tu_config(f->db);
     jm_manager *m = NULL;
     assert_int_equal(jm_open(&cfg, &m), JM_OK);
-    jm_executor ex = {JM_EXECUTOR_VERSION, "FL", "flush", 1, NULL, never_runs, NULL};
+    jm_executor ex = {JM_EXECUTOR_VERSION, "FL", "flush", 1, NULL, never_runs, NULL, JM_CLASS_NORMAL, NULL};
     assert_int_equal(jm_register(m, &ex, NULL), JM_OK);
     enum { BATCH = 1000, N = 60000 };
     static jm_new_job jobs[BATCH];

@@ -191,7 +191,7 @@ static jm_decision lx_execute(void *self, jm_ctx *ctx)
 }
 
 static const jm_executor lx_executor = {
-    JM_EXECUTOR_VERSION, "LX", "ledgered work", 1, NULL, lx_execute, NULL,
+    JM_EXECUTOR_VERSION, "LX", "ledgered work", 1, NULL, lx_execute, NULL, JM_CLASS_NORMAL, NULL,
 };
 
 static int64_t count_active(jm_manager *m)

@@ -58,7 +58,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     static const char *const types[] = {"AA", "FL", "ZZ"};
     for (int t = 0; t < 3; t++) {
-        jm_executor ex = {JM_EXECUTOR_VERSION, types[t], "x", 1, NULL, never, NULL};
+        jm_executor ex = {JM_EXECUTOR_VERSION, types[t], "x", 1, NULL, never, NULL, JM_CLASS_NORMAL, NULL};
         if (jm_register(M, &ex, NULL) != JM_OK)
             abort();
     }

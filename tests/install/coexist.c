@@ -86,7 +86,7 @@ int main(int argc, char **argv)
     cfg.db_path = jobs_db;
     cfg.log_level = JM_LOG_OFF;
     jm_manager *m = NULL;
-    jm_executor ex = {JM_EXECUTOR_VERSION, "HW", "host write", 1, NULL, host_write, NULL};
+    jm_executor ex = {JM_EXECUTOR_VERSION, "HW", "host write", 1, NULL, host_write, NULL, JM_CLASS_NORMAL, NULL};
     if (jm_open(&cfg, &m) != JM_OK || jm_register(m, &ex, NULL) != JM_OK) {
         fprintf(stderr, "jobmgr: %s\n", jm_last_error());
         return 1;

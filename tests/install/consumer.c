@@ -50,7 +50,7 @@ int main(int argc, char **argv)
         fail("jm_open", rc);
         goto done;
     }
-    const jm_executor echo = {JM_EXECUTOR_VERSION, "EC", "echo", 1, NULL, echo_execute, NULL};
+    const jm_executor echo = {JM_EXECUTOR_VERSION, "EC", "echo", 1, NULL, echo_execute, NULL, JM_CLASS_NORMAL, NULL};
     if ((rc = jm_register(m, &echo, NULL)) != JM_OK) {
         fail("jm_register", rc);
         goto done;

@@ -12,6 +12,9 @@
 
 #include <cmocka.h>
 
+#include "ctx.h"
+#include "manager.h"
+
 int xh_open(xh *x, const jm_host *host)
 {
     memset(x, 0, sizeof *x);
@@ -154,4 +157,14 @@ void xh_assert_message_has(xh *x, const char *id, const char *needle)
     if (!strstr(msg, needle))
         fail_msg("message \"%s\" lacks \"%s\"", msg, needle);
     free(msg);
+}
+
+void xh_request_pause(xh *x)
+{
+    jm_manager *m = x->m;
+    pthread_mutex_lock(&m->lock);
+    for (jm_ctx *c = m->active; c; c = c->next)
+        atomic_store(&c->paused, 1);
+    jm__throttle_wake(m);
+    pthread_mutex_unlock(&m->lock);
 }

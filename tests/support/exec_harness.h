@@ -59,6 +59,12 @@ void xh_assert_message_has(xh *x, const char *id, const char *needle);
 /* The job's run_at minus the clock's now. */
 int64_t xh_due_in(xh *x, const char *id);
 
+/* Asks every job running in the manager to pause, as the manager does when
+ * a pause of a running job is requested: sets the flag jm_ctx_should_yield()
+ * reads and wakes jm_ctx_throttle() waiters. For a host wrapper to call
+ * from inside an executor's run. */
+void xh_request_pause(xh *x);
+
 /* 1 if jm_create(type, params) fails with JM_EINVAL and jm_last_error()
  * names `field`; else 0 (printing what happened). */
 int xh_rejects(xh *x, const char *type, const char *params, const char *field);

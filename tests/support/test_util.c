@@ -161,6 +161,8 @@ int64_t tu_sql_int(const char *path, const char *sql)
 {
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    /* Other processes may be writing: wait for their locks, as tu_sql_exec. */
+    sqlite3_busy_timeout(db, 20000);
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
