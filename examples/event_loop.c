@@ -165,7 +165,7 @@ int main(int argc, char **argv)
     if ((rc = report(jm_open(&cfg, &m), "jm_open")) != JM_OK)
         goto done;
     jm_executor mail = {JM_EXECUTOR_VERSION, "EM", "email", 1, mail_validate, mail_execute,
-                        NULL};
+                        NULL, JM_CLASS_NORMAL, NULL};
     if ((rc = report(jm_register(m, &mail, &sent), "jm_register")) != JM_OK)
         goto done;
 
