@@ -25,7 +25,7 @@ typedef struct jm__wake jm__wake;
 
 /* Options the core hands to a store when it opens it. */
 typedef struct jm__store_config {
-    const char *path;
+    const char *path;   /* SQLite: the database file */
     const char *vfs;
     int64_t busy_timeout_ms;
     /* Non-zero: a second connection that only reads (start checks); no
@@ -35,6 +35,9 @@ typedef struct jm__store_config {
      * reaches the disk before it returns (JM_DURABLE_SYNC); zero: commits
      * survive a crash of the process only (JM_DURABLE_PROCESS). */
     int durable_sync;
+    const char *url;    /* PostgreSQL: a libpq connection string or URI */
+    const char *schema; /* PostgreSQL: the schema of the tables, a validated
+                           identifier */
 } jm__store_config;
 
 /* A job to insert; every field already validated by the core. */
@@ -52,6 +55,7 @@ typedef struct jm__new_row {
     int64_t created_at;
     int64_t run_at;
     const char *resource; /* NULL: none */
+    const char *node_id;  /* NULL: any node may claim it; else only that one */
     char *resource_owned; /* the core's copy behind `resource`, if it made one */
     /* Set only in the rows of a schedule_fire. */
     const char *schedule_id;
@@ -392,6 +396,13 @@ typedef struct jm__store_ops {
      * all from one read snapshot. */
     int (*stats)(jm__store *s, int64_t now, jm__store_stats *out);
 
+    /* Inserts one row through `conn`, a connection of the caller's own, in
+     * whatever transaction it has open, as `insert` would; wakes other
+     * processes once that commits. NULL where the store has no such
+     * connections (SQLite). */
+    int (*insert_in)(jm__store *s, void *conn, jm__new_row *row,
+                     char conflict_id[JM_JOB_ID_SIZE]);
+
     /* Wake-ups across processes. wake_open fails when the store has no
      * channel here; managers then find other processes' jobs by polling.
      * The handle is independent of the connection `s` and may be used from
@@ -412,5 +423,9 @@ typedef struct jm__store_ops {
 
 /* The built-in SQLite store. */
 extern const jm__store_ops jm__sqlite_store;
+#ifdef JM_WITH_PG
+/* The PostgreSQL store (src/store/pg/). */
+extern const jm__store_ops jm__pg_store;
+#endif
 
 #endif
