@@ -307,7 +307,7 @@ typedef enum {
 } jm_durability;
 
 /** The version of jm_config this header describes. */
-#define JM_CONFIG_VERSION 2u
+#define JM_CONFIG_VERSION 3u
 
 /* Defaults; docs/embedding.md's configuration table lists them too. */
 /** Default of jm_config.max_retries. */
@@ -330,7 +330,8 @@ typedef enum {
 /** A manager's configuration for jm_open(); start from JM_CONFIG_INIT. */
 typedef struct jm_config {
     unsigned int version;      /**< JM_CONFIG_VERSION */
-    const char *db_path;       /**< the jobs database file; required */
+    const char *db_path;       /**< the jobs database file (SQLite); exactly
+                                    one of db_path and db_url is set */
     const char *node_id;       /**< this host's name; NULL: gethostname(). All
                                     processes of one host must share it, so a
                                     dead process's jobs are recovered at once */
@@ -358,6 +359,14 @@ typedef struct jm_config {
     int high_workers;          /**< workers of jm_start() kept for jobs of
                                     JM_CLASS_HIGH; 0: none (fewer than
                                     max_concurrent) */
+    /* Version 3: */
+    const char *db_url;        /**< a PostgreSQL database: a libpq connection
+                                    string ("host=/run/pg dbname=app") or URI
+                                    ("postgresql://u@h/app"); NULL: db_path */
+    const char *pg_schema;     /**< the schema holding the jobs tables on
+                                    PostgreSQL, 1..48 of a-z, 0-9 and _, not
+                                    starting with a digit or "pg_";
+                                    NULL: "jobmgr" */
 } jm_config;
 
 /** Initialiser of jm_config: every default, no database path. */
@@ -368,7 +377,7 @@ typedef struct jm_config {
             JM_DEFAULT_BACKOFF_JITTER, JM_DEFAULT_LEASE_MS,                    \
             JM_DEFAULT_POLL_INTERVAL_MS, JM_RECOVER_RETRY, NULL, NULL,         \
             JM_LOG_WARN, NULL, NULL, NULL, JM_DEFAULT_BUSY_TIMEOUT_MS, NULL,   \
-            JM_DURABLE_SYNC, JM_DEFAULT_POLICY_INTERVAL_MS, 0                  \
+            JM_DURABLE_SYNC, JM_DEFAULT_POLICY_INTERVAL_MS, 0, NULL, NULL      \
     }
 
 /**
@@ -554,7 +563,7 @@ JM_EXTERN int jm_register_builtin(jm_manager *m);
  * ------------------------------------------------------------------------ */
 
 /** The version of jm_create_opts this header describes. */
-#define JM_CREATE_OPTS_VERSION 2u
+#define JM_CREATE_OPTS_VERSION 3u
 
 /* Limits. */
 /** The largest job parameters, in bytes of JSON. */
@@ -583,11 +592,16 @@ typedef struct jm_create_opts {
                                       jm_conflict_set() and jm_limit_set();
                                       NULL: the executor's resource() hook's,
                                       else none. ≤ JM_MAX_RESOURCE_BYTES */
+    /* Version 3: */
+    const char *node_id;         /**< only the managers of this node_id
+                                      (jm_config.node_id) run the job, as a
+                                      flush of a node-local buffer needs;
+                                      NULL: any node */
 } jm_create_opts;
 
 /** Initialiser of jm_create_opts: no namespace or key, the manager's
  *  max_retries, due now, priority 0, the executor's resource. */
-#define JM_CREATE_OPTS_INIT { JM_CREATE_OPTS_VERSION, NULL, NULL, -1, 0, 0, NULL }
+#define JM_CREATE_OPTS_INIT { JM_CREATE_OPTS_VERSION, NULL, NULL, -1, 0, 0, NULL, NULL }
 
 /**
  * @brief Creates a job of @p type with @p params_json.

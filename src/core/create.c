@@ -106,7 +106,8 @@ static int prepare(jm_manager *m, const jm_new_job *j, size_t i, int many, int64
     int rc;
     if ((rc = check_key(o->namespace_id, "namespace_id", i, many)) ||
         (rc = check_key(o->idempotency_key, "idempotency_key", i, many)) ||
-        (rc = check_key(o->resource, "resource", i, many)))
+        (rc = check_key(o->resource, "resource", i, many)) ||
+        (rc = check_key(o->node_id, "node_id", i, many)))
         return rc;
     if (o->resource && strcmp(o->resource, JM_EACH_RESOURCE) == 0)
         FAIL(JM_EINVAL, "resource \"%s\" is reserved (JM_EACH_RESOURCE)", JM_EACH_RESOURCE);
@@ -155,6 +156,7 @@ static int prepare(jm_manager *m, const jm_new_job *j, size_t i, int many, int64
     row->priority = o->priority;
     if (o->resource)
         row->resource = o->resource;
+    row->node_id = o->node_id;
     row->run_at = o->run_at_ms ? o->run_at_ms : now;
     row->status = row->run_at > now ? JM_STATUS_NEW : JM_STATUS_QUEUED;
     return JM_OK;

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
@@ -50,6 +51,29 @@ static size_t file_size(void)
 int jm__journal_path(const char *db_file, int64_t instance, char *out, size_t outlen)
 {
     int n = snprintf(out, outlen, "%s-jm-%016llx", db_file, (unsigned long long)instance);
+    return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+int jm__journal_base(const char *name, char *out, size_t outlen)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const char *p = name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    const char *tmp = getenv("TMPDIR");
+    char dir[4096];
+    int n = snprintf(dir, sizeof dir, "%s/jobmgr-%lu", tmp && *tmp ? tmp : "/tmp",
+                     (unsigned long)getuid());
+    if (n < 0 || (size_t)n >= sizeof dir)
+        return -1;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return -1;
+    /* Only a folder of this user's, closed to others: journals steer which
+     * jobs start. */
+    struct stat st;
+    if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
+        (st.st_mode & 077) != 0)
+        return -1;
+    n = snprintf(out, outlen, "%s/pg-%016llx", dir, (unsigned long long)h);
     return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 

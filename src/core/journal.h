@@ -41,6 +41,13 @@ typedef struct jm__journal jm__journal;
  * "<db>-jm-<instance in hex>". Returns 0, or -1 if it does not fit. */
 int jm__journal_path(const char *db_file, int64_t instance, char *out, size_t outlen);
 
+/* For a database without a file of its own (PostgreSQL): the base path of
+ * its journals on this machine, "<TMPDIR>/jobmgr-<uid>/pg-<hash of what
+ * names the database>", the folder made if missing. Managers of this
+ * machine that name the database alike find each other's journals; -1
+ * when the folder cannot be made (the manager then runs without one). */
+int jm__journal_base(const char *name, char *out, size_t outlen);
+
 /* Creates and locks the journal of `instance`. JM_EIO with a message if
  * the file cannot be made. */
 int jm__journal_create(const char *db_file, int64_t instance, jm__journal **out);

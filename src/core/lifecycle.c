@@ -27,8 +27,17 @@ static int check_config(const jm_config *c)
     if (c->version < 1 || c->version > JM_CONFIG_VERSION)
         return jm__seterr(JM_EINVAL, "jm_open: unknown config version %u (expected 1..%u)",
                           c->version, JM_CONFIG_VERSION);
-    if (!c->db_path || !*c->db_path)
-        return jm__seterr(JM_EINVAL, "jm_open: db_path is required");
+    const char *url = c->version >= 3 ? c->db_url : NULL;
+    if (!!c->db_path == !!url)
+        return jm__seterr(JM_EINVAL, "jm_open: set exactly one of db_path (SQLite) and db_url "
+                                     "(PostgreSQL)");
+    if ((c->db_path && !*c->db_path) || (url && !*url))
+        return jm__seterr(JM_EINVAL, "jm_open: %s is empty", url ? "db_url" : "db_path");
+#ifndef JM_WITH_PG
+    if (url)
+        return jm__seterr(JM_EINVAL, "jm_open: this jobmgr was built without PostgreSQL "
+                                      "(JM_WITH_PG=OFF)");
+#endif
     if (c->node_id && (strlen(c->node_id) > JM_MAX_KEY_BYTES ||
                        !jm__text_valid(c->node_id, strlen(c->node_id))))
         return jm__seterr(JM_EINVAL, "jm_open: node_id must be 1..%d bytes of printable UTF-8",
@@ -101,6 +110,7 @@ static void free_manager(jm_manager *m)
     jm__free(m->db_path);
     jm__free(m->node_id);
     jm__free(m->vfs);
+    jm__free(m->pg_schema);
     jm__free(m);
 }
 
@@ -115,7 +125,10 @@ int jm_open(const jm_config *cfg, jm_manager **out)
     /* A version 1 config ends before high_workers: read no further, and
      * give what it lacks its default. */
     jm_config full = JM_CONFIG_INIT;
-    memcpy(&full, cfg, cfg->version == 1 ? offsetof(jm_config, high_workers) : sizeof full);
+    memcpy(&full, cfg,
+           cfg->version == 1   ? offsetof(jm_config, high_workers)
+           : cfg->version == 2 ? offsetof(jm_config, db_url)
+                               : sizeof full);
     full.version = JM_CONFIG_VERSION;
     cfg = &full;
     if ((rc = check_config_v2(cfg)))
@@ -128,8 +141,13 @@ int jm_open(const jm_config *cfg, jm_manager **out)
         snprintf(host, sizeof host, "localhost");
     host[sizeof host - 1] = '\0';
     m->cfg = *cfg;
+#ifdef JM_WITH_PG
+    m->ops = cfg->db_url ? &jm__pg_store : &jm__sqlite_store;
+#else
     m->ops = &jm__sqlite_store;
-    m->db_path = jm__strdup(cfg->db_path);
+#endif
+    m->db_path = jm__strdup(cfg->db_url ? cfg->db_url : cfg->db_path);
+    m->pg_schema = cfg->pg_schema ? jm__strdup(cfg->pg_schema) : NULL;
     m->node_id = jm__strdup(cfg->node_id ? cfg->node_id : host);
     m->vfs = cfg->sqlite_vfs ? jm__strdup(cfg->sqlite_vfs) : NULL;
     int locks = pthread_mutex_init(&m->db_lock, NULL) == 0;
@@ -141,11 +159,16 @@ int jm_open(const jm_config *cfg, jm_manager **out)
     locks &= jm__stats_init(&m->stats) == 0;
     locks &= jm__throttle_init(&m->throttle) == JM_OK;
     locks &= jm__write_queue_init(&m->writes) == JM_OK;
-    if (!m->db_path || !m->node_id || (cfg->sqlite_vfs && !m->vfs) || !locks) {
+    if (!m->db_path || !m->node_id || (cfg->sqlite_vfs && !m->vfs) ||
+        (cfg->pg_schema && !m->pg_schema) || !locks) {
         free_manager(m);
         return jm__seterr(JM_ENOMEM, "out of memory opening the manager");
     }
-    m->cfg.db_path = m->db_path;
+    if (cfg->db_url)
+        m->cfg.db_url = m->db_path;
+    else
+        m->cfg.db_path = m->db_path;
+    m->cfg.pg_schema = m->pg_schema;
     m->cfg.node_id = m->node_id;
     m->cfg.sqlite_vfs = m->vfs;
     if ((rc = jm__registry_init(&m->registry)) || (rc = jm__pool_init(m))) {
@@ -156,7 +179,7 @@ int jm_open(const jm_config *cfg, jm_manager **out)
     m->owner.pid = (int64_t)getpid();
     m->owner.instance = new_instance();
     jm__store_config sc = {m->db_path, m->vfs, cfg->busy_timeout_ms, 0,
-                           cfg->durability == JM_DURABLE_SYNC};
+                           cfg->durability == JM_DURABLE_SYNC, m->cfg.db_url, m->pg_schema};
     if ((rc = m->ops->open(&sc, &m->store))) {
         m->store = NULL;
         free_manager(m);
@@ -167,6 +190,16 @@ int jm_open(const jm_config *cfg, jm_manager **out)
     if (caveat && !atomic_flag_test_and_set(&caveat_told))
         jm__log(m, JM_LOG_WARN, NULL, "%s", caveat);
     const char *file = m->ops->file_path(m->store);
+    char base[4096];
+    if (!file && m->cfg.db_url) {
+        /* The journals of a database without a file live in a folder of
+         * this machine's, under a name the URL and schema make. */
+        char name[8192];
+        snprintf(name, sizeof name, "%s\n%s", m->cfg.db_url,
+                 m->pg_schema ? m->pg_schema : "");
+        if (jm__journal_base(name, base, sizeof base) == 0)
+            file = base;
+    }
     if (file && !(m->db_file = jm__strdup(file))) {
         free_manager(m);
         return jm__seterr(JM_ENOMEM, "out of memory opening the manager");

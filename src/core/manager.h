@@ -25,7 +25,8 @@
 
 struct jm_manager {
     jm_config cfg; /* strings point at the copies below */
-    char *db_path;
+    char *db_path;        /* the SQLite file, or the PostgreSQL URL */
+    char *pg_schema;      /* NULL: the store's default */
     char *node_id;
     char *vfs;
     const jm__store_ops *ops;

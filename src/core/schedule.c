@@ -108,6 +108,9 @@ static int check_spec(jm_manager *m, const jm_schedule_spec *sp, int64_t now)
     if (sp->opts.run_at_ms)
         return jm__seterr(JM_EINVAL, "a schedule's job template takes no run_at_ms: the "
                                      "trigger sets it");
+    if (sp->opts.node_id)
+        return jm__seterr(JM_EINVAL, "a schedule's job template takes no node_id: its jobs "
+                                     "run on any node");
     jm_new_job j = {sp->type, sp->params_json, sp->opts};
     jm__new_row row;
     memset(&row, 0, sizeof row);

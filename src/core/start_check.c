@@ -20,7 +20,8 @@ jm__start_verdict jm__read_verdict(jm_manager *m, const jm_job *job)
     pthread_mutex_lock(&m->reader_lock);
     if (!m->reader && !m->reader_failed) {
         jm__store_config sc = {m->db_path, m->vfs, m->cfg.busy_timeout_ms, 1,
-                               m->cfg.durability == JM_DURABLE_SYNC};
+                               m->cfg.durability == JM_DURABLE_SYNC, m->cfg.db_url,
+                               m->pg_schema};
         if (m->ops->open(&sc, &m->reader) != JM_OK) {
             m->reader = NULL;
             m->reader_failed = 1;
