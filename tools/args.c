@@ -126,6 +126,21 @@ int cli_check_id(const char *command, const char *id)
     return CLI_EXIT_OK;
 }
 
+int cli_db_is_url(const char *db)
+{
+    return strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0;
+}
+
+void cli_config_db(jm_config *cfg, const char *db)
+{
+    if (cli_db_is_url(db)) {
+        cfg->db_url = db;
+        cfg->pg_schema = getenv(CLI_ENV_PG_SCHEMA);
+    } else {
+        cfg->db_path = db;
+    }
+}
+
 int cli_open(const cli_global *g, const char *command, const struct jm_host *host,
              jm_manager **out)
 {
@@ -134,7 +149,7 @@ int cli_open(const cli_global *g, const char *command, const struct jm_host *hos
         return cli_usage_error(command, "no jobs database: pass --db FILE or set %s",
                                CLI_ENV_DB);
     jm_config cfg = JM_CONFIG_INIT;
-    cfg.db_path = g->db;
+    cli_config_db(&cfg, g->db);
     cfg.host = host;
     jm_manager *m = NULL;
     int rc = jm_open(&cfg, &m);

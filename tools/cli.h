@@ -30,6 +30,8 @@ enum {
 
 /* The environment variable naming the jobs database when --db is absent. */
 #define CLI_ENV_DB "JOBMGR_DB"
+/* The schema of the jobs tables when --db is a PostgreSQL URL. */
+#define CLI_ENV_PG_SCHEMA "JOBMGR_PG_SCHEMA"
 
 /* Options every command accepts, before or after its name. */
 typedef struct cli_global {
@@ -129,6 +131,12 @@ int cli_check_id(const char *command, const char *id);
 int cli_change_job(cli_global *g, const char *command, int argc, char **argv,
                    int (*op)(jm_manager *, const char *), jm_manager **m, jm_job **j,
                    const char **id);
+
+/* Whether --db names a PostgreSQL database (postgresql:// or postgres://). */
+int cli_db_is_url(const char *db);
+/* Points cfg at the database --db names: a file, or a PostgreSQL URL (with
+ * the schema $JOBMGR_PG_SCHEMA, if set). */
+void cli_config_db(jm_config *cfg, const char *db);
 
 /* Opens the manager on g->db (with `host`, may be NULL) and registers the
  * built-in executors. Prints the error and returns an exit code on failure,

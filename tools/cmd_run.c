@@ -234,7 +234,7 @@ int cli_cmd_run(cli_global *g, int argc, char **argv)
     if ((code = cli_open_engine(dir, &e)) != CLI_EXIT_OK)
         return code;
     jm_config cfg = JM_CONFIG_INIT;
-    cfg.db_path = g->db;
+    cli_config_db(&cfg, g->db);
     cfg.host = jm_engine_host(e);
     cfg.log_fn = log_line;
     cfg.log_level = verbose ? JM_LOG_INFO : JM_LOG_WARN;
