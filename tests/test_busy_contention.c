@@ -295,7 +295,8 @@ static void busy_contention(void **state)
 
     /* Everything created is there; finish what is left and every job ends
      * completed or cancelled. */
-    integrity_ok(db);
+    if (!tu_store_pg())
+        integrity_ok(db);
     assert_int_equal(jm_open(&cfg, &m), JM_OK);
     assert_int_equal(jm_register(m, &bz_executor, NULL), JM_OK);
     jm_filter all = JM_FILTER_INIT;
@@ -310,7 +311,8 @@ static void busy_contention(void **state)
     assert_int_equal(jm_count(m, &fin, &n), JM_OK);
     assert_int_equal(n, total.created);
     jm_close(m);
-    integrity_ok(db);
+    if (!tu_store_pg())
+        integrity_ok(db);
     free(db);
     tu_rmdir(dir);
 }

@@ -1146,7 +1146,7 @@ static const hcase api_cases[] = {
     {"jm_open: unknown version", c_open, "$db", NULL, NULL, CF_VERSION, JM_EINVAL,
      "unknown config version 7", SAME_JOBS},
     {"jm_open: NULL db_path", c_open, NULL, NULL, NULL, CF_PLAIN, JM_EINVAL,
-     "db_path is required", SAME_JOBS},
+     "set exactly one of db_path (SQLite) and db_url", SAME_JOBS},
     {"jm_open: empty db_path", c_open, "", NULL, NULL, CF_PLAIN, JM_EINVAL, "db_path",
      SAME_JOBS},
     {"jm_open: max_retries -1", c_open, "$db", NULL, NULL, CF_RETRIES, JM_EINVAL,

@@ -643,6 +643,8 @@ static void test_values_match_stats(void **state)
  * API's back) comes out escaped and parses back to itself. */
 static void test_label_values_escaped(void **state)
 {
+    if (tu_skip_unless_sqlite("writes rows the store never makes, in SQLite's dialect"))
+        return;
     fixture *f = *state;
     tu_sql_exec(f->db,
                 "INSERT INTO jm_jobs (id, type, status, params, max_retries, created_at, "

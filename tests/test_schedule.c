@@ -725,7 +725,7 @@ static void managers_fire_each_time_once(void **state)
     assert_int_equal(count_jobs(f), expected);
     assert_int_equal(total, expected);
     assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM (SELECT schedule_id, fire_time "
-                                       "FROM jm_jobs GROUP BY 1, 2 HAVING count(*) > 1)"),
+                                       "FROM jm_jobs GROUP BY 1, 2 HAVING count(*) > 1) AS twice"),
                      0);
 }
 

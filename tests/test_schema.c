@@ -56,7 +56,7 @@ static int fx_teardown(void **state)
 
 static jm__store *open_store(const char *path)
 {
-    jm__store_config c = {path, NULL, 20000, 0, 1};
+    jm__store_config c = {path, NULL, 20000, 0, 1, NULL, NULL};
     jm__store *s = NULL;
     int rc = OPS->open(&c, &s);
     if (rc != JM_OK)
@@ -324,7 +324,7 @@ static void refuses_newer_schema(void **state)
     OPS->close(f->s);
     f->s = NULL;
     tu_sql_exec(f->db, "UPDATE jm_schema_version SET version = 99");
-    jm__store_config c = {f->db, NULL, 1000, 0, 1};
+    jm__store_config c = {f->db, NULL, 1000, 0, 1, NULL, NULL};
     jm__store *s = (jm__store *)1;
     assert_int_equal(OPS->open(&c, &s), JM_EDB);
     assert_null(s);

@@ -79,7 +79,7 @@ static pid_t spawn(const char *mode, const char *db, const char *arg);
 
 static jm__store *open_store(const char *db)
 {
-    jm__store_config c = {db, NULL, 20000, 0, 1};
+    jm__store_config c = {db, NULL, 20000, 0, 1, NULL, NULL};
     jm__store *s = NULL;
     assert_int_equal(jm__sqlite_store.open(&c, &s), JM_OK);
     return s;
@@ -169,7 +169,7 @@ static pid_t spawn_sleeper(const char *db)
 /* --poster DB: posts once on the channel, a moment after it started. */
 static int child_poster(const char *db)
 {
-    jm__store_config c = {db, NULL, 20000, 0, 1};
+    jm__store_config c = {db, NULL, 20000, 0, 1, NULL, NULL};
     jm__store *s = NULL;
     jm__wake *w = NULL;
     if (jm__sqlite_store.open(&c, &s) != JM_OK || jm__sqlite_store.wake_open(s, &w) != JM_OK)

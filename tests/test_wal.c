@@ -78,7 +78,7 @@ enum { N_SINGLE = 4000 };
  * inserts N_SINGLE jobs, one transaction each. */
 static jm__store *open_and_fill(fx *f, int stop_checkpointer)
 {
-    jm__store_config c = {f->db, NULL, 20000, 0, 1};
+    jm__store_config c = {f->db, NULL, 20000, 0, 1, NULL, NULL};
     jm__store *s = NULL;
     assert_int_equal(OPS->open(&c, &s), JM_OK);
     if (OPS->caveat()) {

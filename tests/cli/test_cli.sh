@@ -1359,6 +1359,46 @@ else
 fi
 expect "$(cat "$T/held-run.err")" "^jobmgr: 1 of them kept for high-class jobs$" "run --high-workers"
 
+# The same tool on PostgreSQL (JM_TEST_PG_URL: scripts/test.sh starts a
+# private server): --db takes the URL, JOBMGR_PG_SCHEMA the schema, and a
+# flush created there runs on the engine.
+if [ -n "${JM_TEST_PG_URL:-}" ]; then
+    PG_DB=$JM_TEST_PG_URL
+    export JOBMGR_PG_SCHEMA="cli_$$"
+    run 0 "$J" --db "$PG_DB" create FL --params "$FL_PARAMS" --key pg:flush
+    PG_ID=$OUT
+    run 4 "$J" --db "$PG_DB" create FL --params "$FL_PARAMS" --key pg:flush
+    expect "$OUT" "^$PG_ID$" "PostgreSQL: create prints the key's holder"
+    run 0 "$J" --db "$PG_DB" --json list --status queued
+    json_is "$OUT" "[j['id'] for j in d['jobs']]" "[\"$PG_ID\"]" "PostgreSQL: list"
+    run 0 "$J" --db "$PG_DB" pause type FL
+    run 0 "$J" --db "$PG_DB" paused
+    expect "$OUT" "type +FL" "PostgreSQL: paused"
+    run 0 "$J" --db "$PG_DB" resume type FL
+    "$J" --db "$PG_DB" run --engine "$ENGINE" --workers 2 >"$T/pg-run.out" 2>"$T/pg-run.err" &
+    PG_PID=$!
+    bg_pids+=("$PG_PID")
+    pg_done() {
+        "$J" --db "$PG_DB" show "$PG_ID" --json 2>/dev/null |
+            python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["status"] != "completed")'
+    }
+    checks=$((checks + 1))
+    wait_for "$WAIT_LIMIT" pg_done || fail "PostgreSQL: the flush did not run: $(cat "$T/pg-run.err")"
+    kill -INT "$PG_PID"
+    checks=$((checks + 1))
+    if wait_exit "$PG_PID"; then
+        [ "$RC" -eq 0 ] || fail "PostgreSQL: jobmgr run exited $RC: $(cat "$T/pg-run.err")"
+    else
+        fail "PostgreSQL: jobmgr run did not stop within ${WAIT_LIMIT}s of SIGINT"
+        kill -KILL "$PG_PID" 2>/dev/null
+    fi
+    run 0 "$J" --db "$PG_DB" --json stats
+    json_is "$OUT" "d['by_status']['completed']" "1" "PostgreSQL: stats"
+    run 6 "$J" --db "postgresql:///nothing?host=/nonexistent-dir" list
+    expect "$ERR" "PostgreSQL" "PostgreSQL: an unreachable server is a database error"
+    unset JOBMGR_PG_SCHEMA
+fi
+
 # Let the slow job finish, so its helper exits cleanly.
 touch "$GATE"
 checks=$((checks + 1))

@@ -16,6 +16,8 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "test_store.h"
+
 char *tu_tmpdir(void)
 {
     const char *base = getenv("TMPDIR");
@@ -125,7 +127,16 @@ void tu_log_fn(void *user, jm_log_level level, const char *line)
 jm_config tu_config(const char *db)
 {
     jm_config cfg = JM_CONFIG_INIT;
-    cfg.db_path = db;
+    if (tu_store_pg()) {
+        if (!tu_pg_url()) {
+            printf("skipped: JM_TEST_STORE=pg without JM_TEST_PG_URL (scripts/pg_server.sh)\n");
+            exit(77);
+        }
+        cfg.db_url = tu_pg_url();
+        cfg.pg_schema = tu_pg_schema(db);
+    } else {
+        cfg.db_path = db;
+    }
     cfg.log_level = JM_LOG_OFF;
     cfg.lease_ms = 2000;
     cfg.poll_interval_ms = 50;
@@ -148,6 +159,10 @@ int tu_status(jm_manager *m, const char *id)
 
 void tu_sql_exec(const char *path, const char *sql)
 {
+    if (tu_store_pg()) {
+        tu_pg_sql(path, sql, 0);
+        return;
+    }
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     sqlite3_busy_timeout(db, 20000);
@@ -159,6 +174,8 @@ void tu_sql_exec(const char *path, const char *sql)
 
 int64_t tu_sql_int(const char *path, const char *sql)
 {
+    if (tu_store_pg())
+        return (int64_t)tu_pg_sql(path, sql, 1);
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     /* Other processes may be writing: wait for their locks, as tu_sql_exec. */

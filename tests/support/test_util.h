@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "jobmgr.h"
+#include "test_store.h"
 
 /* Generous for a loaded 2-core machine. */
 #define TU_TIMEOUT_MS 30000
@@ -47,7 +48,8 @@ void tu_log_fn(void *user, jm_log_level level, const char *line);
 /* Whether a line logged so far contains `needle` (safe while logging). */
 int tu_log_has(tu_log *l, const char *needle);
 
-/* A config for `db` with test-friendly defaults: logs off, short leases. */
+/* A config for `db` with test-friendly defaults: logs off, short leases.
+ * On a PostgreSQL run (test_store.h) `db` names a schema of its own. */
 jm_config tu_config(const char *db);
 
 /* Status of job `id`, or -1 if it cannot be read. */

@@ -1,0 +1,379 @@
+/*
+ * What only the PostgreSQL store has: opening by URL and schema, migration
+ * by two managers at once, node affinity, jm_pg_create_in() inside the
+ * caller's transaction, a connection killed under a manager, and wake-ups
+ * across processes by LISTEN/NOTIFY. The rest of the suite runs on
+ * PostgreSQL too (the "_pg" twins of the tests, test_store.h).
+ *
+ * Needs JM_TEST_PG_URL (scripts/pg_server.sh); skipped (77) without it.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "jobmgr.h"
+#include "jobmgr/pg.h"
+#include "script_fx.h"
+#include "test_util.h"
+
+static const char *url;
+
+/* A schema no other test uses. */
+static const char *fresh_schema(char *buf, size_t size, const char *name)
+{
+    snprintf(buf, size, "t_%s_%d", name, (int)getpid());
+    return buf;
+}
+
+static jm_config pg_config(const char *schema)
+{
+    jm_config c = tu_config("unused");
+    c.db_path = NULL;
+    c.db_url = url;
+    c.pg_schema = schema;
+    return c;
+}
+
+static PGconn *connect_plain(void)
+{
+    PGconn *c = PQconnectdb(url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    return c;
+}
+
+static void exec_ok(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+}
+
+static long long count_sql(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    long long v = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+static void config_needs_exactly_one_database(void **state)
+{
+    (void)state;
+    jm_manager *m = NULL;
+    jm_config c = pg_config("t_config_check");
+    c.db_path = "/tmp/also.db";
+    assert_int_equal(jm_open(&c, &m), JM_EINVAL);
+    assert_non_null(strstr(jm_last_error(), "exactly one"));
+    c.db_path = NULL;
+    c.db_url = NULL;
+    assert_int_equal(jm_open(&c, &m), JM_EINVAL);
+    c.db_url = "";
+    assert_int_equal(jm_open(&c, &m), JM_EINVAL);
+    assert_null(m);
+}
+
+static void bad_schema_names_are_refused(void **state)
+{
+    (void)state;
+    const char *bad[] = {"", "Upper", "1digit", "semi;colon", "quote\"d", "pg_catalog",
+                         "a_name_that_is_far_too_long_for_a_schema_of_ours_x"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        jm_config c = pg_config(bad[i]);
+        jm_manager *m = NULL;
+        assert_int_equal(jm_open(&c, &m), JM_EINVAL);
+        assert_null(m);
+    }
+}
+
+static void unreachable_server_is_an_io_error(void **state)
+{
+    (void)state;
+    jm_config c = pg_config("t_unreachable");
+    c.db_url = "postgresql:///nothing?host=/nonexistent-socket-dir&connect_timeout=2";
+    c.busy_timeout_ms = 200;
+    jm_manager *m = NULL;
+    assert_int_equal(jm_open(&c, &m), JM_EIO);
+    assert_null(m);
+    assert_non_null(strstr(jm_last_error(), "PostgreSQL"));
+}
+
+typedef struct opener {
+    jm_config cfg;
+    int rc;
+} opener;
+
+static void *open_close(void *arg)
+{
+    opener *o = arg;
+    jm_manager *m = NULL;
+    o->rc = jm_open(&o->cfg, &m);
+    if (o->rc)
+        printf("jm_open: %s\n", jm_last_error());
+    jm_close(m);
+    return NULL;
+}
+
+static void two_managers_migrate_once(void **state)
+{
+    (void)state;
+    char schema[64];
+    fresh_schema(schema, sizeof schema, "migrate");
+    opener o[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        o[i].cfg = pg_config(schema);
+        assert_int_equal(pthread_create(&t[i], NULL, open_close, &o[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(o[i].rc, JM_OK);
+    }
+    PGconn *c = connect_plain();
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\".jm_schema_version", schema);
+    assert_int_equal(count_sql(c, sql), 1);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\".jm_conflicts", schema);
+    assert_int_equal(count_sql(c, sql), 4); /* the defaults, once */
+    PQfinish(c);
+}
+
+/* One jm_run_once(m, 1); how many ran. */
+static int run_n(jm_manager *m)
+{
+    int ran = -1;
+    assert_int_equal(jm_run_once(m, 1, &ran), JM_OK);
+    return ran;
+}
+
+static jm_manager *open_node(const char *schema, const char *node, script *s)
+{
+    jm_config c = pg_config(schema);
+    c.node_id = node;
+    jm_manager *m = NULL;
+    if (jm_open(&c, &m) != JM_OK)
+        fail_msg("jm_open: %s", jm_last_error());
+    memset(s, 0, sizeof *s);
+    s->m = m;
+    jm_executor ex = script_executor("TS", 1);
+    assert_int_equal(jm_register(m, &ex, s), JM_OK);
+    return m;
+}
+
+static void pinned_job_runs_only_on_its_node(void **state)
+{
+    (void)state;
+    char schema[64];
+    fresh_schema(schema, sizeof schema, "affinity");
+    script sa, sb;
+    jm_manager *a = open_node(schema, "node-a", &sa);
+    jm_manager *b = open_node(schema, "node-b", &sb);
+    jm_create_opts o = JM_CREATE_OPTS_INIT;
+    o.node_id = "node-b";
+    char id[JM_JOB_ID_SIZE];
+    assert_int_equal(jm_create(a, "TS", NULL, &o, id), JM_OK);
+    assert_int_equal(run_n(a), 0); /* not node-a's */
+    assert_int_equal(tu_status(a, id), JM_STATUS_QUEUED);
+    assert_int_equal(run_n(b), 1);
+    assert_int_equal(tu_status(a, id), JM_STATUS_COMPLETED);
+    char unpinned[JM_JOB_ID_SIZE];
+    assert_int_equal(jm_create(b, "TS", NULL, NULL, unpinned), JM_OK);
+    assert_int_equal(run_n(a), 1); /* any node's */
+    jm_close(a);
+    jm_close(b);
+}
+
+static void create_in_follows_the_callers_transaction(void **state)
+{
+    (void)state;
+    char schema[64];
+    fresh_schema(schema, sizeof schema, "create_in");
+    script s;
+    jm_manager *m = open_node(schema, "n1", &s);
+    PGconn *c = connect_plain();
+
+    char id[JM_JOB_ID_SIZE];
+    exec_ok(c, "BEGIN");
+    assert_int_equal(jm_pg_create_in(c, m, "TS", "{\"x\":1}", NULL, id), JM_OK);
+    jm_job *j = NULL;
+    assert_int_equal(jm_get(m, id, &j), JM_ENOTFOUND); /* not committed yet */
+    exec_ok(c, "ROLLBACK");
+    assert_int_equal(jm_get(m, id, &j), JM_ENOTFOUND); /* gone with the rollback */
+
+    jm_create_opts o = JM_CREATE_OPTS_INIT;
+    o.idempotency_key = "k1";
+    exec_ok(c, "BEGIN");
+    assert_int_equal(jm_pg_create_in(c, m, "TS", NULL, &o, id), JM_OK);
+    char again[JM_JOB_ID_SIZE];
+    assert_int_equal(jm_pg_create_in(c, m, "TS", NULL, &o, again), JM_ECONFLICT);
+    assert_string_equal(again, id);
+    exec_ok(c, "SELECT 1"); /* the caller's transaction survived the conflict */
+    exec_ok(c, "COMMIT");
+    assert_int_equal(tu_status(m, id), JM_STATUS_QUEUED);
+    assert_int_equal(run_n(m), 1);
+    assert_int_equal(tu_status(m, id), JM_STATUS_COMPLETED);
+
+    /* Checked as jm_create checks. */
+    assert_int_equal(jm_pg_create_in(c, m, "TS", "[1]", NULL, id), JM_EJSON);
+    assert_int_equal(jm_pg_create_in(c, m, "ZZ", NULL, NULL, id), JM_ENOEXEC);
+    assert_int_equal(jm_pg_create_in(NULL, m, "TS", NULL, NULL, id), JM_EINVAL);
+    PQfinish(c);
+    jm_close(m);
+}
+
+static void killed_connection_is_replaced(void **state)
+{
+    (void)state;
+    char schema[64];
+    fresh_schema(schema, sizeof schema, "terminate");
+    script s;
+    jm_manager *m = open_node(schema, "n1", &s);
+    char id[JM_JOB_ID_SIZE];
+    assert_int_equal(jm_create(m, "TS", NULL, NULL, id), JM_OK);
+    PGconn *c = connect_plain();
+    /* Every connection of the run but this one. */
+    exec_ok(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+               "WHERE pid <> pg_backend_pid() AND datname = current_database()");
+    PQfinish(c);
+    /* The next call reconnects; nothing created before is lost. */
+    char id2[JM_JOB_ID_SIZE];
+    int rc = jm_create(m, "TS", NULL, NULL, id2);
+    if (rc != JM_OK) /* the first statement on the dead connection may fail */
+        assert_int_equal(jm_create(m, "TS", NULL, NULL, id2), JM_OK);
+    assert_int_equal(tu_status(m, id), JM_STATUS_QUEUED);
+    assert_int_equal(tu_status(m, id2), JM_STATUS_QUEUED);
+    jm_close(m);
+}
+
+typedef struct counted {
+    _Atomic int runs;
+} counted;
+
+static jm_decision count_run(void *self, jm_ctx *ctx)
+{
+    (void)ctx;
+    counted *c = self;
+    atomic_fetch_add(&c->runs, 1);
+    return jm_decision_completed(NULL, NULL);
+}
+
+typedef struct runs_at_least {
+    counted *c;
+    int n;
+} runs_at_least;
+
+static int ran(void *arg)
+{
+    runs_at_least *r = arg;
+    return atomic_load(&r->c->runs) >= r->n;
+}
+
+/* A producer in a process of its own (wake-ups go between processes):
+ * creates one job for each byte read from `go`, acknowledging each on
+ * `done`. Forked before the worker starts any thread. */
+static void producer(const char *schema, int go, int done)
+{
+    jm_config c = pg_config(schema);
+    c.node_id = "producer";
+    jm_manager *m = NULL;
+    if (jm_open(&c, &m) != JM_OK)
+        _exit(2);
+    script s;
+    memset(&s, 0, sizeof s);
+    jm_executor ex = script_executor("TS", 1);
+    if (jm_register(m, &ex, &s) != JM_OK)
+        _exit(3);
+    char b;
+    while (read(go, &b, 1) == 1) {
+        char id[JM_JOB_ID_SIZE];
+        if (jm_create(m, "TS", NULL, NULL, id) != JM_OK || write(done, "k", 1) != 1)
+            _exit(4);
+    }
+    jm_close(m);
+    _exit(0);
+}
+
+static void job_of_another_process_starts_without_polling(void **state)
+{
+    (void)state;
+    char schema[64];
+    fresh_schema(schema, sizeof schema, "notify");
+    int go[2], done[2];
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(done), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        close(go[1]);
+        close(done[0]);
+        producer(schema, go[0], done[1]);
+    }
+    close(go[0]);
+    close(done[1]);
+
+    jm_config cw = pg_config(schema);
+    cw.node_id = "worker";
+    cw.poll_interval_ms = 600000; /* only a notification can wake it in time */
+    jm_manager *w = NULL;
+    assert_int_equal(jm_open(&cw, &w), JM_OK);
+    counted seen = {0};
+    jm_executor ex;
+    memset(&ex, 0, sizeof ex);
+    ex.version = JM_EXECUTOR_VERSION;
+    ex.type = "TS";
+    ex.name = "count";
+    ex.execute = count_run;
+    assert_int_equal(jm_register(w, &ex, &seen), JM_OK);
+    assert_int_equal(jm_start(w, 1), JM_OK);
+    /* The first job may meet the worker's first look; once it ran, the
+     * worker sleeps, and only the second job's notification wakes it
+     * within the wait (far shorter than the poll interval). */
+    for (int n = 1; n <= 2; n++) {
+        char b;
+        assert_int_equal(write(go[1], "g", 1), 1);
+        assert_int_equal(read(done[0], &b, 1), 1);
+        runs_at_least want = {&seen, n};
+        assert_true(tu_wait_until(ran, &want, TU_TIMEOUT_MS));
+    }
+    close(go[1]);
+    int st = 0;
+    assert_int_equal(waitpid(child, &st, 0), child);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    close(done[0]);
+    jm_stop(w, 1);
+    jm_close(w);
+}
+
+int main(void)
+{
+    url = getenv("JM_TEST_PG_URL");
+    if (!url || !*url) {
+        printf("skipped: JM_TEST_PG_URL is not set (scripts/pg_server.sh starts a server)\n");
+        return 77;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(config_needs_exactly_one_database),
+        cmocka_unit_test(bad_schema_names_are_refused),
+        cmocka_unit_test(unreachable_server_is_an_io_error),
+        cmocka_unit_test(two_managers_migrate_once),
+        cmocka_unit_test(pinned_job_runs_only_on_its_node),
+        cmocka_unit_test(create_in_follows_the_callers_transaction),
+        cmocka_unit_test(killed_connection_is_replaced),
+        cmocka_unit_test(job_of_another_process_starts_without_polling),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
