@@ -21,6 +21,8 @@ packages=(
     python3-croniter  # tests/cron/compare_croniter.py: an independent cron implementation to compare with
     tmux              # the CLI test drives `jobmgr watch` on a terminal
     doxygen           # scripts/checks/docs.sh: the API reference, warnings as errors
+    libpq-dev         # the PostgreSQL store
+    postgresql        # scripts/pg_server.sh: the tests' private server
 )
 
 missing=()

@@ -15,6 +15,14 @@ bash scripts/deps.sh
 
 jobs=2
 
+# A private PostgreSQL server for the tests that run on both stores (their
+# "_pg" twins) and the PostgreSQL-only ones; stopped and removed on exit.
+pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/jm-pg-XXXXXX")
+trap 'bash scripts/pg_server.sh stop "$pg_dir"' EXIT
+JM_TEST_PG_URL=$(bash scripts/pg_server.sh start "$pg_dir")
+export JM_TEST_PG_URL
+echo "=== PostgreSQL: $JM_TEST_PG_URL"
+
 # configure_and_build DIR [CMAKE OPTIONS...]
 configure_and_build() {
     local dir=$1
@@ -52,16 +60,20 @@ configure_and_build build -DJM_SANITIZE= -DJM_ONLY_THREADED_TESTS=OFF
 run_ctest build
 
 # The other compiler, the other end of the build types, and the other SQLite.
+# The PostgreSQL twins of the tests ran in the plain build; test_pg runs in
+# every build.
 CC=clang configure_and_build build-clang -DCMAKE_BUILD_TYPE=Debug -DJM_SANITIZE= \
-    -DJM_ONLY_THREADED_TESTS=OFF -DJM_SQLITE=system
+    -DJM_ONLY_THREADED_TESTS=OFF -DJM_SQLITE=system -DJM_PG_TESTS=
 run_ctest build-clang
 
 # Instrumented code runs several times slower: test_fault_io (hundreds of
 # fault-injected opens and recoveries) and the CLI scenario take 4-5
 # minutes alone under ASan on a loaded 2-core machine, so the hang guard is
 # longer there.
+# On PostgreSQL, ASan takes the tests that reach every store operation.
 configure_and_build build-asan -DJM_SANITIZE=address,undefined -DJM_ONLY_THREADED_TESTS=OFF \
-    -DJM_TEST_TIMEOUT=900
+    -DJM_TEST_TIMEOUT=900 \
+    "-DJM_PG_TESTS=test_store;test_acceptance;test_conflicts;test_recovery;test_schedule;test_policy"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_ctest build-asan

@@ -163,6 +163,7 @@ check_c() {
             echo '#include <jobmgr/host.h>'
             echo '#include <jobmgr/engine.h>'
             echo '#include <jobmgr/sqlite.h>'
+            echo '#include <jobmgr/pg.h>'
             echo "int jm_doc_fragment($params);"
             echo "int jm_doc_fragment($params)"
             echo '{'
