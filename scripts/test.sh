@@ -86,6 +86,6 @@ for check in scripts/checks/*.sh; do
     bash "$check"
 done
 
-configure_and_build build-tsan -DJM_SANITIZE=thread -DJM_ONLY_THREADED_TESTS=ON
+configure_and_build build-tsan -DJM_SANITIZE=thread -DJM_ONLY_THREADED_TESTS=ON -DJM_PG_TESTS=
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
     run_ctest build-tsan "${tsan_wrapper[@]}"
