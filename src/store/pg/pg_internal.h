@@ -100,8 +100,9 @@ void jm__pg_rollback(jm__store *s);
  *   23505 on jm_jobs_idempotency   JM_ECONFLICT (and on a schedule's or
  *                                  policy's name)
  *   40001, 40P01, 55P03            JM_EBUSY (serialisation, deadlock, lock)
- *   53100, 53xxx, 58xxx, 08xxx     JM_EIO (disk full, resources, I/O,
- *                                  the connection)
+ *   classes 53, 58, 08 and 57P     JM_EIO (insufficient resources such as
+ *                                  a full disk, system I/O, the
+ *                                  connection, a server shutting down)
  *   a lost connection              JM_EIO
  *   anything else                  JM_EDB */
 int jm__pg_err(jm__store *s, const PGresult *r, const char *what);
