@@ -21,6 +21,8 @@ pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/jm-pg-XXXXXX")
 trap 'bash scripts/pg_server.sh stop "$pg_dir"' EXIT
 JM_TEST_PG_URL=$(bash scripts/pg_server.sh start "$pg_dir")
 export JM_TEST_PG_URL
+# test_pg_nodes restarts the server under a working node.
+export JM_TEST_PG_RESTART="bash $PWD/scripts/pg_server.sh restart $pg_dir"
 echo "=== PostgreSQL: $JM_TEST_PG_URL"
 
 # configure_and_build DIR [CMAKE OPTIONS...]

@@ -3,7 +3,10 @@
  * ids, as machines would be. 3 nodes x 2 workers work 20 000 jobs, each
  * executed exactly once; a node SIGKILLed mid-job has its job recovered by
  * another once the lease expires; a node SIGSTOPped mid-job loses its job
- * the same way and, resumed, changes nothing.
+ * the same way and, resumed, changes nothing; the server restarts under a
+ * working node, and its connections are ended with pg_terminate_backend: it
+ * reconnects and loses nothing. Both end every connection of the server,
+ * so ctest runs this program alone.
  *
  * Needs JM_TEST_PG_URL (scripts/pg_server.sh); skipped (77) without it.
  */
@@ -24,6 +27,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 #include "jobmgr.h"
 #include "test_util.h"
@@ -162,7 +166,7 @@ static void three_nodes_run_each_job_once(void **state)
     node_ctx n[NODES];
     pid_t pids[NODES];
     int stop[2];
-    assert_int_equal(pipe(stop), 0);
+    assert_int_equal(pipe2(stop, O_CLOEXEC), 0);
     for (int i = 0; i < NODES; i++) {
         n[i] = (node_ctx){names[i], log, "/"};
         pids[i] = start_node(schema, &n[i], stop[0], stop[1]);
@@ -255,7 +259,7 @@ static void node_lost_mid_job(int sig)
     char *hold = tu_path(dir, "release");
     jm_manager *m = open_client(schema);
     int stop[2];
-    assert_int_equal(pipe(stop), 0);
+    assert_int_equal(pipe2(stop, O_CLOEXEC), 0);
     node_ctx a = {"node-a", log, hold}, b = {"node-b", log, hold};
     pid_t pa = start_node(schema, &a, stop[0], stop[1]);
 
@@ -316,6 +320,122 @@ static void stopped_node_resumed_changes_nothing(void **state)
     node_lost_mid_job(SIGSTOP);
 }
 
+/* Ends every other client connection of the database, as an operator's
+ * pg_terminate_backend would: the node's, its wake-up listener's and the
+ * test's own manager's. */
+static void terminate_other_connections(void)
+{
+    PGconn *c = PQconnectdb(url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    /* The timeout waits until each has ended: a statement sent to a
+     * backend still on its way out fails with it, ambiguously (it may have
+     * run), and is the caller's to judge; this test wants the clear case. */
+    PGresult *r = PQexec(c, "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                            "AND backend_type = 'client backend'");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    printf("# terminated %s connection(s)\n", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* How a run is disrupted, and how often: each time once a further share
+ * of the jobs has completed. */
+typedef struct disruption {
+    const char *name;
+    void (*run)(void);
+    int times;
+} disruption;
+
+static void restart_server(void)
+{
+    int64_t t0 = tu_mono_ms();
+    assert_int_equal(system(getenv("JM_TEST_PG_RESTART")), 0);
+    printf("# restart: the server was back after %lld ms\n", (long long)(tu_mono_ms() - t0));
+}
+
+/* A node works JOBS jobs while `d` cuts its connections: it reconnects,
+ * every job completes, and a run whose outcome was cut off runs again
+ * (never fewer runs than jobs). The test's own manager loses its
+ * connection too: its next calls reconnect and answer. */
+static void node_survives(const disruption *d)
+{
+    enum { JOBS = 3000 };
+    char *dir = tu_tmpdir();
+    char schema[64];
+    snprintf(schema, sizeof schema, "t_%s_%d", d->name, (int)getpid());
+    char *log = tu_path(dir, "runs.log");
+    jm_manager *m = open_client(schema);
+    static jm_new_job jobs[JOBS];
+    static char ids[JOBS][JM_JOB_ID_SIZE];
+    for (int i = 0; i < JOBS; i++)
+        jobs[i] = (jm_new_job){"NX", NULL, JM_CREATE_OPTS_INIT};
+    assert_int_equal(jm_create_many(m, jobs, JOBS, ids), JM_OK);
+    int stop[2];
+    assert_int_equal(pipe2(stop, O_CLOEXEC), 0);
+    node_ctx a = {"node-a", log, "/"};
+    pid_t pa = start_node(schema, &a, stop[0], stop[1]);
+    int64_t t0 = tu_mono_ms();
+    for (int k = 1; k <= d->times; k++) {
+        count_arg some = {m, (int64_t)JOBS * k / (d->times + 2)};
+        assert_true(tu_wait_until(completed_reached, &some, TU_TIMEOUT_MS));
+        d->run();
+    }
+    /* A create right after answers: the client reconnects by itself. */
+    char id[JM_JOB_ID_SIZE];
+    int crc = jm_create(m, "NX", NULL, NULL, id);
+    if (crc != JM_OK)
+        fail_msg("jm_create after %s: %s", d->name, jm_last_error());
+    count_arg all = {m, JOBS + 1};
+    int done = tu_wait_until(completed_reached, &all, 4 * TU_TIMEOUT_MS);
+    printf("# %s: all %d jobs completed %lld ms after the first disruption\n", d->name,
+           JOBS + 1, (long long)(tu_mono_ms() - t0));
+    close(stop[0]);
+    close(stop[1]);
+    int st = 0;
+    assert_int_equal(waitpid(pa, &st, 0), pa);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_true(done);
+    jm_filter f = JM_FILTER_INIT;
+    int64_t total = 0;
+    assert_int_equal(jm_count(m, &f, &total), JM_OK);
+    assert_int_equal(total, JOBS + 1);
+    FILE *fp = fopen(log, "r");
+    assert_non_null(fp);
+    int lines = 0, c;
+    while ((c = fgetc(fp)) != EOF)
+        lines += c == '\n';
+    fclose(fp);
+    printf("# %s: %d runs for %d jobs\n", d->name, lines, JOBS + 1);
+    assert_true(lines >= JOBS + 1);
+    jm_close(m);
+    free(log);
+    tu_rmdir(dir);
+}
+
+/* The server restarts (fast shutdown: every connection ends) while a node
+ * works. Needs JM_TEST_PG_RESTART, the command that restarts it
+ * (scripts/test.sh sets it). */
+static void server_restart_under_a_working_node(void **state)
+{
+    (void)state;
+    const char *restart = getenv("JM_TEST_PG_RESTART");
+    if (!restart || !*restart) {
+        printf("skipped: JM_TEST_PG_RESTART is not set (scripts/test.sh sets it)\n");
+        return;
+    }
+    const disruption d = {"restart", restart_server, 1};
+    node_survives(&d);
+}
+
+/* pg_terminate_backend on every connection, three times during the run. */
+static void terminated_connections_under_a_working_node(void **state)
+{
+    (void)state;
+    const disruption d = {"terminate", terminate_other_connections, 3};
+    node_survives(&d);
+}
+
 int main(void)
 {
     url = getenv("JM_TEST_PG_URL");
@@ -327,6 +447,8 @@ int main(void)
         cmocka_unit_test(three_nodes_run_each_job_once),
         cmocka_unit_test(killed_node_job_recovered_after_lease),
         cmocka_unit_test(stopped_node_resumed_changes_nothing),
+        cmocka_unit_test(server_restart_under_a_working_node),
+        cmocka_unit_test(terminated_connections_under_a_working_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* The PostgreSQL store's connection: connecting and reconnecting with
  * backoff, statements prepared once per connection, transactions, and
  * errors mapped to JM_ codes. */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,15 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* libpq's default prints notices, and the server's FATAL on an idle
+ * connection it ends, on the host's stderr. A library must not: what
+ * matters reaches the caller as an error of the next statement. */
+static void quiet_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 PGconn *jm__pg_connect(const char *conninfo, const char *schema_quoted, int durable_sync)
 {
     PGconn *c = PQconnectdb(conninfo);
@@ -63,6 +73,7 @@ PGconn *jm__pg_connect(const char *conninfo, const char *schema_quoted, int dura
         jm__seterr(JM_ENOMEM, "out of memory connecting to PostgreSQL");
         return NULL;
     }
+    PQsetNoticeProcessor(c, quiet_notice, NULL);
     if (PQstatus(c) != CONNECTION_OK) {
         /* libpq's message ends in a newline. */
         const char *msg = PQerrorMessage(c);
@@ -96,6 +107,16 @@ PGconn *jm__pg_connect(const char *conninfo, const char *schema_quoted, int dura
  * transaction: what it did is gone with it, and the caller must learn so. */
 static int ensure_connected(jm__store *s)
 {
+    if (s->conn && !s->in_tx && PQstatus(s->conn) == CONNECTION_OK) {
+        /* libpq learns that the server ended an idle connection (a restart,
+         * pg_terminate_backend) only by reading: its farewell waits in the
+         * socket. Read it now, while replacing the connection is still safe,
+         * not as the failure of a statement that may or may not have run. */
+        struct pollfd pfd = {PQsocket(s->conn), POLLIN, 0};
+        for (int reads = 0; reads < 4 && pfd.fd >= 0 && poll(&pfd, 1, 0) > 0; reads++)
+            if (!PQconsumeInput(s->conn)) /* the end of the stream: gone */
+                break;
+    }
     if (s->conn && PQstatus(s->conn) == CONNECTION_OK)
         return JM_OK;
     if (s->in_tx)
@@ -250,6 +271,9 @@ int jm__pg_begin(jm__store *s, const char *what)
     if (s->in_tx)
         return jm__seterr(JM_EINVAL, "%s: a transaction is already open", what);
     int rc = jm__pg_exec(s, what, "BEGIN");
+    /* A BEGIN lost with its connection did nothing: once more, afresh. */
+    if (rc == JM_EIO && s->conn && PQstatus(s->conn) != CONNECTION_OK)
+        rc = jm__pg_exec(s, what, "BEGIN");
     if (!rc)
         s->in_tx = 1;
     return rc;
