@@ -45,6 +45,11 @@ typedef struct bench_opts {
     long schedule_interval_s; /* ... and their interval */
     long callgrind_jobs;
     long callgrind_many_jobs; /* jm_create_many rows of the callgrind workload */
+    const char *pg_url;       /* the pg scenario's server; NULL: it is skipped */
+    long pg_create_jobs;      /* pg: jm_create one per call, each durability */
+    long pg_many_jobs;        /* pg: jm_create_many, batches of enqueue_batch */
+    long pg_work_jobs;        /* pg: pre-inserted no-op jobs per work run */
+    long pg_pickup_samples;   /* pg: spaced creates of each pickup run */
 } bench_opts;
 
 /* Which baseline rows a scenario should produce itself: a baseline that a

@@ -49,6 +49,9 @@ static const scenario scenarios[] = {
     {"prune", scn_prune, "jm_prune rate and the longest concurrent jm_create"},
     {"schedule", scn_schedule, "schedules firing: lag from fire time to job, CPU between fires"},
     {"blocked", scn_blocked, "claiming past 10 000 due jobs a running job holds back"},
+#ifdef JM_BENCH_PG
+    {"pg", scn_pg, "the library on PostgreSQL (--pg-url) against raw libpq in the same run"},
+#endif
 };
 #define NSCENARIOS (sizeof scenarios / sizeof scenarios[0])
 
@@ -296,6 +299,12 @@ static void defaults(bench_opts *o, int quick)
     o->schedule_interval_s = quick ? 20 : 60;
     o->callgrind_jobs = 2000;
     o->callgrind_many_jobs = 20000;
+    const char *url = getenv("JM_BENCH_PG_URL");
+    o->pg_url = url && *url ? url : NULL;
+    o->pg_create_jobs = quick ? 200 : 5000;
+    o->pg_many_jobs = quick ? 2000 : 50000;
+    o->pg_work_jobs = quick ? 1000 : 50000;
+    o->pg_pickup_samples = quick ? 20 : 200;
 }
 
 static void usage(FILE *f)
@@ -303,7 +312,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: jm-bench [options]\n"
             "  --scenario LIST       comma-separated: raw-insert, naive-queue, enqueue, work,\n"
-            "                        latency, scale, memory, prune, schedule, or all (default)\n"
+            "                        latency, scale, memory, prune, schedule, blocked,\n"
+            "                        pg (builds with JM_WITH_PG), or all (default)\n"
             "  --reps N              repetitions; medians are reported (default 3, --quick 1)\n"
             "  --json                machine-readable results on stdout\n"
             "  --quick               small sizes (a smoke test, not a measurement)\n"
@@ -330,7 +340,11 @@ static void usage(FILE *f)
             "  --schedule-interval-s S  their interval, in seconds (60)\n"
             "  --callgrind           run the fixed callgrind workload instead\n"
             "  --callgrind-jobs N    its jm_create calls and jobs worked (2000)\n"
-            "  --callgrind-many-jobs N  its jm_create_many rows, on their own file (20000)\n");
+            "  --callgrind-many-jobs N  its jm_create_many rows, on their own file (20000)\n"
+            "  --pg-url URL          the PostgreSQL of the pg scenario (builds with JM_WITH_PG;\n"
+            "                        default $JM_BENCH_PG_URL); without one it is skipped. Sizes:\n"
+            "                        5000 creates per durability, 50000 batched, 50000 per\n"
+            "                        work run, 200 pickups (--quick: 200, 2000, 1000, 20)\n");
 }
 
 static int parse_list(const char *s, long *out, int max)
@@ -371,7 +385,7 @@ enum {
     OPT_SCENARIO = 256, OPT_REPS, OPT_JSON, OPT_QUICK, OPT_DIR, OPT_JOBS, OPT_ENQ, OPT_ENQ_MANY,
     OPT_ENQ_THREADS, OPT_ENQ_MANY_REPS, OPT_WORK, OPT_NAIVE, OPT_THREADS, OPT_LAT_JOBS,
     OPT_LAT_GAP, OPT_POLL, OPT_SCALE_SIZES, OPT_SCALE_JOBS, OPT_MEM_JOBS, OPT_IDLE, OPT_PRUNE,
-    OPT_CALLGRIND, OPT_CG_JOBS, OPT_CG_MANY, OPT_SCHEDULES, OPT_SCHED_IV, OPT_HELP
+    OPT_CALLGRIND, OPT_CG_JOBS, OPT_CG_MANY, OPT_SCHEDULES, OPT_SCHED_IV, OPT_PG_URL, OPT_HELP
 };
 
 static void cap(long *v, long max)
@@ -412,6 +426,7 @@ int main(int argc, char **argv)
         {"callgrind-many-jobs", required_argument, NULL, OPT_CG_MANY},
         {"schedules", required_argument, NULL, OPT_SCHEDULES},
         {"schedule-interval-s", required_argument, NULL, OPT_SCHED_IV},
+        {"pg-url", required_argument, NULL, OPT_PG_URL},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -459,6 +474,7 @@ int main(int argc, char **argv)
         case OPT_CG_MANY: o.callgrind_many_jobs = strtol(optarg, NULL, 10); break;
         case OPT_SCHEDULES: o.schedules = strtol(optarg, NULL, 10); break;
         case OPT_SCHED_IV: o.schedule_interval_s = strtol(optarg, NULL, 10); break;
+        case OPT_PG_URL: o.pg_url = *optarg ? optarg : NULL; break;
         case OPT_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -481,7 +497,8 @@ int main(int argc, char **argv)
     long *counts[] = {&o.enqueue_single, &o.enqueue_many, &o.work_jobs, &o.naive_jobs,
                       &o.latency_jobs, &o.scale_work_jobs, &o.scale_single_jobs,
                       &o.memory_jobs, &o.prune_jobs, &o.callgrind_jobs,
-                      &o.callgrind_many_jobs, &o.schedules};
+                      &o.callgrind_many_jobs, &o.schedules, &o.pg_create_jobs,
+                      &o.pg_many_jobs, &o.pg_work_jobs, &o.pg_pickup_samples};
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
         cap(counts[i], jobs_cap);
         if (*counts[i] < 1) {

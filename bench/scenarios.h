@@ -57,6 +57,62 @@ int scn_blocked(const bench_opts *o);
  * `scenario`). */
 double lib_work_rate(const char *scenario, jm_manager *m, bu_counter *c, long n, int workers);
 
+#ifdef JM_BENCH_PG
+/* PostgreSQL (scn_pg*.c, baseline_pg.c, bench_pg.c). Every run uses a
+ * fresh schema of --pg-url, dropped afterwards; errors are reported under
+ * "pg" with bench_fail unless a function says otherwise. */
+#include <libpq-fe.h>
+
+/* "jmbench_<pid>_<n>" and its NUL: within the library's 48 characters. */
+#define BPG_SCHEMA_SIZE 49
+/* Room for one libpq error message. */
+#define BPG_ERR_SIZE 512
+
+/* bench_pg.c: helpers. A function that takes err reports nothing (so
+ * threads may call it) and writes "what: message" there on error. */
+
+/* A schema name not used before in this process. */
+void bpg_schema_name(char out[BPG_SCHEMA_SIZE]);
+/* A connection to url; NULL on error. */
+PGconn *bpg_connect(const char *url);
+PGconn *bpg_connect_quiet(const char *url, char *err, size_t len);
+/* 1 if res is a success; else 0, with res cleared. */
+int bpg_result_ok(PGconn *c, PGresult *res, const char *what, char *err, size_t len);
+/* res if a success, for the caller to PQclear; NULL if not. */
+PGresult *bpg_check(PGconn *c, PGresult *res, const char *what);
+/* Runs one statement with n text parameters; 0 on success. */
+int bpg_exec(PGconn *c, const char *what, const char *sql, int n, const char *const *values);
+/* Sets c's search_path to schema: 1 on success. */
+int bpg_search_path(PGconn *c, const char *schema, char *err, size_t len);
+/* The same, creating the schema first with `create`: 0 on success. */
+int bpg_use_schema(PGconn *c, const char *schema, int create);
+/* DROP SCHEMA IF EXISTS ... CASCADE, on c or on a connection of its own;
+ * 0 if done. */
+int bpg_drop_schema_on(PGconn *c, const char *schema);
+int bpg_drop_schema(const char *url, const char *schema);
+
+/* baseline_pg.c: the raw baselines. */
+
+/* Raw job-shaped inserts into a fresh schema, synchronous_commit on or off. */
+typedef struct bpg_raw bpg_raw;
+bpg_raw *bpg_raw_open(const char *url, int sync_commit);
+/* n more rows, per_tx per transaction (1: autocommit): nanoseconds taken,
+ * negative on error. */
+int64_t bpg_raw_insert(bpg_raw *r, long n, long per_tx);
+/* Drops its schema and disconnects. */
+void bpg_raw_close(bpg_raw *r);
+/* Jobs/s of a hand-written SKIP LOCKED queue: n jobs worked by `threads`
+ * threads with their own connections. Negative on error. */
+double bpg_queue_rate(const char *url, long n, int threads);
+
+/* scn_pg.c, scn_pg_pickup.c: a library configuration for schema on url
+ * (errors logged only). */
+jm_config bpg_lib_config(const char *url, const char *schema);
+/* The pickup rows: create-to-executor latency across nodes and in-process. */
+int bpg_pickup(const bench_opts *o);
+int scn_pg(const bench_opts *o);
+#endif
+
 /* The hidden child process of the memory scenario: measures one manager's
  * RSS and prints it. argv after "--child-rss". */
 int memory_child(int argc, char **argv);
