@@ -223,7 +223,7 @@ static int create_rows(jm_manager *m, const jm_new_job *jobs, size_t n,
         jm__free(ids);
     if (rc == JM_OK) {
         jm__pool_notify(m, earliest);
-        if (earliest <= now)
+        if (earliest <= now && !m->ops->insert_wakes)
             jm__wake_post(m);
     }
     return rc;

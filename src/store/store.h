@@ -234,6 +234,10 @@ typedef struct jm__store_ops {
      * holder's id (or "" if the holder is in the same batch). */
     int (*insert)(jm__store *s, const jm__new_row *rows, size_t n, size_t *conflict_index,
                   char conflict_id[JM_JOB_ID_SIZE]);
+    /* 1: an insert of rows due now wakes other processes itself, with its
+     * own commit (no round trip or commit of its own), and the caller
+     * posts nothing; 0: the caller calls wake_post after it. */
+    int insert_wakes;
     /* A row outside damage made unreadable: get reports JM_EDB naming it,
      * list leaves it out (count still counts it). */
     int (*get)(jm__store *s, const char *id, jm_job **out);

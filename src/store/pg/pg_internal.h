@@ -38,6 +38,11 @@ typedef struct jm__pg_prepared {
     int number;      /* its name on the server: "jm<number>" */
 } jm__pg_prepared;
 
+/* "jm_wake_<schema>" (schema names are at most 48) and a process's
+ * token ("<pid>-<16 hex>"). */
+#define JM_PG_CHANNEL_SIZE 80
+#define JM_PG_TOKEN_SIZE 48
+
 #define JM_PG_MAX_PARAMS 40
 #define JM_PG_NUM_SIZE 32
 
@@ -60,6 +65,8 @@ struct jm__store {
     jm__pg_prepared *prepared; /* what this connection has prepared */
     size_t nprepared, cap_prepared;
     int next_number;       /* names of statements never repeat on one connection */
+    char channel[JM_PG_CHANNEL_SIZE]; /* the schema's NOTIFY channel, plain */
+    char token[JM_PG_TOKEN_SIZE];     /* this process's, the payload of its NOTIFYs */
     void *gate;            /* pg_gate.c's cache of the rules, NULL until read */
     int64_t rules_version; /* ... and the version it was read at */
 };
@@ -128,6 +135,10 @@ int jm__pg_schema_ensure(jm__store *s);
  * pg_notify (plain). */
 void jm__pg_channel(const jm__store *s, char *plain, size_t plain_size, char *quoted,
                     size_t quoted_size);
+/* This process's token, the payload of its NOTIFYs: a listener tells its
+ * own process's posts (whose sleepers the process wakes itself) from
+ * another's. Made again in a forked child. */
+void jm__pg_process_token(char out[JM_PG_TOKEN_SIZE]);
 
 /* Connects `conninfo` with search_path set to `schema_quoted` and the
  * session settings every connection of the store uses. NULL with the

@@ -65,6 +65,8 @@ static int pg_open(const jm__store_config *cfg, jm__store **out)
     s->reader = cfg->reader;
     s->durable_sync = cfg->durable_sync;
     s->busy_timeout_ms = cfg->busy_timeout_ms;
+    jm__pg_channel(s, s->channel, sizeof s->channel, NULL, 0);
+    jm__pg_process_token(s->token);
     s->conn = jm__pg_connect(s->conninfo, s->schema_quoted, s->durable_sync);
     int rc = s->conn ? JM_OK : JM_EIO;
     if (!rc && !s->reader)
@@ -170,6 +172,7 @@ const jm__store_ops jm__pg_store = {
     .open = pg_open,
     .close = pg_close,
     .insert = jm__pg_insert,
+    .insert_wakes = 1,
     .get = jm__pg_get,
     .list = jm__pg_list,
     .count = jm__pg_count,

@@ -36,9 +36,8 @@
 #define RECONNECT_MAX_MS 10000
 /* How long a post waits for the server before it gives the connection up. */
 #define POST_TIMEOUT_MS 2000
-/* "jm_wake_<schema>" and its quoted form: schema names are at most 48. */
-#define CHANNEL_SIZE 80
-#define TOKEN_SIZE 48
+#define CHANNEL_SIZE JM_PG_CHANNEL_SIZE
+#define TOKEN_SIZE JM_PG_TOKEN_SIZE
 
 struct jm__wake {
     pthread_mutex_t lock; /* guards conn and the fields up to the strings */
@@ -89,7 +88,7 @@ static uint64_t random_u64(void)
 
 /* Unique per process, across hosts; made again in a forked child, which
  * is another process. */
-static void process_token(char out[TOKEN_SIZE])
+void jm__pg_process_token(char out[TOKEN_SIZE])
 {
     pthread_mutex_lock(&token_lock);
     pid_t pid = getpid();
@@ -294,7 +293,7 @@ int jm__pg_wake_open(jm__store *s, jm__wake **out)
     char quoted[CHANNEL_SIZE];
     jm__pg_channel(s, w->channel, sizeof w->channel, quoted, sizeof quoted);
     snprintf(w->listen_sql, sizeof w->listen_sql, "LISTEN %s", quoted);
-    process_token(w->token);
+    jm__pg_process_token(w->token);
     w->backoff_ms = RECONNECT_FIRST_MS;
     /* The store's own connection just worked: a first failure is a reason
      * (no connection slot, a standby that cannot LISTEN) to poll instead. */

@@ -14,6 +14,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "job_id.h"
+#include "pg_array.h"
 #include "pg_internal.h"
 
 /* The ON CONFLICT target: the predicate of jm_jobs_idempotency. */
@@ -30,34 +31,52 @@
  * violation means the ids have run out of sequence numbers. */
 #define SEQ_CHECK "jm_jobs_seq_check"
 
-static const char insert_sql[] =
-    "INSERT INTO jm_jobs (id, type, status, namespace_id, params, idempotency_key, "
-    "max_retries, priority, created_at, updated_at, run_at, resource, pinned_node, "
-    "schedule_id, fire_time) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13, $14) " ON_ACTIVE_KEY
-    "RETURNING seq";
+#define INSERT_ROW                                                                    \
+    "INSERT INTO jm_jobs (id, type, status, namespace_id, params, idempotency_key, "    \
+    "max_retries, priority, created_at, updated_at, run_at, resource, pinned_node, "    \
+    "schedule_id, fire_time) "                                                          \
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13, $14) " ON_ACTIVE_KEY \
+    "RETURNING seq"
+
+static const char insert_sql[] = INSERT_ROW;
+
+/* A row due now wakes the other processes' managers with its own commit:
+ * the NOTIFY ($15 the channel, $16 this process's token) rides in the
+ * insert's statement and transaction, so it costs no round trip or commit
+ * of its own, and a refused or undone row sends none. */
+static const char insert_wake_sql[] =
+    "WITH ins AS (" INSERT_ROW ") SELECT seq, pg_notify($15, $16) FROM ins";
 
 /* A batch in one statement: each row gets its seq first (in the batch's
  * order), so the result maps every row to its seq and says whether it went
  * in, and rows go in in the batch's order, so of two rows with one key the
  * first wins. */
-static const char batch_sql[] =
-    "WITH u AS MATERIALIZED ("
-    " SELECT nextval((SELECT pg_get_serial_sequence('jm_jobs', 'seq'))::regclass) AS seq, x.*"
-    " FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[],"
-    "  $7::int[], $8::int[], $9::bigint[], $10::bigint[], $11::text[], $12::text[],"
-    "  $13::text[], $14::bigint[])"
-    " WITH ORDINALITY AS x(id, type, status, namespace_id, params, idempotency_key,"
-    "  max_retries, priority, created_at, run_at, resource, pinned_node, schedule_id,"
-    "  fire_time, ord)), "
-    "ins AS ("
-    " INSERT INTO jm_jobs (seq, id, type, status, namespace_id, params, idempotency_key,"
-    "  max_retries, priority, created_at, updated_at, run_at, resource, pinned_node,"
-    "  schedule_id, fire_time) OVERRIDING SYSTEM VALUE"
-    " SELECT seq, id, type, status, namespace_id, params, idempotency_key, max_retries,"
-    "  priority, created_at, created_at, run_at, resource, pinned_node, schedule_id,"
+#define BATCH_ROWS                                                                    \
+    "WITH u AS MATERIALIZED ("                                                          \
+    " SELECT nextval((SELECT pg_get_serial_sequence('jm_jobs', 'seq'))::regclass) AS seq, x.*" \
+    " FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[]," \
+    "  $7::int[], $8::int[], $9::bigint[], $10::bigint[], $11::text[], $12::text[],"    \
+    "  $13::text[], $14::bigint[])"                                                     \
+    " WITH ORDINALITY AS x(id, type, status, namespace_id, params, idempotency_key,"    \
+    "  max_retries, priority, created_at, run_at, resource, pinned_node, schedule_id,"  \
+    "  fire_time, ord)), "                                                              \
+    "ins AS ("                                                                          \
+    " INSERT INTO jm_jobs (seq, id, type, status, namespace_id, params, idempotency_key," \
+    "  max_retries, priority, created_at, updated_at, run_at, resource, pinned_node,"   \
+    "  schedule_id, fire_time) OVERRIDING SYSTEM VALUE"                                 \
+    " SELECT seq, id, type, status, namespace_id, params, idempotency_key, max_retries," \
+    "  priority, created_at, created_at, run_at, resource, pinned_node, schedule_id,"   \
     "  fire_time FROM u ORDER BY ord " ON_ACTIVE_KEY "RETURNING seq) "
-    "SELECT seq, (seq IN (SELECT seq FROM ins))::int FROM u ORDER BY ord";
+
+static const char batch_sql[] =
+    BATCH_ROWS "SELECT seq, (seq IN (SELECT seq FROM ins))::int FROM u ORDER BY ord";
+
+/* As batch_sql, for a batch with rows due now: one NOTIFY ($15, $16 as in
+ * insert_wake_sql) once any row went in. */
+static const char batch_wake_sql[] =
+    BATCH_ROWS "SELECT seq, (seq IN (SELECT seq FROM ins))::int, "
+    "(SELECT pg_notify($15, $16) FROM (SELECT 1 FROM ins LIMIT 1) AS any_in) "
+    "FROM u ORDER BY ord";
 
 static const char holder_sql[] =
     "SELECT seq, id FROM jm_jobs "
@@ -140,8 +159,13 @@ static int insert_once(jm__store *s, const jm__new_row *r, int *refused)
         jm__pg_p_i64(&p, r->fire_time);
     else
         jm__pg_p_str(&p, NULL);
+    int wake = r->status == JM_STATUS_QUEUED;
+    if (wake) {
+        jm__pg_p_str(&p, s->channel);
+        jm__pg_p_str(&p, s->token);
+    }
     PGresult *res = NULL;
-    int rc = jm__pg_run(s, "inserting a job", insert_sql, &p, &res);
+    int rc = jm__pg_run(s, "inserting a job", wake ? insert_wake_sql : insert_sql, &p, &res);
     if (rc)
         return insert_error(rc);
     *refused = PQntuples(res) == 0;
@@ -173,114 +197,59 @@ static int insert_single(jm__store *s, const jm__new_row *r, size_t *conflict_in
 
 /* ---- a batch: one statement in one transaction ---- */
 
-/* A growing array literal ("{a,b}"); `failed` once memory ran out. */
-typedef struct literal {
-    char *p;
-    size_t len, cap;
-    int failed;
-} literal;
-
 enum { B_ID, B_TYPE, B_STATUS, B_NS, B_PARAMS, B_KEY, B_MAX_RETRIES, B_PRIORITY,
        B_CREATED_AT, B_RUN_AT, B_RESOURCE, B_NODE, B_SCHEDULE, B_FIRE_TIME, B_COLUMNS };
 
-static void put(literal *l, const char *v, size_t n)
+static void put_row(jm__pg_arr *c, const jm__new_row *r)
 {
-    if (l->failed)
-        return;
-    if (l->len + n + 2 > l->cap) {
-        size_t cap = l->cap ? l->cap : 256;
-        while (l->len + n + 2 > cap)
-            cap *= 2;
-        char *grown = jm__realloc(l->p, l->cap, cap);
-        if (!grown) {
-            l->failed = 1;
-            return;
-        }
-        l->p = grown;
-        l->cap = cap;
-    }
-    memcpy(l->p + l->len, v, n);
-    l->len += n;
-    l->p[l->len] = '\0';
-}
-
-static void put_sep(literal *l)
-{
-    put(l, l->len ? "," : "{", 1);
-}
-
-/* A text element, quoted, with '"' and '\\' escaped; at most max bytes. */
-static void put_text(literal *l, const char *v, size_t max)
-{
-    put_sep(l);
-    if (!v) {
-        put(l, "NULL", 4);
-        return;
-    }
-    const char *end = v + strnlen(v, max);
-    put(l, "\"", 1);
-    while (v < end) {
-        size_t run = strcspn(v, "\"\\");
-        if (run > (size_t)(end - v))
-            run = (size_t)(end - v);
-        put(l, v, run);
-        v += run;
-        if (v < end) {
-            put(l, "\\", 1);
-            put(l, v++, 1);
-        }
-    }
-    put(l, "\"", 1);
-}
-
-static void put_i64(literal *l, int64_t v)
-{
-    char num[JM_PG_NUM_SIZE];
-    put_sep(l);
-    put(l, num, (size_t)snprintf(num, sizeof num, "%lld", (long long)v));
-}
-
-static void put_row(literal *c, const jm__new_row *r)
-{
-    put_text(&c[B_ID], r->id, JM__ID_SEQ_AT); /* without its seq: the row's */
-    put_text(&c[B_TYPE], r->type, SIZE_MAX);
-    put_i64(&c[B_STATUS], (int64_t)r->status);
-    put_text(&c[B_NS], r->namespace_id, SIZE_MAX);
-    put_text(&c[B_PARAMS], r->params, SIZE_MAX);
-    put_text(&c[B_KEY], r->idempotency_key, SIZE_MAX);
-    put_i64(&c[B_MAX_RETRIES], r->max_retries);
-    put_i64(&c[B_PRIORITY], r->priority);
-    put_i64(&c[B_CREATED_AT], r->created_at);
-    put_i64(&c[B_RUN_AT], r->run_at);
-    put_text(&c[B_RESOURCE], r->resource, SIZE_MAX);
-    put_text(&c[B_NODE], r->node_id, SIZE_MAX);
-    put_text(&c[B_SCHEDULE], r->schedule_id, SIZE_MAX);
+    jm__pg_arr_text(&c[B_ID], r->id, JM__ID_SEQ_AT); /* without its seq: the row's */
+    jm__pg_arr_text(&c[B_TYPE], r->type, SIZE_MAX);
+    jm__pg_arr_i64(&c[B_STATUS], (int64_t)r->status);
+    jm__pg_arr_text(&c[B_NS], r->namespace_id, SIZE_MAX);
+    jm__pg_arr_text(&c[B_PARAMS], r->params, SIZE_MAX);
+    jm__pg_arr_text(&c[B_KEY], r->idempotency_key, SIZE_MAX);
+    jm__pg_arr_i64(&c[B_MAX_RETRIES], r->max_retries);
+    jm__pg_arr_i64(&c[B_PRIORITY], r->priority);
+    jm__pg_arr_i64(&c[B_CREATED_AT], r->created_at);
+    jm__pg_arr_i64(&c[B_RUN_AT], r->run_at);
+    jm__pg_arr_text(&c[B_RESOURCE], r->resource, SIZE_MAX);
+    jm__pg_arr_text(&c[B_NODE], r->node_id, SIZE_MAX);
+    jm__pg_arr_text(&c[B_SCHEDULE], r->schedule_id, SIZE_MAX);
     if (r->schedule_id)
-        put_i64(&c[B_FIRE_TIME], r->fire_time);
+        jm__pg_arr_i64(&c[B_FIRE_TIME], r->fire_time);
     else
-        put_text(&c[B_FIRE_TIME], NULL, 0);
+        jm__pg_arr_null(&c[B_FIRE_TIME]);
 }
 
-static void free_columns(literal *c)
+static void free_columns(jm__pg_arr *c)
 {
     for (int i = 0; i < B_COLUMNS; i++)
-        jm__free(c[i].p);
+        jm__pg_arr_free(&c[i]);
 }
 
-/* The batch's columns as array literals, $1..$14 of batch_sql. */
-static int batch_params(const jm__new_row *rows, size_t n, literal *c, jm__pg_params *p)
+/* The batch's columns as array literals, $1..$14 of batch_sql, then, when
+ * a row is due now (*wake), the NOTIFY's of batch_wake_sql. */
+static int batch_params(jm__store *s, const jm__new_row *rows, size_t n, jm__pg_arr *c,
+                        jm__pg_params *p, int *wake)
 {
     memset(c, 0, B_COLUMNS * sizeof *c);
-    for (size_t i = 0; i < n; i++)
+    *wake = 0;
+    for (size_t i = 0; i < n; i++) {
         put_row(c, &rows[i]);
+        if (rows[i].status == JM_STATUS_QUEUED)
+            *wake = 1;
+    }
     jm__pg_p_init(p);
     for (int i = 0; i < B_COLUMNS; i++) {
-        put(&c[i], "}", 1);
-        if (c[i].failed) {
+        if (jm__pg_arr_end(&c[i]) != 0) {
             free_columns(c);
             return jm__seterr(JM_ENOMEM, "out of memory inserting %zu jobs", n);
         }
         jm__pg_p_str(p, c[i].p);
+    }
+    if (*wake) {
+        jm__pg_p_str(p, s->channel);
+        jm__pg_p_str(p, s->token);
     }
     return JM_OK;
 }
@@ -325,12 +294,12 @@ static int in_batch(const PGresult *r, int64_t seq)
  * its key's holder ended meanwhile (the batch is still in, for the caller
  * to undo and try again); NULL otherwise. */
 static int batch_once(jm__store *s, const jm__new_row *rows, size_t n, const jm__pg_params *p,
-                      size_t *conflict_index, char conflict_id[JM_JOB_ID_SIZE],
+                      int wake, size_t *conflict_index, char conflict_id[JM_JOB_ID_SIZE],
                       const jm__new_row **gone)
 {
     PGresult *r = NULL;
     *gone = NULL;
-    int rc = jm__pg_run(s, "inserting jobs", batch_sql, p, &r);
+    int rc = jm__pg_run(s, "inserting jobs", wake ? batch_wake_sql : batch_sql, p, &r);
     if (rc)
         return insert_error(rc);
     int got = PQntuples(r);
@@ -363,9 +332,10 @@ static int batch_once(jm__store *s, const jm__new_row *rows, size_t n, const jm_
 static int insert_batch(jm__store *s, const jm__new_row *rows, size_t n, size_t *conflict_index,
                         char conflict_id[JM_JOB_ID_SIZE])
 {
-    literal cols[B_COLUMNS];
+    jm__pg_arr cols[B_COLUMNS];
     jm__pg_params p;
-    int rc = batch_params(rows, n, cols, &p);
+    int wake = 0;
+    int rc = batch_params(s, rows, n, cols, &p, &wake);
     if (rc)
         return rc;
     /* Inside a transaction (a write group) the batch is undone alone. */
@@ -376,7 +346,7 @@ static int insert_batch(jm__store *s, const jm__new_row *rows, size_t n, size_t 
     }
     const jm__new_row *gone = NULL;
     for (int tries = 0; tries < INSERT_TRIES; tries++) {
-        rc = batch_once(s, rows, n, &p, conflict_index, conflict_id, &gone);
+        rc = batch_once(s, rows, n, &p, wake, conflict_index, conflict_id, &gone);
         if (rc || !gone || tries + 1 == INSERT_TRIES)
             break;
         if ((rc = scope_undo(s, own, 1)))
