@@ -212,20 +212,32 @@ static int finish_many(jm__store *s, jm__finish *items, size_t n)
 /* ---- the claim ---- */
 
 /* Promotes new jobs whose run_at came, skipping rows another transaction
- * holds (they are promoted next time), and takes the rules lock shared
- * (pg_gate.h) before the rules are read. "seq = ANY (ARRAY(...))" keeps
- * the plan a seek by seq whatever the statistics say. */
-static int promote(jm__store *s, int64_t now)
+ * holds (they are promoted next time), and reads the rules version and
+ * whether any job waits blocked. The rules lock was taken by an earlier
+ * statement of the transaction (cycle_begin), so this one's snapshot sees
+ * every rule change committed before the claim. "seq = ANY (ARRAY(...))"
+ * keeps the plan a seek by seq whatever the statistics say. */
+static int promote(jm__store *s, int64_t now, int64_t *rules_version, int *any_blocked)
 {
     static const char sql[] =
         "WITH promoted AS (UPDATE jm_jobs SET status = 1, updated_at = $1::bigint "
         " WHERE status = 0 AND seq = ANY (ARRAY(SELECT seq FROM jm_jobs WHERE status = 0 "
         "  AND run_at <= $1::bigint FOR UPDATE SKIP LOCKED)) RETURNING 1) "
-        "SELECT " JM_PG_RULES_LOCK_SHARED ", (SELECT count(*) FROM promoted)";
+        "SELECT (SELECT count(*) FROM promoted), (SELECT version FROM jm_rules), "
+        " EXISTS (SELECT 1 FROM jm_jobs WHERE status IN (1, 3) AND blocked_by IS NOT NULL)::int";
     jm__pg_params p;
     jm__pg_p_init(&p);
     jm__pg_p_i64(&p, now);
-    return jm__pg_run(s, "promoting scheduled jobs", sql, &p, NULL);
+    PGresult *r = NULL;
+    int rc = jm__pg_run(s, "promoting scheduled jobs", sql, &p, &r);
+    if (rc)
+        return rc;
+    if (PQgetisnull(r, 0, 1))
+        rc = jm__seterr(JM_EDB, "the jm_rules table is empty");
+    *rules_version = jm__pg_i64(r, 0, 1);
+    *any_blocked = (int)jm__pg_i64(r, 0, 2);
+    PQclear(r);
+    return rc;
 }
 
 /* The due jobs of a pass, best first, locked; rows other claims hold are
@@ -358,10 +370,11 @@ static int claim_up_to(jm__store *s, const jm__claim_req *req, const char *types
  * longer due, so none is taken twice). */
 static int claim_rows(jm__store *s, const jm__claim_req *req, jm_job **jobs, size_t *got)
 {
-    int closed = 0, returned = 0;
-    int rc = promote(s, req->now);
+    int closed = 0, returned = 0, any_blocked = 0;
+    int64_t version = 0;
+    int rc = promote(s, req->now, &version, &any_blocked);
     if (rc == JM_OK)
-        rc = jm__pg_gate_open(s, &closed);
+        rc = jm__pg_gate_open(s, version, &closed);
     if (rc || closed)
         return rc;
     /* Jobs whose holder is gone go back first, so they keep their place
@@ -370,7 +383,8 @@ static int claim_rows(jm__store *s, const jm__claim_req *req, jm_job **jobs, siz
     size_t want = req->max + req->ahead_max;
     do {
         size_t before = *got;
-        rc = jm__pg_gate_sweep(s, want, &returned);
+        if (any_blocked)
+            rc = jm__pg_gate_sweep(s, want, &returned);
         if (rc == JM_OK && req->max && *got < req->max)
             rc = claim_up_to(s, req, req->types, 1, req->max - *got, jobs, got);
         if (returned && *got == before && rc == JM_OK)
@@ -410,18 +424,19 @@ static int claim_apart(jm__store *s, const jm__claim_req *req, jm_job **jobs, si
     return undo;
 }
 
-/* Opens the cycle's transaction. A claim alone need not be synced: after
- * a power loss a lost claim only leaves the job queued (it runs again, as
- * a crash would make it anyway). Without durable_sync the connection
- * never syncs commits. */
-static int cycle_begin(jm__store *s, size_t n)
+/* Opens the cycle's transaction in one round trip. A claim takes the
+ * rules lock shared (pg_gate.h) before it reads anything. A claim alone
+ * need not be synced: after a power loss a lost claim only leaves the job
+ * queued (it runs again, as a crash would make it anyway). Without
+ * durable_sync the connection never syncs commits. */
+static int cycle_begin(jm__store *s, size_t n, int claims)
 {
-    int rc = jm__pg_begin(s, "beginning a transaction");
-    if (rc == JM_OK && n == 0 && s->durable_sync)
-        rc = jm__pg_exec(s, "setting durability", "SET LOCAL synchronous_commit TO off");
-    if (rc)
-        jm__pg_rollback(s);
-    return rc;
+    static const char plain[] = "BEGIN";
+    static const char claim[] = "BEGIN; SELECT " JM_PG_RULES_LOCK_SHARED;
+    static const char claim_unsynced[] =
+        "BEGIN; SET LOCAL synchronous_commit TO off; SELECT " JM_PG_RULES_LOCK_SHARED;
+    const char *sql = !claims ? plain : n == 0 && s->durable_sync ? claim_unsynced : claim;
+    return jm__pg_begin_with(s, "beginning a transaction", sql);
 }
 
 int jm__pg_cycle(jm__store *s, jm__finish *items, size_t n, const jm__claim_req *req,
@@ -449,7 +464,7 @@ int jm__pg_cycle(jm__store *s, jm__finish *items, size_t n, const jm__claim_req 
         /* The outcomes never wait on a claim: they are recorded without it. */
         max = 0;
     }
-    if ((rc = cycle_begin(s, n)))
+    if ((rc = cycle_begin(s, n, max != 0)))
         goto out;
     if (n)
         rc = finish_many(s, items, n);

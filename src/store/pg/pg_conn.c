@@ -266,17 +266,27 @@ int jm__pg_exec(jm__store *s, const char *what, const char *sql)
     return rc;
 }
 
-int jm__pg_begin(jm__store *s, const char *what)
+int jm__pg_begin_with(jm__store *s, const char *what, const char *sql)
 {
     if (s->in_tx)
         return jm__seterr(JM_EINVAL, "%s: a transaction is already open", what);
-    int rc = jm__pg_exec(s, what, "BEGIN");
+    int rc = jm__pg_exec(s, what, sql);
     /* A BEGIN lost with its connection did nothing: once more, afresh. */
     if (rc == JM_EIO && s->conn && PQstatus(s->conn) != CONNECTION_OK)
-        rc = jm__pg_exec(s, what, "BEGIN");
-    if (!rc)
+        rc = jm__pg_exec(s, what, sql);
+    if (!rc) {
         s->in_tx = 1;
+    } else if (s->conn && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
+        /* BEGIN went through and a statement after it failed. */
+        s->in_tx = 1;
+        jm__pg_rollback(s);
+    }
     return rc;
+}
+
+int jm__pg_begin(jm__store *s, const char *what)
+{
+    return jm__pg_begin_with(s, what, "BEGIN");
 }
 
 int jm__pg_commit(jm__store *s, const char *what)

@@ -189,18 +189,9 @@ static int read_pauses(jm__store *s, gate *g)
 }
 
 /* Rereads the rules if a rule change committed since they were read. */
-static int rules_refresh(jm__store *s, gate *g)
+static int rules_refresh(jm__store *s, gate *g, int64_t version)
 {
-    static const char sql[] = "SELECT version FROM jm_rules";
-    PGresult *r = NULL;
-    int rc = jm__pg_run(s, "reading the rules version", sql, NULL, &r);
-    if (rc)
-        return rc;
-    int rows = PQntuples(r);
-    int64_t version = rows ? jm__pg_i64(r, 0, 0) : 0;
-    PQclear(r);
-    if (!rows)
-        return jm__seterr(JM_EDB, "the jm_rules table is empty");
+    int rc;
     if (version == s->rules_version)
         return JM_OK;
     rules_clear(s, g);
@@ -340,7 +331,7 @@ static int held_by(const gate *g, const char *type, const char *resource, char *
 
 /* ---- the claim's side ---- */
 
-int jm__pg_gate_open(jm__store *s, int *closed)
+int jm__pg_gate_open(jm__store *s, int64_t version, int *closed)
 {
     *closed = 0;
     if (!s->gate && !(s->gate = jm__calloc(1, sizeof(gate))))
@@ -348,7 +339,7 @@ int jm__pg_gate_open(jm__store *s, int *closed)
     gate *g = s->gate;
     runs_clear(g);
     g->locked = 0;
-    int rc = rules_refresh(s, g);
+    int rc = rules_refresh(s, g, version);
     if (rc)
         return rc;
     *closed = g->pause_all;

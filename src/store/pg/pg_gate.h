@@ -39,10 +39,11 @@ typedef struct jm__pg_cand {
     const char *resource; /* NULL: none; borrowed from the claim's result */
 } jm__pg_cand;
 
-/* Starts a claim's judging, inside its transaction and after it took the
- * rules lock: rereads the rules if their version moved. *closed is set
- * while a pause of everything stands: the claim takes nothing. */
-int jm__pg_gate_open(jm__store *s, int *closed);
+/* Starts a claim's judging, inside its transaction, with the rules version
+ * a statement read after the rules lock was taken: rereads the rules if
+ * it moved. *closed is set while a pause of everything stands: the claim
+ * takes nothing. */
+int jm__pg_gate_open(jm__store *s, int64_t version, int *closed);
 /* Returns jobs to the due index whose reason no longer holds them back
  * (up to a bound per reason, best first); *returned is set if any came
  * back. */

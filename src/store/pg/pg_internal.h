@@ -99,6 +99,10 @@ int64_t jm__pg_changes(const PGresult *r);
 /* Transactions. begin fails inside one; rollback is harmless outside one
  * and after a lost connection. */
 int jm__pg_begin(jm__store *s, const char *what);
+/* As jm__pg_begin, with statements after the BEGIN in the same round trip:
+ * `sql` is "BEGIN; ...", statements without parameters. On failure nothing
+ * stays open. */
+int jm__pg_begin_with(jm__store *s, const char *what, const char *sql);
 int jm__pg_commit(jm__store *s, const char *what);
 void jm__pg_rollback(jm__store *s);
 
