@@ -259,6 +259,67 @@ static void killed_connection_is_replaced(void **state)
     jm_close(m);
 }
 
+/* Backends whose last statement was `sql_text` (the wake-up connection's
+ * LISTEN or UNLISTEN). */
+static long long backends_last_ran(PGconn *c, const char *sql_text)
+{
+    const char *v[1] = {sql_text};
+    PGresult *r = PQexecParams(c, "SELECT count(*) FROM pg_stat_activity WHERE query = $1", 1,
+                               NULL, v, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    long long n = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return n;
+}
+
+typedef struct last_ran {
+    PGconn *c;
+    const char *sql_text;
+    long long want;
+} last_ran;
+
+static int last_ran_is(void *arg)
+{
+    last_ran *w = arg;
+    return backends_last_ran(w->c, w->sql_text) == w->want;
+}
+
+static void wait_last_ran(PGconn *c, const char *sql_text, long long want)
+{
+    last_ran w = {c, sql_text, want};
+    if (!tu_wait_until(last_ran_is, &w, TU_TIMEOUT_MS))
+        fail_msg("%lld backends last ran %s, want %lld", backends_last_ran(c, sql_text),
+                 sql_text, want);
+}
+
+/* The server keeps every notification for each listener until it reads
+ * them: a manager whose workers do not run must not listen, or it would
+ * hold the queue back for every node. */
+static void listens_only_while_its_workers_run(void **state)
+{
+    (void)state;
+    char schema[64], listen[128], unlisten[128];
+    fresh_schema(schema, sizeof schema, "listen");
+    snprintf(listen, sizeof listen, "LISTEN \"jm_wake_%s\"", schema);
+    snprintf(unlisten, sizeof unlisten, "UNLISTEN \"jm_wake_%s\"", schema);
+    script s;
+    jm_manager *m = open_node(schema, "n1", &s);
+    PGconn *c = connect_plain();
+    assert_int_equal(backends_last_ran(c, listen), 0);
+    assert_int_equal(jm_start(m, 1), JM_OK);
+    wait_last_ran(c, listen, 1);
+    assert_int_equal(jm_stop(m, TU_TIMEOUT_MS), JM_OK);
+    /* jm_stop returns once the watcher stopped listening. */
+    assert_int_equal(backends_last_ran(c, listen), 0);
+    assert_int_equal(backends_last_ran(c, unlisten), 1);
+    /* A second start listens again. */
+    assert_int_equal(jm_start(m, 1), JM_OK);
+    wait_last_ran(c, listen, 1);
+    assert_int_equal(jm_stop(m, TU_TIMEOUT_MS), JM_OK);
+    PQfinish(c);
+    jm_close(m);
+}
+
 typedef struct counted {
     _Atomic int runs;
 } counted;
@@ -373,6 +434,7 @@ int main(void)
         cmocka_unit_test(pinned_job_runs_only_on_its_node),
         cmocka_unit_test(create_in_follows_the_callers_transaction),
         cmocka_unit_test(killed_connection_is_replaced),
+        cmocka_unit_test(listens_only_while_its_workers_run),
         cmocka_unit_test(job_of_another_process_starts_without_polling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

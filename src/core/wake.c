@@ -55,12 +55,16 @@ void jm__wake_watch_start(jm_manager *m)
     if (!m->wake || m->watch_started)
         return;
     atomic_store(&m->watch_stop, 0);
-    if (pthread_create(&m->watch_thread, NULL, watch_main, m) == 0)
+    if (m->ops->wake_listen)
+        m->ops->wake_listen(m->wake, 1);
+    if (pthread_create(&m->watch_thread, NULL, watch_main, m) == 0) {
         m->watch_started = 1;
-    else
-        jm__log(m, JM_LOG_WARN, NULL,
-                "cannot start the wake-up watcher; jobs of other processes are found by "
-                "polling");
+        return;
+    }
+    if (m->ops->wake_listen)
+        m->ops->wake_listen(m->wake, 0);
+    jm__log(m, JM_LOG_WARN, NULL,
+            "cannot start the wake-up watcher; jobs of other processes are found by polling");
 }
 
 void jm__wake_watch_stop(jm_manager *m)
@@ -71,4 +75,6 @@ void jm__wake_watch_stop(jm_manager *m)
     m->ops->wake_interrupt(m->wake);
     pthread_join(m->watch_thread, NULL);
     m->watch_started = 0;
+    if (m->ops->wake_listen)
+        m->ops->wake_listen(m->wake, 0);
 }

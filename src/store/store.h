@@ -423,6 +423,11 @@ typedef struct jm__store_ops {
     int (*wake_wait)(jm__wake *w, uint64_t *seen, int64_t timeout_ms);
     /* Ends this process's wake_wait calls at once (they return 1). */
     void (*wake_interrupt)(jm__wake *w);
+    /* 1 while a watcher waits on the handle, 0 once it stopped: a channel
+     * that queues posts for a reader (PostgreSQL's NOTIFY) listens only
+     * meanwhile, so a manager whose workers do not run never holds the
+     * server's queue back. NULL where nothing queues. */
+    void (*wake_listen)(jm__wake *w, int on);
 } jm__store_ops;
 
 /* The built-in SQLite store. */

@@ -223,6 +223,7 @@ int jm__pg_insert_in(jm__store *s, void *conn, jm__new_row *row,
 int jm__pg_wake_open(jm__store *s, jm__wake **out);
 void jm__pg_wake_close(jm__wake *w);
 void jm__pg_wake_post(jm__wake *w);
+void jm__pg_wake_listen(jm__wake *w, int on);
 uint64_t jm__pg_wake_seq(jm__wake *w);
 int jm__pg_wake_wait(jm__wake *w, uint64_t *seen, int64_t timeout_ms);
 void jm__pg_wake_interrupt(jm__wake *w);

@@ -227,4 +227,5 @@ const jm__store_ops jm__pg_store = {
     .wake_seq = jm__pg_wake_seq,
     .wake_wait = jm__pg_wake_wait,
     .wake_interrupt = jm__pg_wake_interrupt,
+    .wake_listen = jm__pg_wake_listen,
 };

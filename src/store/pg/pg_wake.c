@@ -1,7 +1,10 @@
 /*
  * Wake-ups across processes through PostgreSQL: each handle has a
- * connection of its own that LISTENs on the schema's channel; a post is a
- * NOTIFY, and a sleeper polls the connection's socket. As with the SQLite
+ * connection of its own that LISTENs on the schema's channel while a
+ * watcher waits (wake_listen: the server queues every notification for
+ * each listener until it reads it, so a listener nobody reads would hold
+ * the queue back for all); a post is a NOTIFY (the store's inserts send
+ * their own, pg_write.c), and a sleeper polls the connection's socket. As with the SQLite
  * store's shared counter, every post counts (the handle's sequence moves)
  * but a post of this process never cuts a sleeper of this process short:
  * a notification carries its process's token, and only another process's
@@ -44,12 +47,14 @@ struct jm__wake {
     PGconn *conn;         /* NULL while down */
     int connecting;       /* a thread is making a connection, unlocked */
     int sleepers;         /* threads in poll() */
+    int listen;           /* a watcher waits: the connection LISTENs */
     int64_t retry_at;     /* down: when the next connection may be tried */
     int64_t backoff_ms;   /* ... and the wait after that one fails */
     char *conninfo;
     char *schema_quoted;
     char channel[CHANNEL_SIZE];
     char listen_sql[CHANNEL_SIZE + 8];
+    char unlisten_sql[CHANNEL_SIZE + 10];
     char token[TOKEN_SIZE]; /* this process's, the payload of its posts */
     _Atomic uint64_t seq;   /* posts read, interrupts, reconnects */
     _Atomic uint64_t wakes; /* of those, the ones that end a sleep at once */
@@ -195,21 +200,24 @@ static int await_idle(jm__wake *w, int64_t timeout_ms)
     }
 }
 
-/* A new connection listening on the channel, or NULL with the error
- * recorded. */
-static PGconn *connect_listen(jm__wake *w)
+/* A new connection, listening on the channel if `listen`, or NULL with
+ * the error recorded. */
+static PGconn *connect_listen(jm__wake *w, int listen)
 {
     PGconn *c = jm__pg_connect(w->conninfo, w->schema_quoted, 0);
     if (!c)
         return NULL;
-    PGresult *r = PQexec(c, w->listen_sql);
-    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-    if (!ok) {
-        const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
-        jm__seterr(JM_EIO, "no wake-up channel: listening on %s: %.*s", w->channel,
-                   (int)strcspn(msg, "\n"), msg);
+    int ok = 1;
+    if (listen) {
+        PGresult *r = PQexec(c, w->listen_sql);
+        ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok) {
+            const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
+            jm__seterr(JM_EIO, "no wake-up channel: listening on %s: %.*s", w->channel,
+                       (int)strcspn(msg, "\n"), msg);
+        }
+        PQclear(r);
     }
-    PQclear(r);
     if (ok && PQsetnonblocking(c, 1) != 0) {
         jm__seterr(JM_EIO, "no wake-up channel: %s", "cannot make the connection non-blocking");
         ok = 0;
@@ -219,6 +227,18 @@ static PGconn *connect_listen(jm__wake *w)
         return NULL;
     }
     return c;
+}
+
+/* Under the lock: has connection c LISTEN or UNLISTEN as w->listen says.
+ * -1 when the connection failed or the server did not answer in time. */
+static int set_listen(jm__wake *w, PGconn *c)
+{
+    PGconn *held = w->conn;
+    w->conn = c; /* await_idle drives w->conn */
+    const char *sql = w->listen ? w->listen_sql : w->unlisten_sql;
+    int rc = PQsendQuery(c, sql) ? await_idle(w, POST_TIMEOUT_MS) : -1;
+    w->conn = held;
+    return rc;
 }
 
 /* Called without the lock: makes the connection again if it is down and
@@ -232,10 +252,15 @@ static void reconnect_if_due(jm__wake *w)
         return;
     }
     w->connecting = 1;
+    int listen = w->listen;
     pthread_mutex_unlock(&w->lock);
-    PGconn *c = connect_listen(w);
+    PGconn *c = connect_listen(w, listen);
     pthread_mutex_lock(&w->lock);
     w->connecting = 0;
+    if (c && listen != w->listen && set_listen(w, c) != 0) {
+        PQfinish(c); /* wake_listen changed its mind meanwhile, and this failed */
+        c = NULL;
+    }
     if (c) {
         w->conn = c;
         w->backoff_ms = RECONNECT_FIRST_MS;
@@ -293,11 +318,12 @@ int jm__pg_wake_open(jm__store *s, jm__wake **out)
     char quoted[CHANNEL_SIZE];
     jm__pg_channel(s, w->channel, sizeof w->channel, quoted, sizeof quoted);
     snprintf(w->listen_sql, sizeof w->listen_sql, "LISTEN %s", quoted);
+    snprintf(w->unlisten_sql, sizeof w->unlisten_sql, "UNLISTEN %s", quoted);
     jm__pg_process_token(w->token);
     w->backoff_ms = RECONNECT_FIRST_MS;
     /* The store's own connection just worked: a first failure is a reason
      * (no connection slot, a standby that cannot LISTEN) to poll instead. */
-    if (!(w->conn = connect_listen(w))) {
+    if (!(w->conn = connect_listen(w, 0))) {
         jm__pg_wake_close(w);
         return JM_EIO;
     }
@@ -318,6 +344,17 @@ void jm__pg_wake_post(jm__wake *w)
             await_idle(w, POST_TIMEOUT_MS) != 0)
             drop(w);
     }
+    pthread_mutex_unlock(&w->lock);
+}
+
+void jm__pg_wake_listen(jm__wake *w, int on)
+{
+    reconnect_if_due(w);
+    pthread_mutex_lock(&w->lock);
+    w->listen = on;
+    /* Down: the reconnect listens as w->listen says by then. */
+    if (w->conn && set_listen(w, w->conn) != 0)
+        drop(w);
     pthread_mutex_unlock(&w->lock);
 }
 
