@@ -30,185 +30,6 @@ static int claim_order(const void *a, const void *b)
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-/* ---- outcomes ---- */
-
-/* One outcome. $1 non-zero: a standing cancel request overrides it (the
- * job ends cancelled, atomically with the write); a standing pause request
- * turns a retrying or queued outcome into paused. */
-static const char finish_sql[] =
-    "UPDATE jm_jobs SET "
-    "status = CASE WHEN $1::integer <> 0 AND cancel_requested <> 0 THEN 6 "
-    "  WHEN pause_requested <> 0 AND $2::integer IN (1, 3) THEN 7 ELSE $2::integer END, "
-    "pause_requested = 0, "
-    "message = CASE WHEN $1::integer <> 0 AND cancel_requested <> 0 THEN '" JM__MSG_CANCELLED
-    "' WHEN $3::integer <> 0 THEN message ELSE $4::text END, "
-    "exception_trace = coalesce($5::text, exception_trace), "
-    "result = coalesce($6::text, result), "
-    "retry_count = CASE WHEN $1::integer <> 0 AND cancel_requested <> 0 THEN retry_count "
-    "  ELSE $7::integer END, "
-    "run_at = $8::bigint, progress = $9::double precision, updated_at = $10::bigint, "
-    "finished_at = CASE WHEN $1::integer <> 0 AND cancel_requested <> 0 THEN $10::bigint "
-    "  ELSE $11::bigint END, "
-    "started_at = coalesce(started_at, $12::bigint), "
-    "lease_until = NULL, owner_pid = NULL, owner_instance = NULL "
-    "WHERE seq = $13::bigint AND status = 2 AND attempts = $14::bigint "
-    "RETURNING status";
-
-/* Records one outcome inside the open transaction. */
-static int finish_one(jm__store *s, jm__finish *f)
-{
-    int final = f->status >= JM_STATUS_COMPLETED;
-    jm__pg_params p;
-    jm__pg_p_init(&p);
-    jm__pg_p_i64(&p, f->cancel_overrides ? 1 : 0);
-    jm__pg_p_i64(&p, (int64_t)f->status);
-    jm__pg_p_i64(&p, f->keep_message ? 1 : 0);
-    jm__pg_p_str(&p, f->message);
-    jm__pg_p_str(&p, f->trace);
-    jm__pg_p_str(&p, f->result);
-    jm__pg_p_i64(&p, f->retry_count);
-    jm__pg_p_i64(&p, f->run_at);
-    jm__pg_p_dbl(&p, f->progress);
-    jm__pg_p_i64(&p, f->now);
-    if (final)
-        jm__pg_p_i64(&p, f->now);
-    else
-        jm__pg_p_str(&p, NULL);
-    if (f->started_at)
-        jm__pg_p_i64(&p, f->started_at);
-    else
-        jm__pg_p_str(&p, NULL);
-    jm__pg_p_i64(&p, f->seq);
-    jm__pg_p_i64(&p, f->attempt);
-    PGresult *r = NULL;
-    f->final_status = -1;
-    int rc = jm__pg_run(s, "recording a job's outcome", finish_sql, &p, &r);
-    if (rc)
-        return rc;
-    if (PQntuples(r) > 0)
-        f->final_status = (int)jm__pg_i64(r, 0, 0);
-    PQclear(r);
-    return JM_OK;
-}
-
-/* Many outcomes in one statement: the columns of finish_sql's parameters
- * as arrays, one element per outcome, in the same order. */
-static const char finish_many_sql[] =
-    "UPDATE jm_jobs SET "
-    "status = CASE WHEN o.co <> 0 AND cancel_requested <> 0 THEN 6 "
-    "  WHEN pause_requested <> 0 AND o.st IN (1, 3) THEN 7 ELSE o.st END, "
-    "pause_requested = 0, "
-    "message = CASE WHEN o.co <> 0 AND cancel_requested <> 0 THEN '" JM__MSG_CANCELLED
-    "' WHEN o.km <> 0 THEN message ELSE o.msg END, "
-    "exception_trace = coalesce(o.tr, exception_trace), "
-    "result = coalesce(o.res, result), "
-    "retry_count = CASE WHEN o.co <> 0 AND cancel_requested <> 0 THEN retry_count "
-    "  ELSE o.rc END, "
-    "run_at = o.run_at, progress = o.prog, updated_at = o.now, "
-    "finished_at = CASE WHEN o.co <> 0 AND cancel_requested <> 0 THEN o.now ELSE o.fin END, "
-    "started_at = coalesce(started_at, o.started), "
-    "lease_until = NULL, owner_pid = NULL, owner_instance = NULL "
-    "FROM unnest($1::integer[], $2::integer[], $3::integer[], $4::text[], $5::text[], "
-    " $6::text[], $7::integer[], $8::bigint[], $9::double precision[], $10::bigint[], "
-    " $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[]) "
-    " AS o(co, st, km, msg, tr, res, rc, run_at, prog, now, fin, started, o_seq, o_att) "
-    "WHERE seq = o.o_seq AND status = 2 AND attempts = o.o_att "
-    "RETURNING seq, attempts, status";
-
-enum { F_CO, F_ST, F_KM, F_MSG, F_TR, F_RES, F_RC, F_RUN_AT, F_PROG, F_NOW, F_FIN, F_STARTED,
-       F_SEQ, F_ATT, F_COLUMNS };
-
-static void finish_columns(const jm__finish *f, jm__pg_arr *c)
-{
-    jm__pg_arr_i64(&c[F_CO], f->cancel_overrides ? 1 : 0);
-    jm__pg_arr_i64(&c[F_ST], (int64_t)f->status);
-    jm__pg_arr_i64(&c[F_KM], f->keep_message ? 1 : 0);
-    jm__pg_arr_text(&c[F_MSG], f->message, SIZE_MAX);
-    jm__pg_arr_text(&c[F_TR], f->trace, SIZE_MAX);
-    jm__pg_arr_text(&c[F_RES], f->result, SIZE_MAX);
-    jm__pg_arr_i64(&c[F_RC], f->retry_count);
-    jm__pg_arr_i64(&c[F_RUN_AT], f->run_at);
-    jm__pg_arr_dbl(&c[F_PROG], f->progress);
-    jm__pg_arr_i64(&c[F_NOW], f->now);
-    if (f->status >= JM_STATUS_COMPLETED)
-        jm__pg_arr_i64(&c[F_FIN], f->now);
-    else
-        jm__pg_arr_null(&c[F_FIN]);
-    if (f->started_at)
-        jm__pg_arr_i64(&c[F_STARTED], f->started_at);
-    else
-        jm__pg_arr_null(&c[F_STARTED]);
-    jm__pg_arr_i64(&c[F_SEQ], f->seq);
-    jm__pg_arr_i64(&c[F_ATT], f->attempt);
-}
-
-typedef struct run_status {
-    int64_t seq, attempt;
-    int status;
-} run_status;
-
-static int by_run(const void *a, const void *b)
-{
-    const run_status *x = a, *y = b;
-    if (x->seq != y->seq)
-        return (x->seq > y->seq) - (x->seq < y->seq);
-    return (x->attempt > y->attempt) - (x->attempt < y->attempt);
-}
-
-/* Each outcome's final_status from the rows the statement changed. */
-static int finish_statuses(const PGresult *r, jm__finish *items, size_t n)
-{
-    size_t rows = (size_t)PQntuples(r);
-    run_status *got = rows ? jm__calloc(rows, sizeof *got) : NULL;
-    if (rows && !got)
-        return jm__seterr(JM_ENOMEM, "out of memory recording outcomes");
-    for (size_t i = 0; i < rows; i++) {
-        got[i].seq = jm__pg_i64(r, (int)i, 0);
-        got[i].attempt = jm__pg_i64(r, (int)i, 1);
-        got[i].status = (int)jm__pg_i64(r, (int)i, 2);
-    }
-    if (rows)
-        qsort(got, rows, sizeof *got, by_run);
-    for (size_t i = 0; i < n; i++) {
-        run_status key = {items[i].seq, items[i].attempt, 0};
-        const run_status *hit = rows ? bsearch(&key, got, rows, sizeof *got, by_run) : NULL;
-        items[i].final_status = hit ? hit->status : -1;
-    }
-    jm__free(got);
-    return JM_OK;
-}
-
-/* Records n outcomes inside the open transaction, in one statement. */
-static int finish_many(jm__store *s, jm__finish *items, size_t n)
-{
-    if (n == 1)
-        return finish_one(s, &items[0]);
-    jm__pg_arr c[F_COLUMNS];
-    memset(c, 0, sizeof c);
-    for (size_t i = 0; i < n; i++)
-        finish_columns(&items[i], c);
-    jm__pg_params p;
-    jm__pg_p_init(&p);
-    int rc = JM_OK;
-    for (int i = 0; i < F_COLUMNS && rc == JM_OK; i++) {
-        if (jm__pg_arr_end(&c[i]) != 0)
-            rc = jm__seterr(JM_ENOMEM, "out of memory recording %zu outcomes", n);
-        else
-            jm__pg_p_str(&p, c[i].p);
-    }
-    PGresult *r = NULL;
-    for (size_t i = 0; i < n; i++)
-        items[i].final_status = -1;
-    if (rc == JM_OK)
-        rc = jm__pg_run(s, "recording jobs' outcomes", finish_many_sql, &p, &r);
-    if (rc == JM_OK)
-        rc = finish_statuses(r, items, n);
-    PQclear(r);
-    for (int i = 0; i < F_COLUMNS; i++)
-        jm__pg_arr_free(&c[i]);
-    return rc;
-}
-
 /* ---- the claim ---- */
 
 /* Promotes new jobs whose run_at came, skipping rows another transaction
@@ -439,6 +260,25 @@ static int cycle_begin(jm__store *s, size_t n, int claims)
     return jm__pg_begin_with(s, "beginning a transaction", sql);
 }
 
+/* Ends a cycle whose outcomes went on their own connection, its claim's
+ * transaction open (unless claim_begin_rc says it failed): the claim
+ * commits once the outcomes did. Returns the cycle's error: the outcomes'
+ * (the claim then undone too), else JM_OK with any failure of the claim
+ * alone in *claim_rc. */
+static int side_outcome(jm__store *s, jm__finish *items, size_t n, int claim_begin_rc,
+                        int *claim_rc)
+{
+    int rc = jm__pg_finish_collect(s, items, n);
+    if (rc || claim_begin_rc || *claim_rc) {
+        jm__pg_rollback(s);
+        if (!rc && !*claim_rc)
+            *claim_rc = claim_begin_rc;
+        return rc;
+    }
+    *claim_rc = jm__pg_commit(s, "committing a claim");
+    return JM_OK;
+}
+
 int jm__pg_cycle(jm__store *s, jm__finish *items, size_t n, const jm__claim_req *req,
                  jm_job ***out, size_t *nout, int *claim_err)
 {
@@ -464,21 +304,25 @@ int jm__pg_cycle(jm__store *s, jm__finish *items, size_t n, const jm__claim_req 
         /* The outcomes never wait on a claim: they are recorded without it. */
         max = 0;
     }
-    if ((rc = cycle_begin(s, n, max != 0)))
-        goto out;
-    if (n)
-        rc = finish_many(s, items, n);
+    /* Outcomes beside a claim go on their own connection (pg_finish.c);
+     * without it, into the claim's transaction. */
+    int side = n && max && jm__pg_finish_send(s, items, n) == JM_OK;
+    size_t n_tx = side ? 0 : n;
+    rc = cycle_begin(s, n_tx, max != 0);
+    if (rc == JM_OK && n_tx)
+        rc = jm__pg_finish_in_tx(s, items, n_tx);
     /* A claim alone needs no savepoint: when it fails, the rollback undoes
      * all there is. */
-    if (rc == JM_OK && max && n)
+    if (rc == JM_OK && max && n_tx)
         rc = claim_apart(s, req, jobs, &got, &claim_rc);
     else if (rc == JM_OK && max)
         claim_rc = claim_rows(s, req, jobs, &got);
-    if (rc == JM_OK && (n || claim_rc == JM_OK))
+    if (side)
+        rc = side_outcome(s, items, n, rc, &claim_rc);
+    else if (rc == JM_OK && (n || claim_rc == JM_OK))
         rc = jm__pg_commit(s, "committing");
     else
         jm__pg_rollback(s);
-out:
     if (claim_err)
         *claim_err = rc ? rc : claim_rc;
     if (rc || claim_rc) {

@@ -105,18 +105,30 @@ PGconn *jm__pg_connect(const char *conninfo, const char *schema_quoted, int dura
 /* A connection that is gone is replaced, with backoff, for up to the busy
  * timeout; the statements it had prepared are forgotten. Never inside a
  * transaction: what it did is gone with it, and the caller must learn so. */
+int jm__pg_conn_alive(PGconn *c)
+{
+    if (PQstatus(c) != CONNECTION_OK)
+        return 0;
+    /* libpq learns that the server ended an idle connection (a restart,
+     * pg_terminate_backend) only by reading: its farewell waits in the
+     * socket. Read it now, while replacing the connection is still safe,
+     * not as the failure of a statement that may or may not have run. */
+    struct pollfd pfd = {PQsocket(c), POLLIN, 0};
+    for (int reads = 0; reads < 4 && pfd.fd >= 0 && poll(&pfd, 1, 0) > 0; reads++)
+        if (!PQconsumeInput(c)) /* the end of the stream: gone */
+            break;
+    return PQstatus(c) == CONNECTION_OK;
+}
+
+int64_t jm__pg_mono_ms(void)
+{
+    return mono_ms();
+}
+
 static int ensure_connected(jm__store *s)
 {
-    if (s->conn && !s->in_tx && PQstatus(s->conn) == CONNECTION_OK) {
-        /* libpq learns that the server ended an idle connection (a restart,
-         * pg_terminate_backend) only by reading: its farewell waits in the
-         * socket. Read it now, while replacing the connection is still safe,
-         * not as the failure of a statement that may or may not have run. */
-        struct pollfd pfd = {PQsocket(s->conn), POLLIN, 0};
-        for (int reads = 0; reads < 4 && pfd.fd >= 0 && poll(&pfd, 1, 0) > 0; reads++)
-            if (!PQconsumeInput(s->conn)) /* the end of the stream: gone */
-                break;
-    }
+    if (s->conn && !s->in_tx)
+        jm__pg_conn_alive(s->conn);
     if (s->conn && PQstatus(s->conn) == CONNECTION_OK)
         return JM_OK;
     if (s->in_tx)

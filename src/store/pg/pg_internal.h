@@ -55,6 +55,8 @@ typedef struct jm__pg_params {
 
 struct jm__store {
     PGconn *conn;          /* NULL after a failed reconnect */
+    PGconn *side;          /* the outcomes' own (pg_finish.c), made when first needed */
+    int64_t side_retry_at; /* ... and, while it cannot be made, when to try again */
     char *conninfo;        /* as given, for reconnecting */
     char *schema;          /* a validated identifier */
     char *schema_quoted;   /* "\"schema\"" */
@@ -148,6 +150,21 @@ void jm__pg_process_token(char out[JM_PG_TOKEN_SIZE]);
  * session settings every connection of the store uses. NULL with the
  * error recorded as jm__pg_err would. */
 PGconn *jm__pg_connect(const char *conninfo, const char *schema_quoted, int durable_sync);
+/* Whether an idle connection still works: reads what waits in its socket,
+ * so one the server ended (a restart, pg_terminate_backend) shows as
+ * such before a statement is sent on it. */
+int jm__pg_conn_alive(PGconn *c);
+/* Monotonic milliseconds. */
+int64_t jm__pg_mono_ms(void);
+
+/* Outcomes (pg_finish.c). In the open transaction: */
+int jm__pg_finish_in_tx(jm__store *s, jm__finish *items, size_t n);
+/* On the outcomes' own connection, in a transaction of their own: sends
+ * them and returns at once (JM_EIO, nothing sent, when that connection
+ * cannot be had: record them with jm__pg_finish_in_tx instead); collect
+ * waits for the commit and sets each final_status. */
+int jm__pg_finish_send(jm__store *s, jm__finish *items, size_t n);
+int jm__pg_finish_collect(jm__store *s, jm__finish *items, size_t n);
 
 /* The ops of each file, gathered into jm__pg_store by pg_store.c. */
 /* pg_jobs.c */

@@ -36,6 +36,8 @@ static void pg_close(jm__store *s)
     jm__pg_gate_free(s);
     if (s->conn)
         PQfinish(s->conn);
+    if (s->side)
+        PQfinish(s->side);
     jm__free(s->prepared);
     jm__free(s->conninfo);
     jm__free(s->schema);
