@@ -78,7 +78,7 @@ static void note(id_log *l, const char *id)
 {
     pthread_mutex_lock(&l->lock);
     if (l->n < MAX_JOBS)
-        snprintf(l->ids[l->n++], JM_JOB_ID_SIZE, "%s", id);
+        snprintf(l->ids[l->n++], JM_JOB_ID_SIZE, "%.*s", JM_JOB_ID_SIZE - 1, id);
     else
         l->overflow = 1;
     pthread_mutex_unlock(&l->lock);
