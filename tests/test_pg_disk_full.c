@@ -234,20 +234,6 @@ static void assert_acked_readable(jm_manager *m, jm_status want)
     }
 }
 
-typedef struct count_arg {
-    jm_manager *m;
-    int64_t want;
-} count_arg;
-
-static int completed_reached(void *arg)
-{
-    count_arg *a = arg;
-    jm_filter f = JM_FILTER_INIT;
-    f.statuses = JM_STATUS_BIT(JM_STATUS_COMPLETED);
-    int64_t n = 0;
-    return jm_count(a->m, &f, &n) == JM_OK && n >= a->want;
-}
-
 static int cmp_id(const void *a, const void *b)
 {
     return strcmp(a, b);
@@ -306,8 +292,7 @@ static void full_disk_refuses_creates_and_loses_nothing(void **state)
 
     int64_t r0 = tu_mono_ms();
     assert_int_equal(jm_start(m, 2), JM_OK);
-    count_arg want = {m, (int64_t)acked.n};
-    int done = tu_wait_until(completed_reached, &want, 4 * TU_TIMEOUT_MS);
+    int done = tu_wait_completed(m, (int64_t)acked.n, 4 * TU_TIMEOUT_MS);
     assert_int_equal(jm_stop(m, DRAIN_MS), JM_OK);
     assert_true(done);
     printf("# %zu acknowledged jobs ran in %lld ms\n", acked.n, (long long)(tu_mono_ms() - r0));

@@ -128,20 +128,6 @@ static jm_manager *open_client(const char *schema)
     return m;
 }
 
-typedef struct count_arg {
-    jm_manager *m;
-    int64_t want;
-} count_arg;
-
-static int completed_reached(void *arg)
-{
-    count_arg *a = arg;
-    jm_filter f = JM_FILTER_INIT;
-    f.statuses = JM_STATUS_BIT(JM_STATUS_COMPLETED);
-    int64_t n = 0;
-    return jm_count(a->m, &f, &n) == JM_OK && n >= a->want;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -172,8 +158,7 @@ static void three_nodes_run_each_job_once(void **state)
         pids[i] = start_node(schema, &n[i], stop[0], stop[1]);
     }
     close(stop[0]);
-    count_arg want = {m, WORK_JOBS};
-    int done = tu_wait_until(completed_reached, &want, 10 * TU_TIMEOUT_MS);
+    int done = tu_wait_completed(m, WORK_JOBS, 10 * TU_TIMEOUT_MS);
     close(stop[1]);
     for (int i = 0; i < NODES; i++) {
         int st = 0;
@@ -377,8 +362,7 @@ static void node_survives(const disruption *d)
     pid_t pa = start_node(schema, &a, stop[0], stop[1]);
     int64_t t0 = tu_mono_ms();
     for (int k = 1; k <= d->times; k++) {
-        count_arg some = {m, (int64_t)JOBS * k / (d->times + 2)};
-        assert_true(tu_wait_until(completed_reached, &some, TU_TIMEOUT_MS));
+        assert_true(tu_wait_completed(m, (int64_t)JOBS * k / (d->times + 2), TU_TIMEOUT_MS));
         d->run();
     }
     /* A create right after answers: the client reconnects by itself. */
@@ -386,8 +370,7 @@ static void node_survives(const disruption *d)
     int crc = jm_create(m, "NX", NULL, NULL, id);
     if (crc != JM_OK)
         fail_msg("jm_create after %s: %s", d->name, jm_last_error());
-    count_arg all = {m, JOBS + 1};
-    int done = tu_wait_until(completed_reached, &all, 4 * TU_TIMEOUT_MS);
+    int done = tu_wait_completed(m, JOBS + 1, 4 * TU_TIMEOUT_MS);
     printf("# %s: all %d jobs completed %lld ms after the first disruption\n", d->name,
            JOBS + 1, (long long)(tu_mono_ms() - t0));
     close(stop[0]);

@@ -157,6 +157,26 @@ int tu_status(jm_manager *m, const char *id)
     return s;
 }
 
+typedef struct completed_wait {
+    jm_manager *m;
+    int64_t want;
+} completed_wait;
+
+static int completed_reached(void *arg)
+{
+    completed_wait *w = arg;
+    jm_filter f = JM_FILTER_INIT;
+    f.statuses = JM_STATUS_BIT(JM_STATUS_COMPLETED);
+    int64_t n = 0;
+    return jm_count(w->m, &f, &n) == JM_OK && n >= w->want;
+}
+
+int tu_wait_completed(jm_manager *m, int64_t want, int64_t timeout_ms)
+{
+    completed_wait w = {m, want};
+    return tu_wait_until(completed_reached, &w, timeout_ms);
+}
+
 void tu_sql_exec(const char *path, const char *sql)
 {
     if (tu_store_pg()) {

@@ -54,6 +54,8 @@ jm_config tu_config(const char *db);
 
 /* Status of job `id`, or -1 if it cannot be read. */
 int tu_status(jm_manager *m, const char *id);
+/* Waits until at least `want` jobs are completed; 0 on timeout. */
+int tu_wait_completed(jm_manager *m, int64_t want, int64_t timeout_ms);
 
 /* SQL on a separate plain connection to the database at `path`; a failure
  * fails the test. tu_sql_int returns the first column of the first row. */
