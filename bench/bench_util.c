@@ -329,6 +329,19 @@ int bu_register_noop(jm_manager *m, const char *type, bu_counter *c)
     return jm_register(m, &ex, c);
 }
 
+int bu_check_count(jm_manager *m, const char *scenario, long want, const char *what)
+{
+    jm_filter f = JM_FILTER_INIT;
+    int64_t total = -1;
+    int rc = jm_count(m, &f, &total);
+    if (rc != JM_OK || total != want) {
+        bench_fail(scenario, "%s: %lld jobs in the table after %ld creates (%s)", what,
+                   (long long)total, want, rc == JM_OK ? "count" : jm_last_error());
+        return 1;
+    }
+    return 0;
+}
+
 int bu_fill(jm_manager *m, const char *type, long n, long batch, int varied, long first)
 {
     if (batch > JM_MAX_CREATE_MANY)

@@ -141,6 +141,9 @@ void bu_counter_bump(bu_counter *c);
  * returns 0 if reached. */
 int bu_counter_wait(bu_counter *c, double timeout_s);
 int bu_register_noop(jm_manager *m, const char *type, bu_counter *c);
+/* Every job created is in the table, once: 0, or 1 after reporting the
+ * difference as a failure of `scenario`. */
+int bu_check_count(jm_manager *m, const char *scenario, long want, const char *what);
 /* Creates n jobs of `type` with jm_create_many in batches of `batch`;
  * with `varied`, jobs get a namespace (ns-<i % 100>) and an idempotency
  * key (k-<i>), as a populated table would. Returns a jm_ code. */

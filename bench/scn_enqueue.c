@@ -132,20 +132,6 @@ static int64_t lib_create(jm_manager *m, long first, long n, int threads)
     return failed ? -1 : ns;
 }
 
-/* Every job created is in the table, once. */
-static int check_count(jm_manager *m, long want, const char *what)
-{
-    jm_filter f = JM_FILTER_INIT;
-    int64_t total = -1;
-    int rc = jm_count(m, &f, &total);
-    if (rc != JM_OK || total != want) {
-        bench_fail("enqueue", "%s: %lld jobs in the table after %ld creates (%s)", what,
-                   (long long)total, want, rc == JM_OK ? "count" : jm_last_error());
-        return 1;
-    }
-    return 0;
-}
-
 /* One rep of a one-per-call comparison: n rows each way on fresh files.
  * Rates in rows/s; 0 on success. */
 static int interleaved(const bench_opts *o, bu_counter *c, const single_spec *sp, long n,
@@ -174,7 +160,7 @@ static int interleaved(const bench_opts *o, bu_counter *c, const single_spec *sp
         }
     }
     if (rc == 0)
-        rc = check_count(m, n, sp->name);
+        rc = bu_check_count(m, "enqueue", n, sp->name);
     if (rc == 0) {
         *raw_rate = (double)n * 1e9 / (double)raw_ns;
         *lib_rate = (double)n * 1e9 / (double)lib_ns;
@@ -200,7 +186,7 @@ static double lib_many_rate(const bench_opts *o, bu_counter *c, long n)
         int64_t ns = bu_mono_ns() - t0;
         if (rc != JM_OK)
             bench_fail("enqueue", "jm_create_many failed: %s", jm_last_error());
-        else if (check_count(m, n, "create_many") == 0)
+        else if (bu_check_count(m, "enqueue", n, "create_many") == 0)
             rate = (double)n * 1e9 / (double)ns;
     }
     jm_close(m);

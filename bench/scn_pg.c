@@ -73,20 +73,6 @@ static jm_manager *lib_open(const bench_opts *o, const char *schema, jm_durabili
     return m;
 }
 
-/* Every job created is in the table, once. */
-static int check_count(jm_manager *m, long want, const char *what)
-{
-    jm_filter f = JM_FILTER_INIT;
-    int64_t total = -1;
-    int rc = jm_count(m, &f, &total);
-    if (rc != JM_OK || total != want) {
-        bench_fail("pg", "%s: %lld jobs in the table after %ld creates (%s)", what,
-                   (long long)total, want, rc == JM_OK ? "count" : jm_last_error());
-        return 1;
-    }
-    return 0;
-}
-
 /* jm_create one per call, jobs first..first+n: nanoseconds, negative on
  * error. */
 static int64_t lib_create(jm_manager *m, long first, long n)
@@ -129,7 +115,7 @@ static int create_pair(const bench_opts *o, bu_counter *c, jm_durability durabil
         }
     }
     if (rc == 0)
-        rc = check_count(m, n, what);
+        rc = bu_check_count(m, "pg", n, what);
     if (rc == 0) {
         *raw_rate = (double)n * 1e9 / (double)raw_ns;
         *lib_rate = (double)n * 1e9 / (double)lib_ns;
@@ -154,7 +140,7 @@ static double lib_many_rate(const bench_opts *o, bu_counter *c)
         int64_t ns = bu_mono_ns() - t0;
         if (rc != JM_OK)
             bench_fail("pg", "jm_create_many: %s: %s", jm_strerror(rc), jm_last_error());
-        else if (check_count(m, n, "create_many") == 0)
+        else if (bu_check_count(m, "pg", n, "create_many") == 0)
             rate = (double)n * 1e9 / (double)ns;
     }
     jm_close(m);
