@@ -1716,6 +1716,41 @@ JM_EXTERN void jm_stats_free(jm_stats_report *r);
  */
 JM_EXTERN int jm_metrics_prometheus(jm_manager *m, char *buf, size_t len, size_t *needed);
 
+/** The most buckets jm_throughput() fills in one call. */
+#define JM_THROUGHPUT_MAX_BUCKETS 1440
+
+/** Jobs that finished in one time bucket, from jm_throughput(). */
+typedef struct jm_throughput_bucket {
+    int64_t start_ms;  /**< the bucket covers [start_ms, start_ms + bucket_ms) */
+    int64_t completed; /**< jobs in the table now that ended completed in it */
+    int64_t failed;    /**< ... that ended failed in it */
+    int64_t cancelled; /**< ... that ended cancelled in it */
+} jm_throughput_bucket;
+
+/**
+ * @brief Counts the jobs that finished in each of @p nbuckets consecutive
+ * time buckets, by how they ended: completed, failed or cancelled.
+ *
+ * Bucket i starts at since_ms + i * bucket_ms and covers bucket_ms
+ * milliseconds, its end excluded; a job counts in the bucket its
+ * finished_at (by the clock of the manager that finished it) falls in.
+ * The counts come from the jobs table as it is now, across every process:
+ * jobs pruned since they finished (jm_prune()) are not counted, and a job
+ * retried by hand (jm_retry()) counts again only when it ends again. One
+ * query through the index of finished jobs; its cost grows with the jobs
+ * that finished in the window, not with the table.
+ * @param m          the manager
+ * @param since_ms   the start of the first bucket (ms since the epoch, ≥ 0)
+ * @param bucket_ms  the width of every bucket, ≥ 1
+ * @param out        receives nbuckets buckets, in time order; the caller's
+ * @param nbuckets   1..JM_THROUGHPUT_MAX_BUCKETS; since_ms + nbuckets *
+ *                   bucket_ms must fit in an int64_t
+ * @return JM_OK, or JM_EINVAL (out left as it was), or JM_EDB, JM_ENOMEM,
+ *         JM_EIO (every count in out then 0).
+ */
+JM_EXTERN int jm_throughput(jm_manager *m, int64_t since_ms, int64_t bucket_ms,
+                            jm_throughput_bucket *out, size_t nbuckets);
+
 #ifdef __cplusplus
 }
 #endif

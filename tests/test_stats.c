@@ -5,6 +5,11 @@
  * its oldest job's age, the failure window's boundaries, jobs running in
  * this manager (seen from inside execute, inline and on workers), jobs
  * recovered after their lease expired, and bad input.
+ *
+ * jm_throughput(): jobs finished at known times land in their buckets by
+ * status, a bucket's start belongs to it and its end to the next, jobs
+ * outside the window, unfinished jobs and pruned jobs are not counted,
+ * and every refused argument.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdarg.h>
@@ -27,6 +32,7 @@
 #define SLOW_MS 60
 #define LE_50MS 4 /* index of the 50 ms bound in JM_STATS_BUCKET_BOUNDS_MS */
 #define LAST (JM_STATS_BUCKETS - 1)
+#define MINUTE_MS 60000LL
 
 typedef struct fixture {
     char *dir;
@@ -480,6 +486,181 @@ static void test_bad_input(void **state)
     jm_stats_free(NULL);
 }
 
+/* ------------------------------------------------------------------------
+ * jm_throughput()
+ * ------------------------------------------------------------------------ */
+
+/* A job of `type` that ends by `what` ("complete", "fail", "cancel") with
+ * the clock at `at`: created due then and run at once. */
+static void finish_at(fixture *f, int64_t at, const char *type, const char *what)
+{
+    atomic_store(&f->clock.now, at);
+    char params[64];
+    snprintf(params, sizeof params, "{\"do\":\"%s\"}", what);
+    create(f->m, type, params, -1, 0, NULL);
+    assert_int_equal(run_all(f->m), 1);
+}
+
+static void throughput(jm_manager *m, int64_t since, int64_t bucket_ms,
+                       jm_throughput_bucket *out, size_t n)
+{
+    int rc = jm_throughput(m, since, bucket_ms, out, n);
+    if (rc != JM_OK)
+        fail_msg("jm_throughput: %s (%s)", jm_err_name(rc), jm_last_error());
+}
+
+static void check_bucket(const jm_throughput_bucket *b, int64_t start, int64_t completed,
+                         int64_t failed, int64_t cancelled)
+{
+    assert_int_equal(b->start_ms, start);
+    assert_int_equal(b->completed, completed);
+    assert_int_equal(b->failed, failed);
+    assert_int_equal(b->cancelled, cancelled);
+}
+
+static void test_throughput_buckets_by_status(void **state)
+{
+    fixture *f = *state;
+    const int64_t since = T0 + HOUR_MS;
+    finish_at(f, since - 1, "SA", "complete"); /* just before the window */
+    finish_at(f, since, "SA", "complete");     /* a bucket's start is its own */
+    finish_at(f, since, "SB", "complete");
+    finish_at(f, since, "SA", "fail");
+    finish_at(f, since + MINUTE_MS - 1, "SA", "cancel");
+    finish_at(f, since + MINUTE_MS, "SB", "complete"); /* the next bucket's start */
+    /* Cancelled while queued, never run: it finished when cancelled. */
+    char queued[JM_JOB_ID_SIZE];
+    create(f->m, "SA", NULL, -1, 0, queued);
+    atomic_store(&f->clock.now, since + MINUTE_MS + 1);
+    assert_int_equal(jm_cancel(f->m, queued), JM_OK);
+    finish_at(f, since + 3 * MINUTE_MS + 5, "SB", "fail");
+    finish_at(f, since + 4 * MINUTE_MS, "SA", "complete"); /* the window's end */
+
+    jm_throughput_bucket b[4];
+    throughput(f->m, since, MINUTE_MS, b, 4);
+    check_bucket(&b[0], since, 2, 1, 1);
+    check_bucket(&b[1], since + MINUTE_MS, 1, 0, 1);
+    check_bucket(&b[2], since + 2 * MINUTE_MS, 0, 0, 0);
+    check_bucket(&b[3], since + 3 * MINUTE_MS, 0, 1, 0);
+
+    /* One bucket more takes in the job at the old window's end; one
+     * millisecond earlier, the job before it. */
+    jm_throughput_bucket b5[5];
+    throughput(f->m, since, MINUTE_MS, b5, 5);
+    check_bucket(&b5[4], since + 4 * MINUTE_MS, 1, 0, 0);
+    jm_throughput_bucket one;
+    throughput(f->m, since - 1, 1, &one, 1);
+    check_bucket(&one, since - 1, 1, 0, 0);
+
+    /* A dashboard's last hour by minute: everything lands by its offset. */
+    jm_throughput_bucket hour[60];
+    throughput(f->m, since + 5 * MINUTE_MS - HOUR_MS, MINUTE_MS, hour, 60);
+    int64_t completed = 0, failed = 0, cancelled = 0;
+    for (size_t i = 0; i < 60; i++) {
+        completed += hour[i].completed;
+        failed += hour[i].failed;
+        cancelled += hour[i].cancelled;
+    }
+    assert_int_equal(completed, 5);
+    assert_int_equal(failed, 2);
+    assert_int_equal(cancelled, 2);
+    check_bucket(&hour[54], since - MINUTE_MS, 1, 0, 0);
+    check_bucket(&hour[55], since, 2, 1, 1);
+
+    /* Pruned jobs are no longer counted; later ones stay. */
+    int64_t deleted = 0;
+    assert_int_equal(jm_prune(f->m, since + MINUTE_MS, &deleted), JM_OK);
+    assert_int_equal(deleted, 5);
+    throughput(f->m, since, MINUTE_MS, b, 4);
+    check_bucket(&b[0], since, 0, 0, 0);
+    check_bucket(&b[1], since + MINUTE_MS, 1, 0, 1);
+    check_bucket(&b[3], since + 3 * MINUTE_MS, 0, 1, 0);
+}
+
+static void test_throughput_counts_finished_jobs_only(void **state)
+{
+    fixture *f = *state;
+    finish_at(f, T0, "SA", "complete");
+    create(f->m, "SB", "{\"do\":\"retry\"}", 3, 0, NULL);
+    int ran = 0;
+    assert_int_equal(jm_run_once(f->m, 1, &ran), JM_OK);
+    assert_int_equal(ran, 1);
+    assert_int_equal(count(f->m, "SB", JM_STATUS_RETRYING), 1);
+    create(f->m, "SA", NULL, -1, 0, NULL);            /* queued */
+    create(f->m, "SA", NULL, -1, T0 + HOUR_MS, NULL); /* new */
+    char paused[JM_JOB_ID_SIZE];
+    create(f->m, "SA", NULL, -1, 0, paused);
+    assert_int_equal(jm_pause_job(f->m, paused), JM_OK);
+    /* Rows no manager writes, written behind its back: active statuses
+     * with a finished_at inside the window, and one finished row. */
+    tu_sql_exec(f->db,
+                "INSERT INTO jm_jobs (id, type, status, params, max_retries, created_at, "
+                "updated_at, run_at, finished_at) VALUES "
+                "('x0', 'SC', 0, '{}', 3, 1, 1, 1, 1700000000100), "
+                "('x1', 'SC', 1, '{}', 3, 1, 1, 1, 1700000000100), "
+                "('x2', 'SC', 2, '{}', 3, 1, 1, 1, 1700000000100), "
+                "('x3', 'SC', 3, '{}', 3, 1, 1, 1, 1700000000100), "
+                "('x7', 'SC', 7, '{}', 3, 1, 1, 1, 1700000000100), "
+                "('x4', 'SC', 4, '{}', 3, 1, 1, 1, 1700000000100)");
+
+    jm_throughput_bucket b;
+    throughput(f->m, T0, HOUR_MS, &b, 1);
+    check_bucket(&b, T0, 2, 0, 0); /* the SA run and the finished row */
+}
+
+static void test_throughput_bad_input(void **state)
+{
+    fixture *f = *state;
+    finish_at(f, T0, "SA", "complete");
+    static const jm_throughput_bucket untouched = {-7, -7, -7, -7};
+    /* A refused call writes nothing, whatever nbuckets says. */
+    jm_throughput_bucket b = untouched;
+    static const struct {
+        int64_t since, bucket_ms;
+        size_t n;
+        const char *says;
+    } cases[] = {
+        {T0, 0, 1, "bucket_ms"},
+        {T0, -MINUTE_MS, 1, "bucket_ms"},
+        {T0, INT64_MIN, 1, "bucket_ms"},
+        {T0, MINUTE_MS, 0, "nbuckets"},
+        {T0, MINUTE_MS, JM_THROUGHPUT_MAX_BUCKETS + 1, "nbuckets"},
+        {T0, MINUTE_MS, SIZE_MAX, "nbuckets"},
+        {-1, MINUTE_MS, 1, "since_ms"},
+        {INT64_MIN, MINUTE_MS, 1, "since_ms"},
+        {INT64_MAX - 10, 1, 11, "overflows"},     /* ends at INT64_MAX + 1 */
+        {INT64_MAX - 10, 6, 2, "overflows"},
+        {0, INT64_MAX / 2 + 1, 2, "overflows"},
+        {T0, INT64_MAX, JM_THROUGHPUT_MAX_BUCKETS, "overflows"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(jm_throughput(f->m, cases[i].since, cases[i].bucket_ms, &b, cases[i].n),
+                         JM_EINVAL);
+        if (!strstr(jm_last_error(), cases[i].says))
+            fail_msg("case %zu: \"%s\" does not name %s", i, jm_last_error(), cases[i].says);
+        assert_memory_equal(&b, &untouched, sizeof untouched);
+    }
+    assert_int_equal(jm_throughput(NULL, T0, MINUTE_MS, &b, 1), JM_EINVAL);
+    assert_non_null(strstr(jm_last_error(), "manager"));
+    assert_int_equal(jm_throughput(f->m, T0, MINUTE_MS, NULL, 1), JM_EINVAL);
+    assert_non_null(strstr(jm_last_error(), "out"));
+    assert_memory_equal(&b, &untouched, sizeof untouched);
+
+    /* The limits themselves are accepted. */
+    jm_throughput_bucket last[10];
+    throughput(f->m, INT64_MAX - 10, 1, last, 10); /* ends exactly at INT64_MAX */
+    check_bucket(&last[9], INT64_MAX - 1, 0, 0, 0);
+    throughput(f->m, 0, INT64_MAX, &b, 1);
+    check_bucket(&b, 0, 1, 0, 0);
+    jm_throughput_bucket *many = calloc(JM_THROUGHPUT_MAX_BUCKETS, sizeof *many);
+    assert_non_null(many);
+    throughput(f->m, T0, 1, many, JM_THROUGHPUT_MAX_BUCKETS);
+    check_bucket(&many[0], T0, 1, 0, 0);
+    for (size_t i = 1; i < JM_THROUGHPUT_MAX_BUCKETS; i++)
+        check_bucket(&many[i], T0 + (int64_t)i, 0, 0, 0);
+    free(many);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -492,6 +673,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recovered_after_lease_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_odd_types_in_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throughput_buckets_by_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throughput_counts_finished_jobs_only, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_throughput_bad_input, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

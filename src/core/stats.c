@@ -1,11 +1,13 @@
 /*
  * Metrics: the counters a manager keeps of the runs it finished, and
  * jm_stats(), which joins them with the jobs table's numbers (read by the
- * store in one snapshot) into one report. Rendering the report for
- * Prometheus is in prometheus.c; nothing here formats text.
+ * store in one snapshot) into one report; and jm_throughput(), finished
+ * jobs by time bucket, which come from the table alone. Rendering the
+ * report for Prometheus is in prometheus.c; nothing here formats text.
  */
 #include "stats.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -234,4 +236,36 @@ void jm_stats_free(jm_stats_report *r)
         return;
     jm__free(r->types);
     jm__free(r);
+}
+
+/* Sets each bucket's start and clears its counts. */
+static void throughput_clear(jm_throughput_bucket *out, size_t n, int64_t since,
+                             int64_t bucket_ms)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = (jm_throughput_bucket){.start_ms = since + (int64_t)i * bucket_ms};
+}
+
+int jm_throughput(jm_manager *m, int64_t since_ms, int64_t bucket_ms,
+                  jm_throughput_bucket *out, size_t nbuckets)
+{
+    if (!m || !out)
+        return jm__seterr(JM_EINVAL, "jm_throughput: %s is NULL", m ? "out" : "manager");
+    if (bucket_ms < 1)
+        return jm__seterr(JM_EINVAL, "jm_throughput: bucket_ms must be at least 1");
+    if (nbuckets < 1 || nbuckets > JM_THROUGHPUT_MAX_BUCKETS)
+        return jm__seterr(JM_EINVAL, "jm_throughput: nbuckets must be 1..%d",
+                          JM_THROUGHPUT_MAX_BUCKETS);
+    if (since_ms < 0)
+        return jm__seterr(JM_EINVAL, "jm_throughput: since_ms must not be negative");
+    /* The window's end, since_ms + nbuckets * bucket_ms, must fit. */
+    if (bucket_ms > (INT64_MAX - since_ms) / (int64_t)nbuckets)
+        return jm__seterr(JM_EINVAL, "jm_throughput: the window's end overflows");
+    throughput_clear(out, nbuckets, since_ms, bucket_ms);
+    jm__db_lock(m);
+    int rc = m->ops->throughput(m->store, since_ms, bucket_ms, out, nbuckets);
+    jm__db_unlock(m);
+    if (rc)
+        throughput_clear(out, nbuckets, since_ms, bucket_ms);
+    return rc;
 }

@@ -223,6 +223,22 @@ typedef struct jm__store_stats {
     int64_t failed_last_hour; /* failed, finished_at >= now - JM__STATS_FAILED_WINDOW_MS */
 } jm__store_stats;
 
+/* Adds `count` jobs that ended in `status` to bucket `bucket` of out[n],
+ * for the throughput op: a bucket or status out of range (only a damaged
+ * row could give one) is dropped. Both stores map their rows through it. */
+static inline void jm__throughput_add(jm_throughput_bucket *out, size_t n, int64_t bucket,
+                                      int64_t status, int64_t count)
+{
+    if (bucket < 0 || (uint64_t)bucket >= n)
+        return;
+    if (status == JM_STATUS_COMPLETED)
+        out[bucket].completed += count;
+    else if (status == JM_STATUS_FAILED)
+        out[bucket].failed += count;
+    else if (status == JM_STATUS_CANCELLED)
+        out[bucket].cancelled += count;
+}
+
 typedef struct jm__store_ops {
     const char *name;
     int (*open)(const jm__store_config *cfg, jm__store **out);
@@ -399,6 +415,14 @@ typedef struct jm__store_ops {
     /* Metrics: counts by (type, status), the due queue and recent failures,
      * all from one read snapshot. */
     int (*stats)(jm__store *s, int64_t now, jm__store_stats *out);
+    /* jm_throughput(): adds to out[i], for i < n, the jobs that ended
+     * completed, failed or cancelled with finished_at in [since + i *
+     * bucket_ms, since + (i + 1) * bucket_ms). The core has set each
+     * start_ms and zeroed the counts, and checked that since + n *
+     * bucket_ms fits. One statement grouped by bucket and status, read
+     * through the index of finished jobs alone. */
+    int (*throughput)(jm__store *s, int64_t since, int64_t bucket_ms, jm_throughput_bucket *out,
+                      size_t n);
 
     /* Inserts one row through `conn`, a connection of the caller's own, in
      * whatever transaction it has open, as `insert` would; wakes other

@@ -187,6 +187,8 @@ int jm__pg_write_group(jm__store *s, jm__write *const *w, size_t n, jm__write_ne
 int jm__pg_keyed_job_created(jm__store *s, const char *key, int64_t *out);
 int jm__pg_rebase(jm__store *s, int64_t now, int *changed);
 int jm__pg_stats(jm__store *s, int64_t now, jm__store_stats *out);
+int jm__pg_throughput(jm__store *s, int64_t since, int64_t bucket_ms, jm_throughput_bucket *out,
+                      size_t n);
 /* pg_run.c */
 int jm__pg_claim(jm__store *s, const jm__claim_req *req, jm_job ***out, size_t *n);
 int jm__pg_finish(jm__store *s, jm__finish *items, size_t n);

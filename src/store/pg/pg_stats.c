@@ -2,8 +2,10 @@
  * The jobs table's side of jm_stats(): counts by type and status, the due
  * queue, running jobs and recent failures, read in one snapshot (a
  * read-only REPEATABLE READ transaction, which takes no row locks and so
- * never holds up claims or outcomes). It only reads; the counters of runs,
- * retries and durations live in the core (src/core/stats.c).
+ * never holds up claims or outcomes); and of jm_throughput(): finished
+ * jobs by time bucket and status, one statement. It only reads; the
+ * counters of runs, retries and durations live in the core
+ * (src/core/stats.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -30,6 +32,15 @@ static const char queue_sql[] =
     "    WHERE status IN (1, 3) AND blocked_by IS NOT NULL AND run_at <= $1 "
     "  UNION ALL "
     "  SELECT run_at FROM jm_jobs WHERE status = 0 AND run_at <= $1) AS w) AS due";
+
+/* $1 the window's start, $2 the bucket width, $3 the window's end.
+ * "status BETWEEN 4 AND 6" is jm_jobs_finished's own predicate, so the
+ * planner may read through it; finished_at >= $1, so the division
+ * truncates toward the bucket's start. */
+static const char throughput_sql[] =
+    "SELECT (finished_at - $1) / $2 AS bucket, status, count(*) FROM jm_jobs "
+    "WHERE status BETWEEN 4 AND 6 AND finished_at >= $1 AND finished_at < $3 "
+    "GROUP BY bucket, status";
 
 static int read_counts(jm__store *s, jm__store_stats *out)
 {
@@ -93,5 +104,24 @@ int jm__pg_stats(jm__store *s, int64_t now, jm__store_stats *out)
         memset(out, 0, sizeof *out);
         return jm__seterr(rc, "%s", msg);
     }
+    return JM_OK;
+}
+
+int jm__pg_throughput(jm__store *s, int64_t since, int64_t bucket_ms, jm_throughput_bucket *out,
+                      size_t n)
+{
+    jm__pg_params p;
+    jm__pg_p_init(&p);
+    jm__pg_p_i64(&p, since);
+    jm__pg_p_i64(&p, bucket_ms);
+    jm__pg_p_i64(&p, since + (int64_t)n * bucket_ms);
+    PGresult *r = NULL;
+    int rc = jm__pg_run(s, "counting finished jobs by time", throughput_sql, &p, &r);
+    if (rc)
+        return rc;
+    for (int i = 0; i < PQntuples(r); i++)
+        jm__throughput_add(out, n, jm__pg_i64(r, i, 0), jm__pg_i64(r, i, 1),
+                           jm__pg_i64(r, i, 2));
+    PQclear(r);
     return JM_OK;
 }

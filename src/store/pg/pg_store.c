@@ -222,6 +222,7 @@ const jm__store_ops jm__pg_store = {
     .caveat = pg_caveat,
     .release = jm__pg_release,
     .stats = jm__pg_stats,
+    .throughput = jm__pg_throughput,
     .insert_in = jm__pg_insert_in,
     .wake_open = jm__pg_wake_open,
     .wake_close = jm__pg_wake_close,

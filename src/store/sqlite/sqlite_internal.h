@@ -93,6 +93,7 @@ typedef enum {
     Q_BEGIN_READ,
     Q_STATS_COUNTS,
     Q_STATS_QUEUE,
+    Q_THROUGHPUT,
     Q_RECOVER_RUN,
     Q_RELEASE_OWNER,
     Q_REBASE,
@@ -297,5 +298,7 @@ int jm__sqlite_release(jm__store *s, int64_t seq, int64_t attempt, int64_t now);
 int jm__sqlite_cycle(jm__store *s, jm__finish *items, size_t n, const jm__claim_req *req,
                      jm_job ***out, size_t *nout, int *claim_err);
 int jm__sqlite_stats(jm__store *s, int64_t now, jm__store_stats *out);
+int jm__sqlite_throughput(jm__store *s, int64_t since, int64_t bucket_ms,
+                          jm_throughput_bucket *out, size_t n);
 
 #endif

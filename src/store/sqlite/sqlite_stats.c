@@ -1,6 +1,7 @@
 /*
  * The jobs table's side of jm_stats(): counts by type and status, the due
- * queue, running jobs and recent failures, read in one snapshot. It only
+ * queue, running jobs and recent failures, read in one snapshot; and of
+ * jm_throughput(): finished jobs by time bucket and status. It only
  * reads; the counters of runs, retries and durations live in the core
  * (src/core/stats.c), since the table does not remember past runs.
  */
@@ -90,5 +91,25 @@ int jm__sqlite_stats(jm__store *s, int64_t now, jm__store_stats *out)
         jm__free(out->rows);
         memset(out, 0, sizeof *out);
     }
+    return rc;
+}
+
+int jm__sqlite_throughput(jm__store *s, int64_t since, int64_t bucket_ms,
+                          jm_throughput_bucket *out, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = jm__sqlite_stmt(s, Q_THROUGHPUT, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, since);
+    sqlite3_bind_int64(st, 2, bucket_ms);
+    sqlite3_bind_int64(st, 3, since + (int64_t)n * bucket_ms);
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW)
+        jm__throughput_add(out, n, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                           sqlite3_column_int64(st, 2));
+    rc = src == SQLITE_DONE ? JM_OK : jm__sqlite_err(s, src, "counting finished jobs by time");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return rc;
 }

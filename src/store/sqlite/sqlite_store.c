@@ -219,6 +219,13 @@ static const char *const sql_text[Q_COUNT_] = {
         "  UNION ALL "
         "  SELECT run_at FROM jm_jobs INDEXED BY jm_jobs_scheduled "
         "    WHERE status = 0 AND run_at <= ?1)) AS due",
+    /* ?1 the window's start, ?2 the bucket width, ?3 the window's end.
+     * finished_at >= ?1, so the division truncates toward the bucket's
+     * start. */
+    [Q_THROUGHPUT] = "SELECT (finished_at - ?1) / ?2 AS bucket, status, count(*) "
+                     "FROM jm_jobs INDEXED BY jm_jobs_finished "
+                     "WHERE status BETWEEN 4 AND 6 AND finished_at >= ?1 AND finished_at < ?3 "
+                     "GROUP BY bucket, status",
     /* A relative delay counts from when its row was written (updated_at):
      * rows written "after" now were written before the clock stepped back. */
     [Q_REBASE] = "UPDATE jm_jobs INDEXED BY jm_jobs_status "
@@ -615,6 +622,7 @@ const jm__store_ops jm__sqlite_store = {
     .caveat = sqlite_caveat,
     .release = jm__sqlite_release,
     .stats = jm__sqlite_stats,
+    .throughput = jm__sqlite_throughput,
     .wake_open = jm__sqlite_wake_open,
     .wake_close = jm__sqlite_wake_close,
     .wake_post = jm__sqlite_wake_post,
