@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages jobmgr needs to build and test, skipping those
+# Installs the Debian packages jobmgr needs to build and test (with --test,
+# also those only the tests need), skipping those
 # already installed. Runs `apt-get update` at most once, and only when
 # something is missing; uses sudo only when not root.
 set -euo pipefail
@@ -23,7 +24,18 @@ packages=(
     doxygen           # scripts/checks/docs.sh: the API reference, warnings as errors
     libpq-dev         # the PostgreSQL store
     postgresql        # scripts/pg_server.sh: the tests' private server
+    libmicrohttpd-dev # `jobmgr serve`: the dashboard's HTTP server
 )
+
+# --test: also what the browser test of the dashboard needs
+# (scripts/checks/dashboard_browser.sh): Debian's Chromium, and Node.js
+# with npm unless a Node.js is already on PATH.
+if [ "${1:-}" = "--test" ]; then
+    packages+=(chromium curl)
+    if ! command -v npm >/dev/null 2>&1; then
+        packages+=(nodejs npm)
+    fi
+fi
 
 missing=()
 for p in "${packages[@]}"; do

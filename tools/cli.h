@@ -75,6 +75,7 @@ int cli_cmd_conflict(cli_global *g, int argc, char **argv);   /* cmd_rules.c */
 int cli_cmd_limit(cli_global *g, int argc, char **argv);      /* cmd_rules.c */
 int cli_cmd_conflicts(cli_global *g, int argc, char **argv);  /* cmd_rules_list.c */
 int cli_cmd_limits(cli_global *g, int argc, char **argv);     /* cmd_rules_list.c */
+int cli_cmd_serve(cli_global *g, int argc, char **argv);      /* cmd_serve.c */
 
 /* The priorities the tool accepts for a job (--priority), either way. */
 #define CLI_PRIORITY_LIMIT 1000000

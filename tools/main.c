@@ -319,6 +319,20 @@ static const char usage_limit[] =
     "are not counted). N is at least 1; 0 removes the limit so given.\n"
     "  --json  {\"type\", \"resource\", \"max_running\"}\n";
 
+static const char usage_serve[] =
+    "Usage: jobmgr serve [--listen HOST:PORT] [--token-file F] [--read-only]\n"
+    "\n"
+    "Serves the web dashboard until SIGINT or SIGTERM: overview, jobs, schedules,\n"
+    "pauses, a JSON API under /api/ and Prometheus metrics at /metrics\n"
+    "(docs/dashboard.md). Prints the address it listens on.\n"
+    "  --listen HOST:PORT  where to listen (default 127.0.0.1:8080; port 0\n"
+    "                      picks a free one; [::1]:8080 for IPv6)\n"
+    "  --token-file F      the token actions need (first line of F, 16..256\n"
+    "                      characters); without it, a random token is made and\n"
+    "                      printed on stderr. Required beyond loopback, where\n"
+    "                      every request needs the token\n"
+    "  --read-only         refuse every action\n";
+
 const cli_command cli_commands[] = {
     {"list", "list jobs, filtered, one page at a time", usage_list, cli_cmd_list},
     {"show", "show every field of one job", usage_show, cli_cmd_show},
@@ -343,6 +357,7 @@ const cli_command cli_commands[] = {
      cli_cmd_conflict},
     {"limit", "cap the running jobs of a type, a resource, or all", usage_limit,
      cli_cmd_limit},
+    {"serve", "serve the web dashboard and its JSON API", usage_serve, cli_cmd_serve},
     {"conflicts", "list the conflict rules", usage_conflicts, cli_cmd_conflicts},
     {"limits", "list the limits", usage_limits, cli_cmd_limits},
 };
