@@ -346,7 +346,7 @@ check_command() {
     cmake)
         check_cmake_command "$loc" "$@"
         ;;
-    ctest | cc | gcc | clang | pkg-config | doxygen | apt-get | make)
+    ctest | cc | gcc | clang | pkg-config | doxygen | apt-get | make | curl)
         command -v "$prog" >/dev/null 2>&1 ||
             fail "$loc: $prog is not installed (scripts/deps.sh installs it)"
         ;;
