@@ -167,3 +167,20 @@ int cli_open(const cli_global *g, const char *command, const struct jm_host *hos
     *out = m;
     return CLI_EXIT_OK;
 }
+
+int cli_parse_statuses(const char *arg, unsigned int *mask)
+{
+    char buf[256];
+    if (strlen(arg) >= sizeof buf)
+        return -1;
+    strcpy(buf, arg);
+    *mask = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        jm_status s;
+        if (jm_status_parse(tok, &s) != JM_OK)
+            return -1;
+        *mask |= JM_STATUS_BIT(s);
+    }
+    return *mask ? 0 : -1;
+}

@@ -119,6 +119,10 @@ void cli_print_help(FILE *out, const char *command);
 /* Parses a whole decimal integer in [min, max]. 0 on success, -1 if not. */
 int cli_parse_int(const char *s, long min, long max, long *out);
 
+/* Parses "queued,running" into a JM_STATUS_BIT mask: 0, or -1 if a name
+ * is unknown or none is given. */
+int cli_parse_statuses(const char *arg, unsigned int *mask);
+
 /* Non-zero if `t` looks like a job type: two uppercase letters. */
 int cli_valid_type(const char *t);
 
@@ -254,6 +258,9 @@ const char *cli_progress_bar(double fraction, size_t width, char *buf, size_t le
  * embedded as JSON values; times as ms and as local ISO strings. NULL if
  * out of memory. */
 cJSON *cli_job_json(const jm_job *j);
+
+/* {"new": n, "queued": n, ...}: one count per status. */
+cJSON *cli_status_counts_json(const int64_t *by_status);
 
 /* A schedule as a JSON object: every field, params embedded, times as ms
  * and local ISO strings as for jobs, the interval also as a span ("5m").

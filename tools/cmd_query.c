@@ -26,24 +26,6 @@ enum {
     OPT_NEWEST
 };
 
-/* Parses "queued,running" into a JM_STATUS_BIT mask. */
-static int parse_statuses(const char *arg, unsigned int *mask)
-{
-    char buf[256];
-    if (strlen(arg) >= sizeof buf)
-        return -1;
-    strcpy(buf, arg);
-    *mask = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        jm_status s;
-        if (jm_status_parse(tok, &s) != JM_OK)
-            return -1;
-        *mask |= JM_STATUS_BIT(s);
-    }
-    return *mask ? 0 : -1;
-}
-
 /* The columns of `list`; RESOURCE and BLOCKED BY are shown only when a
  * job on the page has one, so a page of plain jobs stays narrow. */
 enum {
@@ -159,7 +141,7 @@ int cli_cmd_list(cli_global *g, int argc, char **argv)
         long n;
         switch (c) {
         case OPT_STATUS:
-            if (parse_statuses(optarg, &f.statuses))
+            if (cli_parse_statuses(optarg, &f.statuses))
                 return cli_usage_error("list", "bad --status '%s' (new, queued, running, "
                                                "retrying, completed, failed, cancelled, "
                                                "paused)",

@@ -23,18 +23,6 @@ static const char *count_text(int64_t n, char *buf, size_t len)
     return buf;
 }
 
-static cJSON *status_counts(const int64_t *by_status)
-{
-    cJSON *o = cJSON_CreateObject();
-    for (int s = 0; o && s < JM_STATUS_COUNT; s++) {
-        if (!cJSON_AddNumberToObject(o, jm_status_name((jm_status)s), (double)by_status[s])) {
-            cJSON_Delete(o);
-            return NULL;
-        }
-    }
-    return o;
-}
-
 static int add_obj(cJSON *parent, const char *name, cJSON *child)
 {
     if (!child)
@@ -55,7 +43,7 @@ static cJSON *stats_json(const jm_stats_report *r)
     int bad = 0;
     bad |= !cJSON_AddStringToObject(o, "taken_at", cli_format_time(r->taken_at_ms, buf,
                                                                    sizeof buf));
-    bad |= add_obj(o, "by_status", status_counts(r->by_status));
+    bad |= add_obj(o, "by_status", cli_status_counts_json(r->by_status));
     bad |= !cJSON_AddNumberToObject(o, "queue_depth", (double)r->queue_depth);
     bad |= !cJSON_AddNumberToObject(o, "oldest_due_age_ms", (double)r->oldest_due_age_ms);
     bad |= !cJSON_AddNumberToObject(o, "running", (double)r->running);
@@ -67,7 +55,7 @@ static cJSON *stats_json(const jm_stats_report *r)
         cJSON *to = cJSON_CreateObject();
         bad |= add_obj(types, t->type, to);
         if (!bad) {
-            bad |= add_obj(to, "by_status", status_counts(t->by_status));
+            bad |= add_obj(to, "by_status", cli_status_counts_json(t->by_status));
         }
     }
     if (bad) {

@@ -257,3 +257,15 @@ int cli_json_emit(cJSON *v)
     cJSON_Delete(v);
     return CLI_EXIT_OK;
 }
+
+cJSON *cli_status_counts_json(const int64_t *by_status)
+{
+    cJSON *o = cJSON_CreateObject();
+    for (int s = 0; o && s < JM_STATUS_COUNT; s++) {
+        if (!cJSON_AddNumberToObject(o, jm_status_name((jm_status)s), (double)by_status[s])) {
+            cJSON_Delete(o);
+            return NULL;
+        }
+    }
+    return o;
+}

@@ -23,23 +23,11 @@
 /* How long a request waits for the first snapshot. */
 #define FIRST_WAIT_S 60
 
-static cJSON *status_counts(const int64_t *by_status)
-{
-    cJSON *o = cJSON_CreateObject();
-    for (int st = 0; o && st < JM_STATUS_COUNT; st++) {
-        if (!cJSON_AddNumberToObject(o, jm_status_name((jm_status)st), (double)by_status[st])) {
-            cJSON_Delete(o);
-            return NULL;
-        }
-    }
-    return o;
-}
-
 static int add_stats(cJSON *o, const jm_stats_report *st)
 {
     cJSON *types = cJSON_AddArrayToObject(o, "types");
     int bad = !cJSON_AddNumberToObject(o, "taken_at_ms", (double)st->taken_at_ms) ||
-              !cJSON_AddItemToObject(o, "by_status", status_counts(st->by_status)) || !types ||
+              !cJSON_AddItemToObject(o, "by_status", cli_status_counts_json(st->by_status)) || !types ||
               !cJSON_AddNumberToObject(o, "queue_depth", (double)st->queue_depth) ||
               !cJSON_AddNumberToObject(o, "oldest_due_age_ms", (double)st->oldest_due_age_ms) ||
               !cJSON_AddNumberToObject(o, "running", (double)st->running) ||
@@ -48,7 +36,7 @@ static int add_stats(cJSON *o, const jm_stats_report *st)
         cJSON *t = cJSON_CreateObject();
         bad = !t || !cJSON_AddItemToArray(types, t) ||
               !cJSON_AddStringToObject(t, "type", st->types[i].type) ||
-              !cJSON_AddItemToObject(t, "by_status", status_counts(st->types[i].by_status));
+              !cJSON_AddItemToObject(t, "by_status", cli_status_counts_json(st->types[i].by_status));
     }
     return bad ? JM_ENOMEM : JM_OK;
 }
@@ -248,13 +236,7 @@ void dash_route_overview(dash_server *s, const dash_req *rq, dash_resp *r)
     memcpy(err, ov->last_err, sizeof err);
     pthread_mutex_unlock(&ov->mu);
     if (copy) {
-        if (r->body && !r->is_static)
-            cJSON_free(r->body);
-        r->status = 200;
-        r->body = copy;
-        r->len = strlen(copy);
-        r->is_static = 0;
-        r->type = "application/json";
+        dash_text(r, 200, copy, "application/json");
     } else if (had) {
         dash_nomem(r);
     } else if (rc) {

@@ -23,6 +23,17 @@ void dash_nomem(dash_resp *r)
     r->type = "application/json";
 }
 
+void dash_text(dash_resp *r, unsigned status, char *text, const char *type)
+{
+    if (r->body && !r->is_static)
+        cJSON_free(r->body);
+    r->status = status;
+    r->body = text;
+    r->len = strlen(text);
+    r->is_static = 0;
+    r->type = type;
+}
+
 void dash_json(dash_resp *r, unsigned status, cJSON *json)
 {
     char *text = json ? cJSON_PrintUnformatted(json) : NULL;
@@ -31,13 +42,7 @@ void dash_json(dash_resp *r, unsigned status, cJSON *json)
         dash_nomem(r);
         return;
     }
-    if (r->body && !r->is_static)
-        cJSON_free(r->body);
-    r->status = status;
-    r->body = text;
-    r->len = strlen(text);
-    r->is_static = 0;
-    r->type = "application/json";
+    dash_text(r, status, text, "application/json");
 }
 
 void dash_error(dash_resp *r, unsigned status, const char *code, const char *fmt, ...)

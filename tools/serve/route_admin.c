@@ -257,11 +257,5 @@ void dash_route_metrics(dash_server *s, const dash_req *rq, dash_resp *r)
         dash_lib_error(r, rc);
         return;
     }
-    if (r->body && !r->is_static)
-        cJSON_free(r->body);
-    r->status = 200;
-    r->body = buf;
-    r->len = strlen(buf);
-    r->is_static = 0;
-    r->type = "text/plain; version=0.0.4; charset=utf-8";
+    dash_text(r, 200, buf, "text/plain; version=0.0.4; charset=utf-8");
 }

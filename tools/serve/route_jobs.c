@@ -9,35 +9,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../cli.h"
 #include "serve_internal.h"
 
 #define LIST_DEFAULT 50
 #define LIST_MAX 1000
-
-/* "queued,failed" into a JM_STATUS_BIT mask. */
-static int parse_statuses(const char *s, unsigned *mask)
-{
-    char buf[256];
-    if (strlen(s) >= sizeof buf)
-        return -1;
-    strcpy(buf, s);
-    *mask = 0;
-    char *save = NULL;
-    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        jm_status st;
-        if (jm_status_parse(t, &st) != JM_OK)
-            return -1;
-        *mask |= JM_STATUS_BIT(st);
-    }
-    return *mask ? 0 : -1;
-}
 
 /* Reads the query into a filter; answers 400 and returns -1 if malformed. */
 static int read_filter(const dash_req *rq, jm_filter *f, dash_resp *r)
 {
     const char *v;
     int64_t n;
-    if ((v = dash_arg(rq, "status")) && parse_statuses(v, &f->statuses)) {
+    if ((v = dash_arg(rq, "status")) && cli_parse_statuses(v, &f->statuses)) {
         dash_error(r, 400, "JM_EINVAL", "status: a comma list of new, queued, running, "
                                         "retrying, completed, failed, cancelled, paused");
         return -1;

@@ -72,6 +72,8 @@ typedef struct dash_resp {
 
 /* ---- Responses (respond.c) ------------------------------------------------ */
 
+/* Answers `text` (taken; allocated with cJSON_malloc) as `type`. */
+void dash_text(dash_resp *r, unsigned status, char *text, const char *type);
 /* Answers `json` (taken, even on failure) with `status`. */
 void dash_json(dash_resp *r, unsigned status, cJSON *json);
 /* Answers {"error":{"code":code,"message":...}}. */
