@@ -82,20 +82,15 @@ static const char take_sql[] =
     "WHERE seq = ANY ($7::bigint[]) AND status IN (1, 3) "
     "RETURNING " JM_PG_JOB_COLUMNS;
 
-/* The seqs of the candidates to take as an array literal ("{1,2}"). */
-static char *seq_array(const jm__pg_cand *c, const unsigned char *take, size_t n)
+/* The seqs of the candidates to take as an array literal ("{1,2}") in
+ * *a: 0, or -1 when out of memory. */
+static int seq_array(const jm__pg_cand *c, const unsigned char *take, size_t n, jm__pg_arr *a)
 {
-    size_t cap = n * 21 + 3, len = 0;
-    char *out = jm__malloc(cap);
-    if (!out)
-        return NULL;
-    out[len++] = '{';
+    memset(a, 0, sizeof *a);
     for (size_t i = 0; i < n; i++)
         if (take[i])
-            len += (size_t)snprintf(out + len, cap - len, "%s%lld", len > 1 ? "," : "",
-                                    (long long)c[i].seq);
-    snprintf(out + len, cap - len, "}");
-    return out;
+            jm__pg_arr_i64(a, c[i].seq);
+    return jm__pg_arr_end(a);
 }
 
 /* Takes the candidates judged free, appending them to jobs[*got]. */
@@ -108,9 +103,11 @@ static int take_rows(jm__store *s, const jm__claim_req *req, int starts,
         ntake += take[i] != 0;
     if (!ntake)
         return JM_OK;
-    char *seqs = seq_array(c, take, n);
-    if (!seqs)
+    jm__pg_arr seqs;
+    if (seq_array(c, take, n, &seqs)) {
+        jm__pg_arr_free(&seqs);
         return jm__seterr(JM_ENOMEM, "out of memory claiming jobs");
+    }
     jm__pg_params p;
     jm__pg_p_init(&p);
     jm__pg_p_str(&p, req->owner->node_id);
@@ -119,10 +116,10 @@ static int take_rows(jm__store *s, const jm__claim_req *req, int starts,
     jm__pg_p_i64(&p, req->lease_until);
     jm__pg_p_i64(&p, starts);
     jm__pg_p_i64(&p, req->now);
-    jm__pg_p_str(&p, seqs);
+    jm__pg_p_str(&p, seqs.p);
     PGresult *r = NULL;
     int rc = jm__pg_run(s, "claiming jobs", take_sql, &p, &r);
-    jm__free(seqs);
+    jm__pg_arr_free(&seqs);
     int rows = rc == JM_OK ? PQntuples(r) : 0;
     for (int i = 0; i < rows && rc == JM_OK && (size_t)i < ntake; i++)
         if ((rc = jm__pg_row_to_job(r, i, 0, &jobs[*got])) == JM_OK) {

@@ -14,67 +14,11 @@
 #include "pg_array.h"
 #include "pg_internal.h"
 
-/* One outcome. $1 non-zero: a standing cancel request overrides it (the
- * job ends cancelled, atomically with the write); a standing pause request
- * turns a retrying or queued outcome into paused. */
-static const char finish_sql[] =
-    "UPDATE jm_jobs SET "
-    "status = CASE WHEN $1::integer <> 0 AND cancel_requested <> 0 THEN 6 "
-    "  WHEN pause_requested <> 0 AND $2::integer IN (1, 3) THEN 7 ELSE $2::integer END, "
-    "pause_requested = 0, "
-    "message = CASE WHEN $1::integer <> 0 AND cancel_requested <> 0 THEN '" JM__MSG_CANCELLED
-    "' WHEN $3::integer <> 0 THEN message ELSE $4::text END, "
-    "exception_trace = coalesce($5::text, exception_trace), "
-    "result = coalesce($6::text, result), "
-    "retry_count = CASE WHEN $1::integer <> 0 AND cancel_requested <> 0 THEN retry_count "
-    "  ELSE $7::integer END, "
-    "run_at = $8::bigint, progress = $9::double precision, updated_at = $10::bigint, "
-    "finished_at = CASE WHEN $1::integer <> 0 AND cancel_requested <> 0 THEN $10::bigint "
-    "  ELSE $11::bigint END, "
-    "started_at = coalesce(started_at, $12::bigint), "
-    "lease_until = NULL, owner_pid = NULL, owner_instance = NULL "
-    "WHERE seq = $13::bigint AND status = 2 AND attempts = $14::bigint "
-    "RETURNING status";
-
-/* Records one outcome inside the open transaction. */
-static int finish_one(jm__store *s, jm__finish *f)
-{
-    int final = f->status >= JM_STATUS_COMPLETED;
-    jm__pg_params p;
-    jm__pg_p_init(&p);
-    jm__pg_p_i64(&p, f->cancel_overrides ? 1 : 0);
-    jm__pg_p_i64(&p, (int64_t)f->status);
-    jm__pg_p_i64(&p, f->keep_message ? 1 : 0);
-    jm__pg_p_str(&p, f->message);
-    jm__pg_p_str(&p, f->trace);
-    jm__pg_p_str(&p, f->result);
-    jm__pg_p_i64(&p, f->retry_count);
-    jm__pg_p_i64(&p, f->run_at);
-    jm__pg_p_dbl(&p, f->progress);
-    jm__pg_p_i64(&p, f->now);
-    if (final)
-        jm__pg_p_i64(&p, f->now);
-    else
-        jm__pg_p_str(&p, NULL);
-    if (f->started_at)
-        jm__pg_p_i64(&p, f->started_at);
-    else
-        jm__pg_p_str(&p, NULL);
-    jm__pg_p_i64(&p, f->seq);
-    jm__pg_p_i64(&p, f->attempt);
-    PGresult *r = NULL;
-    f->final_status = -1;
-    int rc = jm__pg_run(s, "recording a job's outcome", finish_sql, &p, &r);
-    if (rc)
-        return rc;
-    if (PQntuples(r) > 0)
-        f->final_status = (int)jm__pg_i64(r, 0, 0);
-    PQclear(r);
-    return JM_OK;
-}
-
-/* Many outcomes in one statement: the columns of finish_sql's parameters
- * as arrays, one element per outcome, in the same order. */
+/* Every outcome of a cycle in one statement, each column an array with
+ * one element per outcome. o.co non-zero: a standing cancel request
+ * overrides the outcome (the job ends cancelled, atomically with the
+ * write); a standing pause request turns a retrying or queued outcome
+ * into paused. */
 static const char finish_many_sql[] =
     "UPDATE jm_jobs SET "
     "status = CASE WHEN o.co <> 0 AND cancel_requested <> 0 THEN 6 "
@@ -186,8 +130,6 @@ static void free_columns(jm__pg_arr *c)
 
 int jm__pg_finish_in_tx(jm__store *s, jm__finish *items, size_t n)
 {
-    if (n == 1)
-        return finish_one(s, &items[0]);
     jm__pg_arr c[F_COLUMNS];
     jm__pg_params p;
     int rc = finish_params(items, n, c, &p);

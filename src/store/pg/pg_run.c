@@ -7,11 +7,12 @@
  * under the row's lock, so two recovering nodes never both end a job, and
  * a worker that lost its job changes nothing.
  */
-#include <stdio.h>
+#include <string.h>
 
 #include "alloc.h"
 #include "error.h"
 #include "job.h"
+#include "pg_array.h"
 #include "pg_internal.h"
 
 /* What a lost running job becomes. $1 now, $2 non-zero under
@@ -189,19 +190,13 @@ static int run_recovery(jm__store *s, const char *sql, const jm__pg_params *p,
 }
 
 /* The seqs (attempts 0) or attempts (1) of the started runs as an array
- * literal ("{1,2}"); NULL when out of memory. */
-static char *run_array(const jm__run_ref *runs, size_t n, int attempts)
+ * literal ("{1,2}") in *a: 0, or -1 when out of memory. */
+static int run_array(const jm__run_ref *runs, size_t n, int attempts, jm__pg_arr *a)
 {
-    size_t cap = n * 21 + 3, len = 0;
-    char *out = jm__malloc(cap);
-    if (!out)
-        return NULL;
-    out[len++] = '{';
+    memset(a, 0, sizeof *a);
     for (size_t i = 0; i < n; i++)
-        len += (size_t)snprintf(out + len, cap - len, "%s%lld", i ? "," : "",
-                                (long long)(attempts ? runs[i].attempt : runs[i].seq));
-    snprintf(out + len, cap - len, "}");
-    return out;
+        jm__pg_arr_i64(a, attempts ? runs[i].attempt : runs[i].seq);
+    return jm__pg_arr_end(a);
 }
 
 /* Ends the owner's runs that started, inside the open transaction. */
@@ -215,20 +210,22 @@ static int recover_started(jm__store *s, const char *node_id, const jm__owner_re
         "WHERE seq = r.r_seq AND attempts = r.r_attempt AND status = 2 "
         "AND node_id IS NOT DISTINCT FROM $4::text AND owner_pid = $5::bigint "
         "AND owner_instance = $6::bigint";
-    char *seqs = run_array(started, nstarted, 0), *attempts = run_array(started, nstarted, 1);
+    jm__pg_arr seqs, attempts;
+    int bad = run_array(started, nstarted, 0, &seqs);
+    bad |= run_array(started, nstarted, 1, &attempts);
     int rc = JM_OK;
-    if (!seqs || !attempts) {
+    if (bad) {
         rc = jm__seterr(JM_ENOMEM, "out of memory during recovery");
     } else {
         jm__pg_params p;
         recovery_params(&p, now, policy, fail_message);
         owner_params(&p, node_id, owner);
-        jm__pg_p_str(&p, seqs);
-        jm__pg_p_str(&p, attempts);
+        jm__pg_p_str(&p, seqs.p);
+        jm__pg_p_str(&p, attempts.p);
         rc = run_recovery(s, sql, &p, recovered);
     }
-    jm__free(seqs);
-    jm__free(attempts);
+    jm__pg_arr_free(&seqs);
+    jm__pg_arr_free(&attempts);
     return rc;
 }
 
