@@ -511,20 +511,6 @@ static void prune_only_old_finished_jobs(void **state)
     assert_int_equal(deleted, 0);
 }
 
-typedef struct completed_arg {
-    jm_manager *m;
-    int64_t want;
-} completed_arg;
-
-static int all_completed(void *arg)
-{
-    completed_arg *a = arg;
-    jm_filter flt = JM_FILTER_INIT;
-    flt.statuses = JM_STATUS_BIT(JM_STATUS_COMPLETED);
-    int64_t n = 0;
-    return jm_count(a->m, &flt, &n) == JM_OK && n == a->want;
-}
-
 static void prune_more_than_one_batch(void **state)
 {
     fx *f = *state;
@@ -541,8 +527,7 @@ static void prune_more_than_one_batch(void **state)
 
     /* The pool records outcomes in groups, which keeps this quick. */
     assert_int_equal(jm_start(f->m, 4), JM_OK);
-    completed_arg a = {f->m, N};
-    assert_true(tu_wait_until(all_completed, &a, TU_TIMEOUT_MS * 4));
+    assert_true(tu_wait_completed(f->m, N, TU_TIMEOUT_MS * 4));
     assert_int_equal(jm_stop(f->m, 1000), JM_OK);
 
     tu_clock_advance(&f->clock, 10);
