@@ -1716,6 +1716,20 @@ JM_EXTERN void jm_stats_free(jm_stats_report *r);
  */
 JM_EXTERN int jm_metrics_prometheus(jm_manager *m, char *buf, size_t len, size_t *needed);
 
+/**
+ * @brief Renders a snapshot jm_stats() took in the Prometheus text format,
+ * as jm_metrics_prometheus() does, for a caller that also uses the
+ * snapshot otherwise (one count of the table serves both).
+ * @param r       the snapshot
+ * @param buf     receives the text (len bytes, always NUL-terminated when
+ *                len > 0); may be NULL when len is 0
+ * @param len     the size of buf
+ * @param needed  may be NULL; gets the size the text needs, NUL included
+ * @return JM_OK, or JM_ETOOBIG (len too small), JM_EINVAL.
+ */
+JM_EXTERN int jm_stats_prometheus(const jm_stats_report *r, char *buf, size_t len,
+                                  size_t *needed);
+
 /** The most buckets jm_throughput() fills in one call. */
 #define JM_THROUGHPUT_MAX_BUCKETS 1440
 

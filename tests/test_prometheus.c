@@ -709,6 +709,28 @@ static void test_bad_input(void **state)
     assert_int_equal(jm_metrics_prometheus(f->m, NULL, 0, NULL), JM_ETOOBIG);
 }
 
+/* A snapshot taken once renders as the manager's own rendering does. */
+static void test_snapshot_renders_the_same(void **state)
+{
+    fixture *f = *state;
+    workload(f);
+    jm_stats_report *r = NULL;
+    assert_int_equal(jm_stats(f->m, &r), JM_OK);
+    size_t need = 0;
+    assert_int_equal(jm_stats_prometheus(r, NULL, 0, &need), JM_ETOOBIG);
+    char *buf = malloc(need);
+    assert_non_null(buf);
+    assert_int_equal(jm_stats_prometheus(r, buf, need, NULL), JM_OK);
+    char *text = render(f->m);
+    assert_string_equal(buf, text);
+    assert_int_equal(jm_stats_prometheus(NULL, buf, need, &need), JM_EINVAL);
+    assert_int_equal(need, 0);
+    assert_int_equal(jm_stats_prometheus(r, NULL, 5, NULL), JM_EINVAL);
+    free(text);
+    free(buf);
+    jm_stats_free(r);
+}
+
 /* promtool (Debian package "prometheus") lints the text too, if present. */
 static void test_promtool_when_installed(void **state)
 {
@@ -742,6 +764,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_label_values_escaped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_buffer_protocol, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_renders_the_same, setup, teardown),
         cmocka_unit_test_setup_teardown(test_promtool_when_installed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

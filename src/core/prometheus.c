@@ -204,6 +204,27 @@ static void render(writer *w, const jm_stats_report *r)
     }
 }
 
+int jm_stats_prometheus(const jm_stats_report *r, char *buf, size_t len, size_t *needed)
+{
+    if (needed)
+        *needed = 0;
+    if (!r)
+        return jm__seterr(JM_EINVAL, "jm_stats_prometheus: report is NULL");
+    if (!buf && len > 0)
+        return jm__seterr(JM_EINVAL, "jm_stats_prometheus: buf is NULL but len is %zu", len);
+    writer w = {buf, len, 0};
+    render(&w, r);
+    if (needed)
+        *needed = w.pos + 1;
+    if (w.pos + 1 > len) {
+        if (len > 0)
+            buf[0] = '\0';
+        return jm__seterr(JM_ETOOBIG, "the Prometheus text needs %zu bytes, not %zu", w.pos + 1,
+                          len);
+    }
+    return JM_OK;
+}
+
 int jm_metrics_prometheus(jm_manager *m, char *buf, size_t len, size_t *needed)
 {
     if (needed)
@@ -219,16 +240,7 @@ int jm_metrics_prometheus(jm_manager *m, char *buf, size_t len, size_t *needed)
             buf[0] = '\0';
         return rc;
     }
-    writer w = {buf, len, 0};
-    render(&w, r);
+    rc = jm_stats_prometheus(r, buf, len, needed);
     jm_stats_free(r);
-    if (needed)
-        *needed = w.pos + 1;
-    if (w.pos + 1 > len) {
-        if (len > 0)
-            buf[0] = '\0';
-        return jm__seterr(JM_ETOOBIG, "jm_metrics_prometheus: the text needs %zu bytes, not %zu",
-                          w.pos + 1, len);
-    }
-    return JM_OK;
+    return rc;
 }
