@@ -600,7 +600,9 @@ static void metrics_and_assets(void **state)
     tu_http_resp r;
     assert_int_equal(tu_http(f->port, "GET", "/metrics", NULL, NULL, &r), 0);
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "jobmgr_"));
+    /* The same snapshot as the library's: 3 completed flushes. */
+    assert_non_null(strstr(r.body, "jobmgr_jobs{type=\"FL\",status=\"completed\"} 3\n"));
+    assert_non_null(strstr(r.body, "jobmgr_jobs{type=\"CL\",status=\"failed\"} 2\n"));
     tu_http_free(&r);
     static const char *const assets[] = {"/", "/app.js", "/app.css"};
     for (size_t i = 0; i < 3; i++) {

@@ -1,10 +1,10 @@
 /*
- * The overview: counts by type and status, the queue, running jobs, the
- * last hour's throughput, schedules and pauses. Counting a large table
- * takes longer than a page may wait, so a background thread computes
- * snapshots while the page is being looked at, and requests answer from
- * the latest one. Nobody looking means no work: the thread only runs when
- * a request finds the snapshot older than DASH_OVERVIEW_MAX_AGE_MS.
+ * The overview (counts by type and status, the queue, running jobs, the
+ * last hour's throughput, schedules and pauses) and /metrics. Counting a
+ * large table takes longer than a page may wait, so a background thread
+ * takes snapshots while someone looks, both answers from one count, and
+ * requests answer from the latest. Nobody looking means no work: the
+ * thread only runs when a request finds the snapshot old.
  */
 #define _GNU_SOURCE
 
@@ -20,7 +20,7 @@
 #define RUNNING_SHOWN 50
 #define MINUTE_MS 60000
 #define MINUTES 60
-/* How long a request waits for the first snapshot. */
+/* How long a request waits for a snapshot. */
 #define FIRST_WAIT_S 60
 
 static int add_stats(cJSON *o, const jm_stats_report *st)
@@ -108,33 +108,53 @@ static int add_schedules(cJSON *o, jm_manager *m)
     return bad ? JM_ENOMEM : JM_OK;
 }
 
-/* One snapshot as JSON text; NULL with *rc set on failure. */
-static char *compute(jm_manager *m, int *rc)
+/* The Prometheus text of a snapshot, allocated with cJSON_malloc. */
+static char *metrics_text(const jm_stats_report *st, int *rc)
 {
-    jm_stats_report *st = NULL;
-    cJSON *o = cJSON_CreateObject();
-    char *text = NULL;
-    if (!o) {
+    size_t need = 0;
+    jm_stats_prometheus(st, NULL, 0, &need);
+    char *buf = cJSON_malloc(need ? need : 1);
+    if (!buf) {
         *rc = JM_ENOMEM;
         return NULL;
     }
-    if ((*rc = jm_stats(m, &st)) || (*rc = add_stats(o, st)) || (*rc = add_running(o, m)) ||
-        (*rc = add_throughput(o, m, st->taken_at_ms)) || (*rc = add_schedules(o, m)))
+    if ((*rc = jm_stats_prometheus(st, buf, need, NULL))) {
+        cJSON_free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* One snapshot: the overview's JSON and the metrics' text from one count
+ * of the table. 0, or the library's error. */
+static int compute(jm_manager *m, char **json, char **metrics)
+{
+    jm_stats_report *st = NULL;
+    cJSON *o = cJSON_CreateObject();
+    int rc = o ? JM_OK : JM_ENOMEM;
+    *json = *metrics = NULL;
+    if (rc || (rc = jm_stats(m, &st)) || (rc = add_stats(o, st)) || (rc = add_running(o, m)) ||
+        (rc = add_throughput(o, m, st->taken_at_ms)) || (rc = add_schedules(o, m)))
         goto done;
-    cJSON *pauses = dash_pauses_json(m, rc);
+    cJSON *pauses = dash_pauses_json(m, &rc);
     if (!pauses)
         goto done;
     if (!cJSON_AddItemToObject(o, "pauses", pauses)) {
         cJSON_Delete(pauses);
-        *rc = JM_ENOMEM;
+        rc = JM_ENOMEM;
         goto done;
     }
-    if (!(text = cJSON_PrintUnformatted(o)))
-        *rc = JM_ENOMEM;
+    if (!(*metrics = metrics_text(st, &rc)))
+        goto done;
+    if (!(*json = cJSON_PrintUnformatted(o))) {
+        cJSON_free(*metrics);
+        *metrics = NULL;
+        rc = JM_ENOMEM;
+    }
 done:
     jm_stats_free(st);
     cJSON_Delete(o);
-    return text;
+    return rc;
 }
 
 static void *refresher(void *arg)
@@ -149,17 +169,23 @@ static void *refresher(void *arg)
             break;
         ov->wanted = 0;
         pthread_mutex_unlock(&ov->mu);
-        int rc = JM_OK;
         int64_t taken = dash_now_ms();
-        char *text = compute(s->m, &rc);
+        char *json = NULL, *metrics = NULL;
+        int rc = compute(s->m, &json, &metrics);
+        int64_t took = dash_now_ms() - taken;
         const char *err = rc ? jm_last_error() : "";
         pthread_mutex_lock(&ov->mu);
-        if (text) {
+        if (rc == JM_OK) {
             cJSON_free(ov->json);
-            ov->json = text;
-            ov->len = strlen(text);
+            cJSON_free(ov->metrics);
+            ov->json = json;
+            ov->metrics = metrics;
             ov->taken_ms = taken;
         }
+        /* A large table costs more to count: space the snapshots so that
+         * taking them keeps under a tenth of a core. */
+        ov->max_age_ms = took * 10 > DASH_SNAPSHOT_MAX_AGE_MS ? took * 10
+                                                               : DASH_SNAPSHOT_MAX_AGE_MS;
         ov->last_rc = rc;
         snprintf(ov->last_err, sizeof ov->last_err, "%s", err);
         ov->generation++;
@@ -172,6 +198,7 @@ static void *refresher(void *arg)
 int dash_overview_start(dash_server *s)
 {
     dash_overview *ov = &s->ov;
+    ov->max_age_ms = DASH_SNAPSHOT_MAX_AGE_MS;
     if (pthread_mutex_init(&ov->mu, NULL))
         return -1;
     if (pthread_cond_init(&ov->wake, NULL)) {
@@ -202,24 +229,27 @@ void dash_overview_stop(dash_server *s)
     pthread_mutex_unlock(&ov->mu);
     pthread_join(ov->thread, NULL);
     cJSON_free(ov->json);
+    cJSON_free(ov->metrics);
     pthread_cond_destroy(&ov->fresh);
     pthread_cond_destroy(&ov->wake);
     pthread_mutex_destroy(&ov->mu);
     ov->started = 0;
 }
 
-void dash_route_overview(dash_server *s, const dash_req *rq, dash_resp *r)
+/* Answers the snapshot's `metrics` text or its JSON. A snapshot older
+ * than max_age_ms is answered at once and replaced in the background; with
+ * none, or one older than DASH_SNAPSHOT_STALE_MS (nobody looked for a
+ * while), the request waits for a fresh one. */
+static void answer_snapshot(dash_server *s, int metrics, dash_resp *r)
 {
-    (void)rq;
     dash_overview *ov = &s->ov;
     pthread_mutex_lock(&ov->mu);
-    int64_t now = dash_now_ms();
-    if (!ov->json || now - ov->taken_ms >= DASH_OVERVIEW_MAX_AGE_MS || now < ov->taken_ms) {
+    int64_t now = dash_now_ms(), age = now - ov->taken_ms;
+    if (!ov->json || age >= ov->max_age_ms || age < 0) {
         ov->wanted = 1;
         pthread_cond_signal(&ov->wake);
     }
-    if (!ov->json) {
-        /* The first look waits for a snapshot (or its failure). */
+    if (!ov->json || age >= DASH_SNAPSHOT_STALE_MS + ov->max_age_ms || age < 0) {
         uint64_t gen = ov->generation;
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
@@ -228,15 +258,18 @@ void dash_route_overview(dash_server *s, const dash_req *rq, dash_resp *r)
             if (pthread_cond_timedwait(&ov->fresh, &ov->mu, &until) == ETIMEDOUT)
                 break;
     }
-    char *copy = ov->json ? cJSON_malloc(ov->len + 1) : NULL;
+    const char *text = metrics ? ov->metrics : ov->json;
+    size_t len = text ? strlen(text) : 0;
+    char *copy = text ? cJSON_malloc(len + 1) : NULL;
     if (copy)
-        memcpy(copy, ov->json, ov->len + 1);
-    int had = ov->json != NULL, rc = ov->last_rc;
+        memcpy(copy, text, len + 1);
+    int had = text != NULL, rc = ov->last_rc;
     char err[sizeof ov->last_err];
     memcpy(err, ov->last_err, sizeof err);
     pthread_mutex_unlock(&ov->mu);
     if (copy) {
-        dash_text(r, 200, copy, "application/json");
+        dash_text(r, 200, copy,
+                  metrics ? "text/plain; version=0.0.4; charset=utf-8" : "application/json");
     } else if (had) {
         dash_nomem(r);
     } else if (rc) {
@@ -244,6 +277,18 @@ void dash_route_overview(dash_server *s, const dash_req *rq, dash_resp *r)
         snprintf(code, sizeof code, "JM_%s", jm_err_name(rc));
         dash_error(r, rc == JM_EBUSY ? 503 : 500, code, "%s", err);
     } else {
-        dash_error(r, 503, "unavailable", "the overview is not ready yet");
+        dash_error(r, 503, "unavailable", "no snapshot yet");
     }
+}
+
+void dash_route_overview(dash_server *s, const dash_req *rq, dash_resp *r)
+{
+    (void)rq;
+    answer_snapshot(s, 0, r);
+}
+
+void dash_route_metrics(dash_server *s, const dash_req *rq, dash_resp *r)
+{
+    (void)rq;
+    answer_snapshot(s, 1, r);
 }

@@ -1,6 +1,5 @@
 /*
- * Schedules (list, run now, pause, resume), policies, standing pauses and
- * the Prometheus metrics.
+ * Schedules (list, run now, pause, resume), policies and standing pauses.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -232,30 +231,4 @@ void dash_route_pauses(dash_server *s, const dash_req *rq, const char *rest, das
         change_pause(s, rq, 1, r);
     else
         dash_error(r, 404, "not_found", "no such path");
-}
-
-void dash_route_metrics(dash_server *s, const dash_req *rq, dash_resp *r)
-{
-    (void)rq;
-    size_t need = 0;
-    int rc = jm_metrics_prometheus(s->m, NULL, 0, &need);
-    char *buf = NULL;
-    /* The text can grow between the two calls: a type may appear. */
-    for (int tries = 0; tries < 3 && (rc == JM_OK || rc == JM_ETOOBIG); tries++) {
-        cJSON_free(buf);
-        need += 4096;
-        if (!(buf = cJSON_malloc(need))) {
-            dash_nomem(r);
-            return;
-        }
-        rc = jm_metrics_prometheus(s->m, buf, need, &need);
-        if (rc == JM_OK)
-            break;
-    }
-    if (rc) {
-        cJSON_free(buf);
-        dash_lib_error(r, rc);
-        return;
-    }
-    dash_text(r, 200, buf, "text/plain; version=0.0.4; charset=utf-8");
 }

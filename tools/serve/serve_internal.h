@@ -17,13 +17,17 @@
 /* Request bounds: bodies, paths and queries beyond them are refused. */
 #define DASH_BODY_MAX (64 * 1024)
 #define DASH_PATH_MAX 512
-/* Overview snapshots older than this are refreshed in the background. */
-#define DASH_OVERVIEW_MAX_AGE_MS 2000
+/* Snapshots older than this (or ten times what the last one took) are
+ * replaced in the background; a request finding one older by
+ * DASH_SNAPSHOT_STALE_MS more waits for a fresh one. */
+#define DASH_SNAPSHOT_MAX_AGE_MS 2000
+#define DASH_SNAPSHOT_STALE_MS 10000
 
 struct MHD_Daemon;
 struct MHD_Connection;
 
-/* The overview, computed by a background thread while someone looks. */
+/* The overview and /metrics, computed by a background thread while
+ * someone looks. */
 typedef struct dash_overview {
     pthread_mutex_t mu;
     pthread_cond_t wake;    /* the refresher waits here */
@@ -31,9 +35,10 @@ typedef struct dash_overview {
     pthread_t thread;
     int started, stopping, wanted;
     uint64_t generation;    /* refreshes finished, successful or not */
-    char *json;             /* the last snapshot, or NULL */
-    size_t len;
+    char *json;             /* the last snapshot's overview, or NULL */
+    char *metrics;          /* its Prometheus text */
     int64_t taken_ms;       /* when it was taken (wall clock) */
+    int64_t max_age_ms;     /* when to replace it */
     int last_rc;            /* the last refresh's error, JM_OK if none */
     char last_err[256];
 } dash_overview;

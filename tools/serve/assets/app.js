@@ -107,9 +107,19 @@ function fmtRel(ms) {
   return diff >= 0 ? `in ${fmtDur(diff)}` : `${fmtDur(-diff)} ago`;
 }
 
-// A time cell: local time, with the relative time as a tooltip.
+// A time: local time, with the relative time as a tooltip.
 function timeEl(ms) {
   return h('span', { class: 'nowrap', title: fmtRel(ms) }, fmtTime(ms));
+}
+
+// A compact time for table cells: the clock today, else the date and minute.
+function shortTimeEl(ms) {
+  if (ms === null || ms === undefined) return '—';
+  const d = new Date(ms);
+  const full = fmtTime(ms);
+  const text = d.toDateString() === new Date().toDateString() ? full.slice(11)
+    : d.getFullYear() === new Date().getFullYear() ? full.slice(5, 16) : full.slice(0, 10);
+  return h('span', { class: 'nowrap', title: `${full} (${fmtRel(ms)})` }, text);
 }
 
 const fmtJson = (v) => (v === null || v === undefined ? '—' : JSON.stringify(v, null, 2));
@@ -150,6 +160,7 @@ function table(headers, rows, emptyText) {
 
 const td = (content, cls, testid) => h('td', { class: cls || null, 'data-testid': testid }, content ?? '—');
 const panel = (title, ...body) => h('section', { class: 'panel' }, h('h2', {}, title), body);
+const widePanel = (title, ...body) => h('section', { class: 'panel wide' }, h('h2', {}, title), body);
 
 function button(label, onClick, opts = {}) {
   return h('button', { type: 'button', class: opts.class || '', 'data-testid': opts.testid, onclick: onClick }, label);
@@ -418,7 +429,7 @@ function typesPanel(types) {
         : '·', by[st] ? 'num' : 'num zero')),
       td(total, 'num'));
   });
-  return panel('Jobs by type', table(['Type', ...STATUSES.map((x) => `#${x}`), '#total'], rows, 'No jobs yet.'));
+  return widePanel('Jobs by type', table(['Type', ...STATUSES.map((x) => `#${x}`), '#total'], rows, 'No jobs yet.'));
 }
 
 function runningPanel(jobs) {
@@ -445,7 +456,7 @@ function pausesPanel(list) {
 // Completed and failed per minute as grouped bars, oldest on the left.
 function throughputPanel(tp) {
   const buckets = (tp && tp.buckets) || [];
-  const W = 640, H = 180, L = 34, R = 8, T = 10, B = 22;
+  const W = 480, H = 190, L = 30, R = 6, T = 10, B = 20;
   const max = Math.max(1, ...buckets.map((b) => Math.max(b.completed || 0, b.failed || 0)));
   const top = niceCeil(max);
   const n = Math.max(1, buckets.length);
@@ -453,9 +464,9 @@ function throughputPanel(tp) {
   const bw = Math.max(1, (slot - 1) / 2);
   const y = (v) => T + (H - T - B) * (1 - v / top);
   const svg = s('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'Completed and failed jobs per minute, last hour', 'data-testid': 'throughput-chart' });
-  for (const v of [0, top / 2, top]) {
+  for (const v of Number.isInteger(top / 2) ? [0, top / 2, top] : [0, top]) {
     svg.append(s('line', { class: 'grid-line', x1: L, x2: W - R, y1: y(v), y2: y(v) }),
-      s('text', { class: 'axis', x: L - 5, y: y(v) + 3, 'text-anchor': 'end' }, String(Math.round(v * 10) / 10)));
+      s('text', { class: 'axis', x: L - 5, y: y(v) + 4, 'text-anchor': 'end' }, String(v)));
   }
   buckets.forEach((b, i) => {
     const x = L + i * slot;
@@ -573,8 +584,8 @@ function jobResults(res, q, cursor) {
     td(j.priority, 'num'),
     td(`${j.retry_count ?? 0}/${j.max_retries ?? 0}`, 'num'),
     td(j.status === 'running' ? progressEl(j.progress) : pct(j.progress), 'num'),
-    td(timeEl(j.created_at_ms)),
-    td(timeEl(j.finished_at_ms ?? j.run_at_ms)),
+    td(shortTimeEl(j.created_at_ms)),
+    td(shortTimeEl(j.finished_at_ms ?? j.run_at_ms)),
     td(h('span', { title: j.message || '' }, j.message || ''), 'msg')));
   const go = (c) => {
     const next = new URLSearchParams(q);
@@ -703,7 +714,7 @@ function schedulesTable(list, reload) {
   const rows = list.map((x) => h('tr', { 'data-testid': 'schedule-row', 'data-name': x.name },
     td(x.name), td(x.type), td(trigger(x), 'mono'),
     td(x.next_fire_ms ? h('span', { title: fmtTime(x.next_fire_ms) }, fmtRel(x.next_fire_ms)) : '—', 'nowrap'),
-    td(x.last_fire_ms ? timeEl(x.last_fire_ms) : '—'),
+    td(shortTimeEl(x.last_fire_ms)),
     td(x.last_job_id ? jobLink(x.last_job_id) : '—'),
     td(x.paused ? h('span', { class: 'badge s-paused' }, 'paused') : 'no'),
     td(x.consecutive_failures ?? 0, 'num'),
@@ -760,7 +771,7 @@ function viewPauses(route, token) {
 
 function pausesTable(pauses, change) {
   const rows = pauses.map((p) => h('tr', { 'data-testid': 'pause-row' },
-    td(p.scope), td(p.what ?? '—', 'mono'), td(timeEl(p.since_ms)),
+    td(p.scope), td(p.what ?? '—', 'mono'), td(shortTimeEl(p.since_ms)),
     canAct() && td(button('Resume', () => change('resume', { scope: p.scope, what: p.what ?? null }),
       { class: 'small', testid: 'btn-pause-resume' }))));
   const heads = ['Scope', 'What', 'Since'];
