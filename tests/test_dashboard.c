@@ -413,6 +413,9 @@ static void the_page_needs_cookie_and_csrf(void **state)
     assert_int_equal(r.status, 204);
     char cookie[512];
     assert_non_null(tu_http_header(&r, "Set-Cookie", cookie, sizeof cookie));
+    char name[32];
+    snprintf(name, sizeof name, "jm_token_%u=", f->port);
+    assert_true(strncmp(cookie, name, strlen(name)) == 0);
     assert_non_null(strstr(cookie, "HttpOnly"));
     assert_non_null(strstr(cookie, "SameSite=Strict"));
     tu_http_free(&r);
@@ -420,20 +423,20 @@ static void the_page_needs_cookie_and_csrf(void **state)
     char path[128], csrf[80], headers[512];
     snprintf(path, sizeof path, "/api/jobs/%s/cancel", f->queued_id);
     /* The cookie alone, as a forged cross-site form would send it. */
-    snprintf(headers, sizeof headers, "Cookie: jm_token=%s\r\n", TOKEN);
+    snprintf(headers, sizeof headers, "Cookie: jm_token_%u=%s\r\n", f->port, TOKEN);
     refused(f, "POST", path, headers, "", 403, "csrf");
-    snprintf(headers, sizeof headers, "Cookie: jm_token=%s\r\nX-CSRF-Token: %s\r\n", TOKEN,
+    snprintf(headers, sizeof headers, "Cookie: jm_token_%u=%s\r\nX-CSRF-Token: %s\r\n", f->port, TOKEN,
              "0000000000000000000000000000000000000000000000000000000000000000");
     refused(f, "POST", path, headers, "", 403, "csrf");
     page_csrf(f, csrf, sizeof csrf);
     snprintf(headers, sizeof headers,
-             "Cookie: jm_token=%s\r\nX-CSRF-Token: %s\r\nOrigin: http://evil.example\r\n", TOKEN,
-             csrf);
+             "Cookie: jm_token_%u=%s\r\nX-CSRF-Token: %s\r\nOrigin: http://evil.example\r\n",
+             f->port, TOKEN, csrf);
     refused(f, "POST", path, headers, "", 403, "forbidden");
     assert_int_equal(tu_status(f->m, f->queued_id), JM_STATUS_QUEUED);
     snprintf(headers, sizeof headers,
-             "Cookie: jm_token=%s\r\nX-CSRF-Token: %s\r\nOrigin: http://127.0.0.1:%u\r\n", TOKEN,
-             csrf, f->port);
+             "Cookie: jm_token_%u=%s\r\nX-CSRF-Token: %s\r\nOrigin: http://127.0.0.1:%u\r\n",
+             f->port, TOKEN, csrf, f->port);
     cJSON *o = call(f, "POST", path, headers, "", 200);
     cJSON_Delete(o);
     assert_int_equal(tu_status(f->m, f->queued_id), JM_STATUS_CANCELLED);

@@ -1,6 +1,6 @@
 /*
  * Jobs as JSON: the CLI's --json shape (every field, each time both as ISO
- * 8601 and as ms), plus the lease for the job page, and a slimmer row for
+ * 8601 and as ms), plus the lease (both ways too) for the job page, and a slimmer row for
  * lists that leaves out the large fields.
  */
 #include "../cli.h"
@@ -12,9 +12,15 @@ cJSON *dash_job_full(const jm_job *j)
     if (!o)
         return NULL;
     int64_t lease = jm_job_lease_until(j);
+    char when[CLI_TIME_BUF];
     cJSON *ms = lease > 0 ? cJSON_CreateNumber((double)lease) : cJSON_CreateNull();
-    if (!ms || !cJSON_AddItemToObject(o, "lease_until_ms", ms)) {
+    cJSON *iso = lease > 0 ? cJSON_CreateString(cli_format_time(lease, when, sizeof when))
+                           : cJSON_CreateNull();
+    int ok = ms && iso && cJSON_AddItemToObject(o, "lease_until_ms", ms);
+    if (!ok)
         cJSON_Delete(ms);
+    if (!ok || !cJSON_AddItemToObject(o, "lease_until", iso)) {
+        cJSON_Delete(iso);
         cJSON_Delete(o);
         return NULL;
     }

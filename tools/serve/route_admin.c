@@ -150,6 +150,7 @@ cJSON *dash_pauses_json(jm_manager *m, int *rc)
         return NULL;
     cJSON *arr = cJSON_CreateArray();
     int bad = !arr;
+    char when[CLI_TIME_BUF];
     for (size_t i = 0; i < n && !bad; i++) {
         cJSON *e = cJSON_CreateObject();
         unsigned sc = (unsigned)list[i].scope;
@@ -157,7 +158,9 @@ cJSON *dash_pauses_json(jm_manager *m, int *rc)
               !cJSON_AddStringToObject(e, "scope", sc < 3 ? scope_names[sc] : "?") ||
               !(list[i].what ? cJSON_AddStringToObject(e, "what", list[i].what)
                              : cJSON_AddNullToObject(e, "what")) ||
-              !cJSON_AddNumberToObject(e, "since_ms", (double)list[i].since_ms);
+              !cJSON_AddNumberToObject(e, "since_ms", (double)list[i].since_ms) ||
+              !cJSON_AddStringToObject(e, "since", cli_format_time(list[i].since_ms, when,
+                                                                    sizeof when));
     }
     jm_paused_list_free(list, n);
     if (bad) {

@@ -51,6 +51,7 @@ struct dash_server {
     int read_only;
     char token[DASH_TOKEN_MAX + 1];
     char csrf[65];
+    char cookie_name[32];   /* "jm_token_<port>" */
     char *index_html;       /* the page with its CSRF token filled in */
     size_t index_len;
     dash_overview ov;
@@ -71,7 +72,7 @@ typedef struct dash_resp {
     char *body;
     size_t len;
     const char *type;       /* Content-Type */
-    const char *cookie;     /* a Set-Cookie value (static), or NULL */
+    const char *cookie;     /* a Set-Cookie value (static or thread-local), or NULL */
     int is_static;          /* body points at static memory: don't free */
 } dash_resp;
 

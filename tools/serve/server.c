@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -27,9 +29,10 @@
 static const char CSP[] = "default-src 'self'; script-src 'self'; style-src 'self'; "
                           "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
                           "base-uri 'none'; form-action 'self'";
-static const char COOKIE_NAME[] = "jm_token";
-static const char COOKIE_SET_FMT[] = "jm_token=%s; HttpOnly; SameSite=Strict; Path=/";
-static const char COOKIE_CLEAR[] = "jm_token=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0";
+/* Cookies are per host, not per port: the name carries the port, so two
+ * servers on one host never read or replace each other's. */
+static const char COOKIE_NAME_FMT[] = "jm_token_%u";
+static const char COOKIE_ATTRS[] = "HttpOnly; SameSite=Strict; Path=/";
 
 /* A request's body, gathered over the handler's calls. */
 typedef struct conn_ctx {
@@ -132,7 +135,7 @@ static int credential(const dash_server *s, struct MHD_Connection *c)
     const char *auth = header(c, MHD_HTTP_HEADER_AUTHORIZATION);
     if (auth && strncmp(auth, "Bearer ", 7) == 0)
         return same_secret(auth + 7, s->token) ? 2 : 0;
-    const char *cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, COOKIE_NAME);
+    const char *cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, s->cookie_name);
     return same_secret(cookie, s->token) ? 1 : 0;
 }
 
@@ -188,8 +191,8 @@ static void login(dash_server *s, const dash_req *rq, dash_resp *r)
         if (!same_secret(token, s->token)) {
             dash_error(r, 401, "unauthorized", "wrong token");
         } else {
-            static _Thread_local char cookie[sizeof COOKIE_SET_FMT + DASH_TOKEN_MAX];
-            snprintf(cookie, sizeof cookie, COOKIE_SET_FMT, s->token);
+            static _Thread_local char cookie[sizeof COOKIE_ATTRS + DASH_TOKEN_MAX + 64];
+            snprintf(cookie, sizeof cookie, "%s=%s; %s", s->cookie_name, s->token, COOKIE_ATTRS);
             r->status = 204;
             r->cookie = cookie;
         }
@@ -253,8 +256,10 @@ static void dispatch(dash_server *s, const dash_req *rq, dash_resp *r)
         } else if (strcmp(path, "/api/login") == 0) {
             login(s, rq, r);
         } else {
+            static _Thread_local char cookie[sizeof COOKIE_ATTRS + 64];
+            snprintf(cookie, sizeof cookie, "%s=; %s; Max-Age=0", s->cookie_name, COOKIE_ATTRS);
             r->status = 204;
-            r->cookie = COOKIE_CLEAR;
+            r->cookie = cookie;
         }
         return;
     }
@@ -442,6 +447,30 @@ int dash_listen_is_loopback(const char *listen, int *loopback, char *err, size_t
     return 0;
 }
 
+/* A listening socket on `ss`; its port into *port. -1 with errno set. */
+static int listen_on(const struct sockaddr_storage *ss, socklen_t sslen, unsigned *port)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+        (ss->ss_family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one)) ||
+        bind(fd, (const struct sockaddr *)ss, sslen) || listen(fd, SOMAXCONN) ||
+        getsockname(fd, (struct sockaddr *)&bound, &blen)) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    *port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                               : ((struct sockaddr_in *)&bound)->sin_port);
+    return fd;
+}
+
 static int fill_index(dash_server *s)
 {
     const dash_asset *a = find_asset("/index.html");
@@ -496,27 +525,30 @@ int dash_start(const dash_config *cfg, dash_server **out, char *err, size_t errl
         snprintf(err, errlen, "cannot start the overview's thread");
         goto fail;
     }
+    /* Bound here, so the port (and the cookie named after it) is known
+     * before the first request can arrive. */
+    int fd = listen_on(&ss, sslen, &s->port);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen ? cfg->listen : "127.0.0.1:8080",
+                 strerror(errno));
+        goto fail;
+    }
+    snprintf(s->cookie_name, sizeof s->cookie_name, COOKIE_NAME_FMT, s->port);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)THREADS, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     if (!s->daemon) {
-        snprintf(err, errlen, "cannot listen on %s (in use, or not an address of this machine)",
+        close(fd);
+        snprintf(err, errlen, "cannot start the HTTP server on %s",
                  cfg->listen ? cfg->listen : "127.0.0.1:8080");
         goto fail;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_LISTEN_FD);
-    struct sockaddr_storage bound;
-    socklen_t blen = sizeof bound;
-    if (info && getsockname(info->listen_fd, (struct sockaddr *)&bound, &blen) == 0)
-        s->port = ntohs(bound.ss_family == AF_INET6
-                            ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                            : ((struct sockaddr_in *)&bound)->sin_port);
     *out = s;
     return 0;
 fail:

@@ -197,8 +197,9 @@ function notice(...content) {
   noticeTimer = setTimeout(() => { el.hidden = true; }, 8000);
 }
 
-function markUpdated() {
-  $('updated').textContent = `updated ${fmtClock(new Date())}`;
+// "updated HH:MM:SS": when the data was taken, if the server says so.
+function markUpdated(ms) {
+  $('updated').textContent = `updated ${fmtClock(new Date(ms || Date.now()))}`;
 }
 
 // ---- API -----------------------------------------------------------------------
@@ -245,6 +246,7 @@ async function api(path, { method = 'GET', body } = {}) {
 async function act(fn) {
   try {
     clearError();
+    $('notice').hidden = true;
     return await fn();
   } catch (e) {
     showError(e);
@@ -270,10 +272,13 @@ function applySession() {
   $('signout').hidden = !session.authenticated;
 }
 
+// A 401: show the sign-in box (focused the first time only, so a refresh
+// loop never steals the focus from another field).
 function needSignIn() {
+  const wasHidden = $('signin').hidden;
   session.authenticated = false;
   applySession();
-  $('signin-token').focus();
+  if (wasHidden) $('signin-token').focus();
 }
 
 async function signIn(ev) {
@@ -324,9 +329,9 @@ async function liveStep(gen) {
 
 async function refreshNow(fn) {
   try {
-    await fn();
+    const takenAt = await fn();
     clearError('load');
-    markUpdated();
+    markUpdated(takenAt);
   } catch (e) {
     showError(e, 'load');
   }
@@ -384,7 +389,9 @@ function viewOverview(route, token) {
   const root = h('div', { class: 'overview', 'data-testid': 'overview' }, h('p', { class: 'muted' }, 'Loading…'));
   setLive(async () => {
     const o = await api('overview');
-    if (current(token)) fill(root, { ...o, taken_at_ms: 0 }, overviewContent);
+    // Redrawn when the figures change, and every 10 s for the relative times.
+    if (current(token)) fill(root, { ...o, taken_at_ms: Math.floor(Date.now() / 10000) }, overviewContent);
+    return o.taken_at_ms;
   }, OVERVIEW_MS);
   return root;
 }
@@ -434,7 +441,7 @@ function typesPanel(types) {
 
 function runningPanel(jobs) {
   const rows = jobs.map((j) => h('tr', { 'data-testid': 'running-job' },
-    td(jobLink(j.id)), td(j.type), td(progressEl(j.progress)),
+    td(jobLink(j.id), 'nowrap'), td(j.type), td(progressEl(j.progress)),
     td(j.started_at_ms ? fmtDur(Date.now() - j.started_at_ms) : '—', 'nowrap'),
     td(j.message || '', 'msg')));
   return panel('Running', table(['Job', 'Type', 'Progress', 'For', 'Message'], rows, 'No job is running.'));
@@ -672,7 +679,8 @@ function jobContent(j, show) {
         field('Finished', timeEl(j.finished_at_ms)),
         field('Duration', duration),
         field('Lease until', timeEl(j.lease_until_ms)))),
-      panel('Message', h('div', { class: 'message', 'data-testid': 'job-message' }, j.message ?? '')),
+      panel('Message', h('div', { class: 'message', 'data-testid': 'job-message' }, j.message ?? ''),
+        j.message === null && h('span', { class: 'muted' }, 'No message.')),
       j.exception_trace && panel('Exception trace', h('pre', { 'data-testid': 'job-trace' }, j.exception_trace)),
       h('div', { class: 'grid' },
         panel('Params', h('pre', { 'data-testid': 'job-params' }, fmtJson(j.params))),
@@ -771,7 +779,7 @@ function viewPauses(route, token) {
 
 function pausesTable(pauses, change) {
   const rows = pauses.map((p) => h('tr', { 'data-testid': 'pause-row' },
-    td(p.scope), td(p.what ?? '—', 'mono'), td(shortTimeEl(p.since_ms)),
+    td(p.scope), td(p.what ?? '—'), td(shortTimeEl(p.since_ms)),
     canAct() && td(button('Resume', () => change('resume', { scope: p.scope, what: p.what ?? null }),
       { class: 'small', testid: 'btn-pause-resume' }))));
   const heads = ['Scope', 'What', 'Since'];
