@@ -293,6 +293,32 @@ static void test_counts_match_table_after_workload(void **state)
     jm_stats_free(r);
 }
 
+/* The most common status may be one that waits, and a type may have none
+ * of it: every count still equals the table's. */
+static void test_counts_when_most_jobs_wait(void **state)
+{
+    fixture *f = *state;
+    jm_manager *m = f->m;
+    create(m, "SB", "{\"do\":\"complete\"}", -1, 0, NULL);
+    create(m, "SB", "{\"do\":\"complete\"}", -1, 0, NULL);
+    create(m, "SB", "{\"do\":\"fail\"}", -1, 0, NULL);
+    assert_int_equal(run_all(m), 3);
+    for (int i = 0; i < 6; i++)
+        create(m, "SA", NULL, -1, 0, NULL);
+    create(m, "SC", NULL, -1, 0, NULL);
+    jm_stats_report *r = stats(m);
+    assert_int_equal(r->by_status[JM_STATUS_QUEUED], 7);
+    static const char *const types[] = {"SA", "SB", "SC"};
+    assert_int_equal(r->ntypes, 3);
+    for (size_t i = 0; i < 3; i++)
+        for (int st = 0; st < JM_STATUS_COUNT; st++)
+            assert_int_equal(type_of(r, types[i])->by_status[st],
+                             count(m, types[i], (jm_status)st));
+    assert_int_equal(type_of(r, "SB")->by_status[JM_STATUS_QUEUED], 0);
+    assert_int_equal(type_of(r, "SB")->by_status[JM_STATUS_COMPLETED], 2);
+    jm_stats_free(r);
+}
+
 static void test_duration_histograms_per_type(void **state)
 {
     fixture *f = *state;
@@ -665,6 +691,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_counts_match_table_after_workload, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counts_when_most_jobs_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duration_histograms_per_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_depth_and_oldest_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_last_hour_boundaries, setup, teardown),

@@ -199,10 +199,14 @@ static const char *const sql_text[Q_COUNT_] = {
     /* Metrics read in one snapshot: a deferred transaction takes no write
      * lock, so it never holds up claims or outcomes. */
     [Q_BEGIN_READ] = "BEGIN DEFERRED",
-    /* No INDEXED BY: the planner scans jm_jobs_type (smaller than the
-     * table) and would take a covering (type, status) index if a later
-     * schema adds one. */
-    [Q_STATS_COUNTS] = "SELECT type, status, count(*) FROM jm_jobs GROUP BY type, status",
+    /* Counts by type and status without reading every row (sqlite_stats.c):
+     * totals by status and by type from their indexes alone, then rows
+     * only for the statuses other than ?1, the most common one. */
+    [Q_STATS_BY_STATUS] = "SELECT status, count(*) FROM jm_jobs INDEXED BY jm_jobs_status "
+                          "GROUP BY status",
+    [Q_STATS_BY_TYPE] = "SELECT type, count(*) FROM jm_jobs INDEXED BY jm_jobs_type GROUP BY type",
+    [Q_STATS_COUNTS_EXCEPT] = "SELECT type, status, count(*) FROM jm_jobs INDEXED BY jm_jobs_status "
+                              "WHERE status < ?1 OR status > ?1 GROUP BY type, status",
     /* ?1 now, ?2 the start of the failure window. Due jobs come from the
      * two partial indexes of active jobs, never from the finished ones. */
     [Q_STATS_QUEUE] =
