@@ -74,13 +74,18 @@ int cli_cmd_serve(cli_global *g, int argc, char **argv)
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
-    jm_manager *m = NULL;
+    jm_manager *m = NULL, *reader = NULL;
     if ((code = cli_open(g, "serve", NULL, &m)) != CLI_EXIT_OK)
         return code;
-    dash_config cfg = {m, listen, token, read_only, token_file != NULL};
+    if ((code = cli_open(g, "serve", NULL, &reader)) != CLI_EXIT_OK) {
+        jm_close(m);
+        return code;
+    }
+    dash_config cfg = {m, reader, listen, token, read_only, token_file != NULL};
     dash_server *d = NULL;
     if (dash_start(&cfg, &d, err, sizeof err)) {
         fprintf(stderr, "jobmgr: serve: %s\n", err);
+        jm_close(reader);
         jm_close(m);
         return CLI_EXIT_FAILURE;
     }
@@ -91,6 +96,7 @@ int cli_cmd_serve(cli_global *g, int argc, char **argv)
     sigwait(&stop, &sig);
     fprintf(stderr, "jobmgr serve: stopping\n");
     dash_stop(d);
+    jm_close(reader);
     jm_close(m);
     return CLI_EXIT_OK;
 }

@@ -19,6 +19,9 @@
 
 typedef struct dash_config {
     jm_manager *m;     /* the manager the server reads and steers; borrowed */
+    jm_manager *reader; /* a second manager on the same database for the
+                           snapshots, so counting a large table holds up no
+                           request; NULL: m. Borrowed */
     const char *listen; /* "HOST:PORT" ("[::1]:8080" for IPv6); port 0 picks one */
     const char *token; /* the secret every mutating request needs; required */
     int read_only;     /* refuse every action */

@@ -2,9 +2,10 @@
  * The overview (counts by type and status, the queue, running jobs, the
  * last hour's throughput, schedules and pauses) and /metrics. Counting a
  * large table takes longer than a page may wait, so a background thread
- * takes snapshots while someone looks, both answers from one count, and
- * requests answer from the latest. Nobody looking means no work: the
- * thread only runs when a request finds the snapshot old.
+ * takes snapshots while someone looks, both answers from one count, on a
+ * manager of its own so requests never queue behind it, and requests
+ * answer from the latest. Nobody looking means no work: the thread only
+ * runs at start and when a request finds the snapshot old.
  */
 #define _GNU_SOURCE
 
@@ -171,7 +172,7 @@ static void *refresher(void *arg)
         pthread_mutex_unlock(&ov->mu);
         int64_t taken = dash_now_ms();
         char *json = NULL, *metrics = NULL;
-        int rc = compute(s->m, &json, &metrics);
+        int rc = compute(s->reader, &json, &metrics);
         int64_t took = dash_now_ms() - taken;
         const char *err = rc ? jm_last_error() : "";
         pthread_mutex_lock(&ov->mu);
@@ -199,6 +200,7 @@ int dash_overview_start(dash_server *s)
 {
     dash_overview *ov = &s->ov;
     ov->max_age_ms = DASH_SNAPSHOT_MAX_AGE_MS;
+    ov->wanted = 1; /* the first look finds one ready */
     if (pthread_mutex_init(&ov->mu, NULL))
         return -1;
     if (pthread_cond_init(&ov->wake, NULL)) {
@@ -238,8 +240,8 @@ void dash_overview_stop(dash_server *s)
 
 /* Answers the snapshot's `metrics` text or its JSON. A snapshot older
  * than max_age_ms is answered at once and replaced in the background; with
- * none, or one older than DASH_SNAPSHOT_STALE_MS (nobody looked for a
- * while), the request waits for a fresh one. */
+ * none, or one older than DASH_SNAPSHOT_STALE_MS, the request waits for a
+ * fresh one. */
 static void answer_snapshot(dash_server *s, int metrics, dash_resp *r)
 {
     dash_overview *ov = &s->ov;
@@ -249,7 +251,7 @@ static void answer_snapshot(dash_server *s, int metrics, dash_resp *r)
         ov->wanted = 1;
         pthread_cond_signal(&ov->wake);
     }
-    if (!ov->json || age >= DASH_SNAPSHOT_STALE_MS + ov->max_age_ms || age < 0) {
+    if (!ov->json || age >= DASH_SNAPSHOT_STALE_MS || age < 0) {
         uint64_t gen = ov->generation;
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);

@@ -18,10 +18,11 @@
 #define DASH_BODY_MAX (64 * 1024)
 #define DASH_PATH_MAX 512
 /* Snapshots older than this (or ten times what the last one took) are
- * replaced in the background; a request finding one older by
- * DASH_SNAPSHOT_STALE_MS more waits for a fresh one. */
+ * replaced in the background; a request finding none, or one older than
+ * DASH_SNAPSHOT_STALE_MS (nobody looked for a minute), waits for a fresh
+ * one. */
 #define DASH_SNAPSHOT_MAX_AGE_MS 2000
-#define DASH_SNAPSHOT_STALE_MS 10000
+#define DASH_SNAPSHOT_STALE_MS 60000
 
 struct MHD_Daemon;
 struct MHD_Connection;
@@ -45,6 +46,7 @@ typedef struct dash_overview {
 
 struct dash_server {
     jm_manager *m;
+    jm_manager *reader;     /* the snapshots' manager */
     struct MHD_Daemon *daemon;
     unsigned port;
     int loopback;

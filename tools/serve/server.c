@@ -510,6 +510,7 @@ int dash_start(const dash_config *cfg, dash_server **out, char *err, size_t errl
         return -1;
     }
     s->m = cfg->m;
+    s->reader = cfg->reader ? cfg->reader : cfg->m;
     s->read_only = cfg->read_only;
     s->loopback = is_loopback((struct sockaddr *)&ss);
     if (!s->loopback && !cfg->token_given) {
