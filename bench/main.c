@@ -49,6 +49,7 @@ static const scenario scenarios[] = {
     {"prune", scn_prune, "jm_prune rate and the longest concurrent jm_create"},
     {"schedule", scn_schedule, "schedules firing: lag from fire time to job, CPU between fires"},
     {"blocked", scn_blocked, "claiming past 10 000 due jobs a running job holds back"},
+    {"dashboard", scn_dashboard, "jobmgr serve through HTTP, a million jobs: latency, idle CPU"},
 #ifdef JM_BENCH_PG
     {"pg", scn_pg, "the library on PostgreSQL (--pg-url) against raw libpq in the same run"},
 #endif
@@ -67,6 +68,7 @@ static size_t nnotes;
 static int failures;
 static int quiet;
 static char load_start[64], load_end[64];
+dashboard_opts bench_dashboard;
 
 static void read_loadavg(char *buf, size_t len)
 {
@@ -305,6 +307,9 @@ static void defaults(bench_opts *o, int quick)
     o->pg_many_jobs = quick ? 2000 : 50000;
     o->pg_work_jobs = quick ? 1000 : 50000;
     o->pg_pickup_samples = quick ? 20 : 200;
+    bench_dashboard.jobs = quick ? 20000 : 1000000;
+    bench_dashboard.requests = quick ? 30 : 200;
+    bench_dashboard.gap_ms = quick ? 50 : 250;
 }
 
 static void usage(FILE *f)
@@ -313,7 +318,7 @@ static void usage(FILE *f)
             "usage: jm-bench [options]\n"
             "  --scenario LIST       comma-separated: raw-insert, naive-queue, enqueue, work,\n"
             "                        latency, scale, memory, prune, schedule, blocked,\n"
-            "                        pg (builds with JM_WITH_PG), or all (default)\n"
+            "                        dashboard, pg (builds with JM_WITH_PG), or all (default)\n"
             "  --reps N              repetitions; medians are reported (default 3, --quick 1)\n"
             "  --json                machine-readable results on stdout\n"
             "  --quick               small sizes (a smoke test, not a measurement)\n"
@@ -334,10 +339,13 @@ static void usage(FILE *f)
             "  --scale-sizes LIST    finished jobs already in the table (0,100000,1000000)\n"
             "  --scale-jobs N        jobs enqueued then worked at each size (20000)\n"
             "  --memory-jobs N       queued jobs for the RSS comparison (1000000)\n"
-            "  --idle-seconds S      idle CPU measurement (10)\n"
+            "  --idle-seconds S      idle CPU measurements of memory and dashboard (10)\n"
             "  --prune-jobs N        finished jobs to prune (1000000)\n"
             "  --schedules N         interval schedules of the schedule scenario (10000)\n"
             "  --schedule-interval-s S  their interval, in seconds (60)\n"
+            "  --dashboard-jobs N    jobs in the table `jobmgr serve` answers from (1000000)\n"
+            "  --dashboard-requests N  requests per endpoint and repetition (200)\n"
+            "  --dashboard-gap-ms N  mean pause between rounds of mixed requests (250)\n"
             "  --callgrind           run the fixed callgrind workload instead\n"
             "  --callgrind-jobs N    its jm_create calls and jobs worked (2000)\n"
             "  --callgrind-many-jobs N  its jm_create_many rows, on their own file (20000)\n"
@@ -385,7 +393,8 @@ enum {
     OPT_SCENARIO = 256, OPT_REPS, OPT_JSON, OPT_QUICK, OPT_DIR, OPT_JOBS, OPT_ENQ, OPT_ENQ_MANY,
     OPT_ENQ_THREADS, OPT_ENQ_MANY_REPS, OPT_WORK, OPT_NAIVE, OPT_THREADS, OPT_LAT_JOBS,
     OPT_LAT_GAP, OPT_POLL, OPT_SCALE_SIZES, OPT_SCALE_JOBS, OPT_MEM_JOBS, OPT_IDLE, OPT_PRUNE,
-    OPT_CALLGRIND, OPT_CG_JOBS, OPT_CG_MANY, OPT_SCHEDULES, OPT_SCHED_IV, OPT_PG_URL, OPT_HELP
+    OPT_CALLGRIND, OPT_CG_JOBS, OPT_CG_MANY, OPT_SCHEDULES, OPT_SCHED_IV, OPT_PG_URL,
+    OPT_DASH_JOBS, OPT_DASH_REQUESTS, OPT_DASH_GAP, OPT_HELP
 };
 
 static void cap(long *v, long max)
@@ -427,6 +436,9 @@ int main(int argc, char **argv)
         {"schedules", required_argument, NULL, OPT_SCHEDULES},
         {"schedule-interval-s", required_argument, NULL, OPT_SCHED_IV},
         {"pg-url", required_argument, NULL, OPT_PG_URL},
+        {"dashboard-jobs", required_argument, NULL, OPT_DASH_JOBS},
+        {"dashboard-requests", required_argument, NULL, OPT_DASH_REQUESTS},
+        {"dashboard-gap-ms", required_argument, NULL, OPT_DASH_GAP},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -475,12 +487,15 @@ int main(int argc, char **argv)
         case OPT_SCHEDULES: o.schedules = strtol(optarg, NULL, 10); break;
         case OPT_SCHED_IV: o.schedule_interval_s = strtol(optarg, NULL, 10); break;
         case OPT_PG_URL: o.pg_url = *optarg ? optarg : NULL; break;
+        case OPT_DASH_JOBS: bench_dashboard.jobs = strtol(optarg, NULL, 10); break;
+        case OPT_DASH_REQUESTS: bench_dashboard.requests = strtol(optarg, NULL, 10); break;
+        case OPT_DASH_GAP: bench_dashboard.gap_ms = strtol(optarg, NULL, 10); break;
         case OPT_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
     if (optind < argc || o.reps < 1 || o.nthreads < 1 || o.nscale < 1 ||
-        o.enqueue_many_reps < 1) {
+        o.enqueue_many_reps < 1 || bench_dashboard.requests < 1 || bench_dashboard.gap_ms < 0) {
         usage(stderr);
         return 2;
     }
@@ -498,7 +513,8 @@ int main(int argc, char **argv)
                       &o.latency_jobs, &o.scale_work_jobs, &o.scale_single_jobs,
                       &o.memory_jobs, &o.prune_jobs, &o.callgrind_jobs,
                       &o.callgrind_many_jobs, &o.schedules, &o.pg_create_jobs,
-                      &o.pg_many_jobs, &o.pg_work_jobs, &o.pg_pickup_samples};
+                      &o.pg_many_jobs, &o.pg_work_jobs, &o.pg_pickup_samples,
+                      &bench_dashboard.jobs};
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
         cap(counts[i], jobs_cap);
         if (*counts[i] < 1) {

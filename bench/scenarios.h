@@ -49,6 +49,20 @@ int scn_memory(const bench_opts *o);
 int scn_prune(const bench_opts *o);
 int scn_schedule(const bench_opts *o);
 int scn_blocked(const bench_opts *o);
+int scn_dashboard(const bench_opts *o);
+
+/* The dashboard scenario's sizes, set by main.c from --dashboard-jobs,
+ * --dashboard-requests and --dashboard-gap-ms (or their --quick defaults)
+ * before any scenario runs. They sit here, not in bench_opts
+ * (bench_util.h), so that adding the scenario touched no header the other
+ * scenarios share; moving them there is mechanical. Its idle window is
+ * bench_opts.idle_seconds, as the memory scenario's is. */
+typedef struct dashboard_opts {
+    long jobs;     /* jobs in the served table */
+    long requests; /* requests per endpoint per repetition */
+    long gap_ms;   /* mean pause between rounds of mixed requests */
+} dashboard_opts;
+extern dashboard_opts bench_dashboard;
 
 /* Library work rate (jobs/s): n pre-inserted no-op jobs, whose executor
  * counts into `c`, worked to completion by `workers` workers (jm_start to
