@@ -243,6 +243,14 @@ static const char *text(const cJSON *o, const char *name)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* A string member copied out; the test fails if it is missing. */
+static void copy_text(char *out, size_t len, const cJSON *o, const char *name)
+{
+    const char *v = text(o, name);
+    assert_non_null(v);
+    snprintf(out, len, "%s", v ? v : "");
+}
+
 static int64_t count_all(fx *f)
 {
     int64_t n = -1;
@@ -311,7 +319,7 @@ static void list_filters_and_pages(void **state)
             for (int k = 0; k < seen; k++)
                 assert_string_not_equal(ids[k], text(j, "id"));
             assert_true(seen < QUEUED_FL);
-            snprintf(ids[seen++], sizeof ids[0], "%s", text(j, "id"));
+            copy_text(ids[seen++], sizeof ids[0], j, "id");
         }
         const char *next = text(o, "next_cursor");
         snprintf(cursor, sizeof cursor, "%s", next ? next : "");
@@ -534,7 +542,7 @@ static void create_from_the_api(void **state)
                     "{\"type\":\"FL\",\"params\":" FL_PARAMS ",\"key\":\"k1\",\"priority\":7}",
                     201);
     char id[JM_JOB_ID_SIZE];
-    snprintf(id, sizeof id, "%s", text(o, "id"));
+    copy_text(id, sizeof id, o, "id");
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "created")));
     cJSON_Delete(o);
     jm_job *j = NULL;
@@ -578,7 +586,7 @@ static void pauses_and_schedules(void **state)
     int64_t before = count_all(f);
     o = call(f, "POST", "/api/schedules/nightly%20flush/run", BEARER, "", 201);
     char id[JM_JOB_ID_SIZE];
-    snprintf(id, sizeof id, "%s", text(o, "id"));
+    copy_text(id, sizeof id, o, "id");
     cJSON_Delete(o);
     assert_int_equal(count_all(f), before + 1);
     jm_job *j = NULL;
