@@ -15,34 +15,65 @@
  * most half that commit. A writer alone, or one arriving after a pause,
  * commits at once and waits for no company.
  *
+ * While it waits for them the leader yields its core instead of sleeping:
+ * they arrive microseconds apart, and a sleep and wake-up per arrival cost
+ * more than their inserts. On a 2-core virtual machine, 8 writers went
+ * from about 18k to 22-24k creates/s, and from 35 to 27 us of CPU per
+ * create. The yielding is bounded by the wait above: at most a third of
+ * one core while groups commit back to back, none for a writer alone.
+ *
  * Syncing a group apart from its commit, so that the next group writes
  * meanwhile, was measured and left out: with writers that wait for their
  * answer, the writers of the group syncing cannot be in the next one, so
  * groups halved and the rate fell by a fifth.
  */
+#define _GNU_SOURCE /* syscall(SYS_futex) */
 #include "write_queue.h"
 
-#include <time.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "manager.h"
 
-/* Each waiter has its own condition, so a group's end wakes the writers
- * it finished and the next leader, not every writer still queued. */
+/* What a queued writer waits for: its write done, or its turn to lead. */
+enum { W_WAIT, W_DONE, W_LEAD };
+
+/* Each waiter sleeps on its own word, and is woken after the queue's lock
+ * is released: a writer woken by its group's end returns without taking
+ * that lock again, where a condition variable would make every writer of
+ * the group queue on it behind the leader. */
 struct jm__queued_write {
     jm__write *w;
     jm__queued_write *next;
-    int done;
-    pthread_cond_t wake;
+    _Atomic uint32_t state;
 };
+
+static void state_wait(_Atomic uint32_t *word)
+{
+    while (atomic_load_explicit(word, memory_order_acquire) == W_WAIT)
+        syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, W_WAIT, NULL, NULL, 0);
+}
+
+/* The waiter may return as soon as it sees the store: the wake may then
+ * reach a word its stack has since reused, which every wait above takes
+ * as the spurious wake-up it is. */
+static void state_set(_Atomic uint32_t *word, uint32_t v)
+{
+    atomic_store_explicit(word, v, memory_order_release);
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
 
 /* The group a leader has open: its members in queue order. */
 typedef struct group {
     jm__write_queue *q;
     jm__queued_write *member[JM__WRITE_GROUP_MAX];
     size_t n;
-    size_t want;      /* members to wait for */
-    struct timespec until; /* ... at the longest (CLOCK_MONOTONIC) */
+    size_t want;       /* members to wait for */
+    int64_t until_us;  /* ... at the longest (monotonic) */
 } group;
 
 int jm__write_queue_init(jm__write_queue *q)
@@ -50,29 +81,17 @@ int jm__write_queue_init(jm__write_queue *q)
     *q = (jm__write_queue){0};
     if (pthread_mutex_init(&q->lock, NULL) != 0)
         return jm__seterr(JM_ENOMEM, "cannot create the write queue's lock");
-    pthread_condattr_t attr;
-    int ok = pthread_condattr_init(&attr) == 0;
-    if (ok) {
-        ok = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
-             pthread_cond_init(&q->arrive, &attr) == 0;
-        pthread_condattr_destroy(&attr);
-    }
-    if (!ok) {
-        pthread_mutex_destroy(&q->lock);
-        return jm__seterr(JM_ENOMEM, "cannot create the write queue's condition");
-    }
     return JM_OK;
 }
 
 void jm__write_queue_destroy(jm__write_queue *q)
 {
-    pthread_cond_destroy(&q->arrive);
     pthread_mutex_destroy(&q->lock);
 }
 
 /* With q->lock held: how many members the group should wait for, and
  * until when; 0 if it should not wait. */
-static size_t plan_wait(const jm__write_queue *q, struct timespec *until)
+static size_t plan_wait(const jm__write_queue *q, int64_t *until_us)
 {
     if (q->expect <= 1 || q->queued >= q->expect)
         return 0;
@@ -82,8 +101,7 @@ static size_t plan_wait(const jm__write_queue *q, struct timespec *until)
         wait = JM_WRITE_GATHER_MAX_US;
     if (now - q->last_end_us > q->last_commit_us || wait <= 0)
         return 0;
-    int64_t deadline = now + wait;
-    *until = (struct timespec){(time_t)(deadline / 1000000), (long)(deadline % 1000000) * 1000};
+    *until_us = now + wait;
     return q->expect < JM__WRITE_GROUP_MAX ? q->expect : JM__WRITE_GROUP_MAX;
 }
 
@@ -104,18 +122,20 @@ static jm__write *next_member(void *ctx)
         }
         if (g->n >= g->want)
             break;
-        q->gathering = 1;
-        int rc = pthread_cond_timedwait(&q->arrive, &q->lock, &g->until);
-        q->gathering = 0;
-        if (rc != 0)
-            g->want = 0; /* timed out: take what has come, then commit */
+        if (jm__mono_us() >= g->until_us) {
+            g->want = 0; /* out of time: take what has come, then commit */
+            continue;
+        }
+        pthread_mutex_unlock(&q->lock);
+        sched_yield();
+        pthread_mutex_lock(&q->lock);
     }
     pthread_mutex_unlock(&q->lock);
     return w;
 }
 
-/* The leader's part: writes the group headed by `me`. Called and returns
- * with q->lock held. */
+/* The leader's part: writes the group headed by `me`. Called with q->lock
+ * held, returns without it. */
 static void lead(jm_manager *m, jm__queued_write *me)
 {
     jm__write_queue *q = &m->writes;
@@ -130,7 +150,7 @@ static void lead(jm_manager *m, jm__queued_write *me)
         g.member[g.n] = p;
         first[g.n++] = p->w;
     }
-    g.want = plan_wait(q, &g.until);
+    g.want = plan_wait(q, &g.until_us);
     pthread_mutex_unlock(&q->lock);
     size_t nfirst = g.n;
     int64_t began = jm__mono_us();
@@ -139,26 +159,25 @@ static void lead(jm_manager *m, jm__queued_write *me)
     jm__db_unlock(m);
 
     pthread_mutex_lock(&q->lock);
-    q->head = g.member[g.n - 1]->next;
-    if (q->head)
-        pthread_cond_signal(&q->head->wake);
-    else
+    jm__queued_write *next = q->head = g.member[g.n - 1]->next;
+    if (!next)
         q->tail = NULL;
     q->queued -= g.n;
     q->expect = g.n + q->queued;
     q->last_end_us = ended;
     q->last_commit_us = ended - began;
-    for (size_t i = 0; i < g.n; i++) {
-        g.member[i]->done = 1;
+    pthread_mutex_unlock(&q->lock);
+    for (size_t i = 0; i < g.n; i++)
         if (g.member[i] != me)
-            pthread_cond_signal(&g.member[i]->wake);
-    }
+            state_set(&g.member[i]->state, W_DONE);
+    if (next)
+        state_set(&next->state, W_LEAD);
 }
 
 int jm__write_submit(jm_manager *m, jm__write *w)
 {
     jm__write_queue *q = &m->writes;
-    jm__queued_write me = {w, NULL, 0, PTHREAD_COND_INITIALIZER};
+    jm__queued_write me = {w, NULL, W_WAIT};
     pthread_mutex_lock(&q->lock);
     if (q->tail)
         q->tail->next = &me;
@@ -166,15 +185,16 @@ int jm__write_submit(jm_manager *m, jm__write *w)
         q->head = &me;
     q->tail = &me;
     q->queued++;
-    if (q->gathering)
-        pthread_cond_signal(&q->arrive);
-    while (!me.done && q->head != &me)
-        pthread_cond_wait(&me.wake, &q->lock);
-    int led = !me.done;
+    int led = q->head == &me;
+    if (!led) {
+        pthread_mutex_unlock(&q->lock);
+        state_wait(&me.state);
+        led = atomic_load_explicit(&me.state, memory_order_acquire) == W_LEAD;
+        if (led)
+            pthread_mutex_lock(&q->lock);
+    }
     if (led)
         lead(m, &me);
-    pthread_mutex_unlock(&q->lock);
-    pthread_cond_destroy(&me.wake);
     /* Alone, the store set this thread's error itself; in a group it ran
      * for everyone on this thread, so the leader too takes its own. */
     if (w->rc && (!led || w->err[0]))

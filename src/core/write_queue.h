@@ -15,11 +15,9 @@ typedef struct jm__queued_write jm__queued_write;
 
 typedef struct jm__write_queue {
     pthread_mutex_t lock;
-    pthread_cond_t arrive; /* a write was queued while a group is open */
     jm__queued_write *head, *tail;
     size_t queued;          /* writes in the queue, the leader's included */
     size_t expect;          /* writers active at the end of the last group */
-    int gathering;          /* a leader waits on `arrive` */
     int64_t last_end_us;    /* when the last group was done (monotonic) */
     int64_t last_commit_us; /* how long its write and commit took */
 } jm__write_queue;
