@@ -19,6 +19,7 @@ static inline const jm__store_ops *tu_store_ops(void)
 
 static inline jm__store_config tu_store_config(const char *path, int64_t busy_timeout_ms)
 {
+    tu_skip_without_pg_server();
     jm__store_config c = {path, NULL, busy_timeout_ms, 0, 1, NULL, NULL};
     if (tu_store_pg()) {
         c.path = NULL;

@@ -26,6 +26,14 @@ const char *tu_pg_url(void)
     return tu_store_pg() ? getenv("JM_TEST_PG_URL") : NULL;
 }
 
+void tu_skip_without_pg_server(void)
+{
+    if (tu_store_pg() && !tu_pg_url()) {
+        printf("skipped: JM_TEST_STORE=pg without JM_TEST_PG_URL (scripts/pg_server.sh)\n");
+        exit(77);
+    }
+}
+
 #define SCHEMAS_MAX 4096
 
 const char *tu_pg_schema(const char *path)

@@ -13,6 +13,9 @@
 int tu_store_pg(void);
 /* The PostgreSQL URL of the run (NULL on SQLite). */
 const char *tu_pg_url(void);
+/* Ends the program as skipped (77) when the run is on PostgreSQL without
+ * a server to reach. */
+void tu_skip_without_pg_server(void);
 /* The schema standing for the database file `path` ("t_<hash>"); the
  * string lives as long as the process. */
 const char *tu_pg_schema(const char *path);

@@ -127,11 +127,8 @@ void tu_log_fn(void *user, jm_log_level level, const char *line)
 jm_config tu_config(const char *db)
 {
     jm_config cfg = JM_CONFIG_INIT;
+    tu_skip_without_pg_server();
     if (tu_store_pg()) {
-        if (!tu_pg_url()) {
-            printf("skipped: JM_TEST_STORE=pg without JM_TEST_PG_URL (scripts/pg_server.sh)\n");
-            exit(77);
-        }
         cfg.db_url = tu_pg_url();
         cfg.pg_schema = tu_pg_schema(db);
     } else {
