@@ -30,6 +30,7 @@
 #define _GNU_SOURCE /* syscall(SYS_futex) */
 #include "write_queue.h"
 
+#include <limits.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -42,29 +43,36 @@
 /* What a queued writer waits for: its write done, or its turn to lead. */
 enum { W_WAIT, W_DONE, W_LEAD };
 
-/* Each waiter sleeps on its own word, and is woken after the queue's lock
- * is released: a writer woken by its group's end returns without taking
- * that lock again, where a condition variable would make every writer of
- * the group queue on it behind the leader. */
+/* A waiter's state is set by the leader, after the queue's lock is
+ * released: a writer woken by its group's end returns without taking that
+ * lock again, where a condition variable would make every writer of the
+ * group queue on it behind the leader. */
 struct jm__queued_write {
     jm__write *w;
     jm__queued_write *next;
     _Atomic uint32_t state;
 };
 
-static void state_wait(_Atomic uint32_t *word)
+/* Sleeps until a leader has set this writer's state. The leader sets the
+ * states of its whole group, then moves the queue's epoch on and wakes
+ * every sleeper with one call: one system call instead of one per writer
+ * (7 took 46 us on a virtual machine, on the path to the next group).
+ * Writers queued behind the group wake too and sleep again; they are few,
+ * as a group takes everyone queued up to JM__WRITE_GROUP_MAX. */
+static void state_wait(jm__write_queue *q, _Atomic uint32_t *state)
 {
-    while (atomic_load_explicit(word, memory_order_acquire) == W_WAIT)
-        syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, W_WAIT, NULL, NULL, 0);
+    for (;;) {
+        uint32_t e = atomic_load(&q->epoch);
+        if (atomic_load(state) != W_WAIT)
+            return;
+        syscall(SYS_futex, (uint32_t *)&q->epoch, FUTEX_WAIT_PRIVATE, e, NULL, NULL, 0);
+    }
 }
 
-/* The waiter may return as soon as it sees the store: the wake may then
- * reach a word its stack has since reused, which every wait above takes
- * as the spurious wake-up it is. */
-static void state_set(_Atomic uint32_t *word, uint32_t v)
+static void wake_all(jm__write_queue *q)
 {
-    atomic_store_explicit(word, v, memory_order_release);
-    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    atomic_fetch_add(&q->epoch, 1);
+    syscall(SYS_futex, (uint32_t *)&q->epoch, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
 /* The group a leader has open: its members in queue order. */
@@ -169,9 +177,10 @@ static void lead(jm_manager *m, jm__queued_write *me)
     pthread_mutex_unlock(&q->lock);
     for (size_t i = 0; i < g.n; i++)
         if (g.member[i] != me)
-            state_set(&g.member[i]->state, W_DONE);
+            atomic_store(&g.member[i]->state, W_DONE);
     if (next)
-        state_set(&next->state, W_LEAD);
+        atomic_store(&next->state, W_LEAD);
+    wake_all(q);
 }
 
 int jm__write_submit(jm_manager *m, jm__write *w)
@@ -188,7 +197,7 @@ int jm__write_submit(jm_manager *m, jm__write *w)
     int led = q->head == &me;
     if (!led) {
         pthread_mutex_unlock(&q->lock);
-        state_wait(&me.state);
+        state_wait(q, &me.state);
         led = atomic_load_explicit(&me.state, memory_order_acquire) == W_LEAD;
         if (led)
             pthread_mutex_lock(&q->lock);

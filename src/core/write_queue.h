@@ -3,6 +3,7 @@
 #define JM_WRITE_QUEUE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "store.h"
@@ -16,6 +17,7 @@ typedef struct jm__queued_write jm__queued_write;
 typedef struct jm__write_queue {
     pthread_mutex_t lock;
     jm__queued_write *head, *tail;
+    _Atomic uint32_t epoch; /* moved on at each group's end (a futex word) */
     size_t queued;          /* writes in the queue, the leader's included */
     size_t expect;          /* writers active at the end of the last group */
     int64_t last_end_us;    /* when the last group was done (monotonic) */
