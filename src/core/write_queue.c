@@ -180,7 +180,8 @@ static void lead(jm_manager *m, jm__queued_write *me)
             atomic_store(&g.member[i]->state, W_DONE);
     if (next)
         atomic_store(&next->state, W_LEAD);
-    wake_all(q);
+    if (g.n > 1 || next) /* a writer alone makes no system call */
+        wake_all(q);
 }
 
 int jm__write_submit(jm_manager *m, jm__write *w)
