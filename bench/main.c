@@ -297,8 +297,8 @@ static void defaults(bench_opts *o, int quick)
     o->memory_jobs = quick ? 20000 : 1000000;
     o->idle_seconds = quick ? 2 : 10;
     o->prune_jobs = quick ? 20000 : 1000000;
-    o->schedules = quick ? 1000 : 10000;
-    o->schedule_interval_s = quick ? 20 : 60;
+    o->schedules = quick ? 200 : 10000;
+    o->schedule_interval_s = quick ? 5 : 60;
     o->callgrind_jobs = 2000;
     o->callgrind_many_jobs = 20000;
     const char *url = getenv("JM_BENCH_PG_URL");

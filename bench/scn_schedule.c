@@ -75,7 +75,7 @@ static int run_shape(const bench_opts *o, int spread)
         rc = bu_register_noop(m, "BS", c);
     /* The first fire comes once every schedule exists: each create
      * commits and syncs on its own (about 1 to 3 ms here). */
-    int64_t first = ((bu_wall_ms() + 10000 + n * 4) / 1000 + 1) * 1000;
+    int64_t first = ((bu_wall_ms() + 2000 + n * 5) / 1000 + 1) * 1000;
     int64_t t_create = bu_mono_ns();
     for (long i = 0; rc == JM_OK && i < n; i++) {
         char name[32];
