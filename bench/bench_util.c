@@ -385,7 +385,8 @@ done:
     return rc;
 }
 
-int bu_mark_completed(const char *db_path, int64_t finished)
+int bu_update_in_chunks(const char *db_path, const char *sql, const bu_bind *binds, size_t n,
+                        const char *what)
 {
     sqlite3 *db = bu_sqlite_open(db_path, "NORMAL");
     if (!db)
@@ -399,24 +400,20 @@ int bu_mark_completed(const char *db_path, int64_t finished)
         maxseq = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     st = NULL;
-    /* The library's schema stores statuses as jm_status integers. */
-    const char *sql = "UPDATE jm_jobs SET status = :completed, attempts = 1, "
-                      "started_at = :finished, finished_at = :finished, updated_at = :finished "
-                      "WHERE seq BETWEEN :lo AND :hi AND status = :queued";
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fprintf(stderr, "jm-bench: %s\n", sqlite3_errmsg(db));
+        fprintf(stderr, "jm-bench: %s: %s\n", what, sqlite3_errmsg(db));
         rc = 1;
         goto done;
     }
+    /* Bindings outlive sqlite3_reset: only the chunk's bounds change. */
+    for (size_t i = 0; i < n; i++)
+        sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, binds[i].name), binds[i].value);
+    sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":maxseq"), maxseq ? maxseq : 1);
     for (sqlite3_int64 lo = 1; lo <= maxseq && rc == 0; lo += BU_MARK_CHUNK) {
-        sqlite3_bind_int(st, sqlite3_bind_parameter_index(st, ":completed"),
-                         JM_STATUS_COMPLETED);
-        sqlite3_bind_int(st, sqlite3_bind_parameter_index(st, ":queued"), JM_STATUS_QUEUED);
-        sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":finished"), finished);
         sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":lo"), lo);
         sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":hi"), lo + BU_MARK_CHUNK - 1);
         if (sqlite3_step(st) != SQLITE_DONE) {
-            fprintf(stderr, "jm-bench: marking jobs completed: %s\n", sqlite3_errmsg(db));
+            fprintf(stderr, "jm-bench: %s: %s\n", what, sqlite3_errmsg(db));
             rc = 1;
         }
         sqlite3_reset(st);
@@ -427,6 +424,22 @@ done:
     sqlite3_finalize(st);
     sqlite3_close(db);
     return rc;
+}
+
+int bu_mark_completed(const char *db_path, int64_t finished)
+{
+    /* The library's schema stores statuses as jm_status integers. */
+    static const char sql[] =
+        "UPDATE jm_jobs SET status = :completed, attempts = 1, "
+        "started_at = :finished, finished_at = :finished, updated_at = :finished "
+        "WHERE seq BETWEEN :lo AND :hi AND status = :queued";
+    const bu_bind binds[] = {
+        {":completed", JM_STATUS_COMPLETED},
+        {":queued", JM_STATUS_QUEUED},
+        {":finished", finished},
+    };
+    return bu_update_in_chunks(db_path, sql, binds, sizeof binds / sizeof binds[0],
+                               "marking jobs completed");
 }
 
 void bu_remove_db(const char *path)

@@ -148,9 +148,19 @@ int bu_check_count(jm_manager *m, const char *scenario, long want, const char *w
  * with `varied`, jobs get a namespace (ns-<i % 100>) and an idempotency
  * key (k-<i>), as a populated table would. Returns a jm_ code. */
 int bu_fill(jm_manager *m, const char *type, long n, long batch, int varied, long first);
+/* A named parameter of bu_update_in_chunks and its value. */
+typedef struct bu_bind {
+    const char *name;
+    int64_t value;
+} bu_bind;
+/* Runs the UPDATE `sql` over the jobs of the file in chunks of seq
+ * (:lo..:hi), with `binds` and :maxseq (the highest seq, at least 1)
+ * bound, then checkpoints; for set-up only, while no manager has the file
+ * open. `what` names the work in an error. Returns 0 on success. */
+int bu_update_in_chunks(const char *db_path, const char *sql, const bu_bind *binds, size_t n,
+                        const char *what);
 /* Marks every queued job of the file completed (finished_at = `finished`)
- * with direct SQL, in chunks; for set-up only, while no manager has the
- * file open. Returns 0 on success. */
+ * with bu_update_in_chunks. Returns 0 on success. */
 int bu_mark_completed(const char *db_path, int64_t finished);
 int64_t bu_wall_ms(void);
 /* Removes a database file and its -wal and -shm files. */

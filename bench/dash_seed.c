@@ -39,7 +39,6 @@
 #define HISTORY_SPAN_MS (24 * MS_PER_HOUR)
 /* History ends this long before the set-up, so no row finishes in the future. */
 #define HISTORY_MARGIN_MS 10000
-#define HISTORY_CHUNK 100000
 #define WORK_TIMEOUT_S 600
 
 static const struct {
@@ -189,22 +188,10 @@ static int add_schedules_and_pause(jm_manager *m)
  * has the file open. */
 static int finish_history(const char *path, int64_t now)
 {
-    sqlite3 *db = bu_sqlite_open(path, "NORMAL");
-    if (!db)
-        return 1;
-    int rc = 0;
-    sqlite3_int64 maxseq = 0;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT coalesce(max(seq), 0) FROM jm_jobs", -1, &st, NULL) ==
-            SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        maxseq = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    st = NULL;
     /* The library's schema stores statuses as jm_status integers; a
      * cancelled job never started, the others ran once, starting 20 to
      * 69 ms after their creation and ending 0.1 to 2.1 s after it. */
-    const char *sql =
+    static const char sql[] =
         "UPDATE jm_jobs SET "
         " status = CASE WHEN seq % :cevery = 0 THEN :cancelled"
         "  WHEN seq % :fevery = 0 THEN :failed ELSE :completed END,"
@@ -220,15 +207,7 @@ static int finish_history(const char *path, int64_t now)
         " exception_trace = CASE WHEN seq % :cevery <> 0 AND seq % :fevery = 0"
         "  THEN 'bench: simulated failure' END"
         " WHERE seq BETWEEN :lo AND :hi AND status = :queued";
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fprintf(stderr, "jm-bench: %s\n", sqlite3_errmsg(db));
-        rc = 1;
-        goto done;
-    }
-    const struct {
-        const char *name;
-        sqlite3_int64 value;
-    } binds[] = {
+    const bu_bind binds[] = {
         {":cevery", HISTORY_CANCELLED_EVERY},
         {":fevery", HISTORY_FAILED_EVERY},
         {":cancelled", JM_STATUS_CANCELLED},
@@ -237,26 +216,9 @@ static int finish_history(const char *path, int64_t now)
         {":queued", JM_STATUS_QUEUED},
         {":start", now - HISTORY_MARGIN_MS - HISTORY_SPAN_MS},
         {":span", HISTORY_SPAN_MS},
-        {":maxseq", maxseq ? maxseq : 1},
     };
-    for (sqlite3_int64 lo = 1; lo <= maxseq && rc == 0; lo += HISTORY_CHUNK) {
-        for (size_t i = 0; i < sizeof binds / sizeof binds[0]; i++)
-            sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, binds[i].name),
-                               binds[i].value);
-        sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":lo"), lo);
-        sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":hi"), lo + HISTORY_CHUNK - 1);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            fprintf(stderr, "jm-bench: finishing the history: %s\n", sqlite3_errmsg(db));
-            rc = 1;
-        }
-        sqlite3_reset(st);
-    }
-    if (rc == 0)
-        rc = bu_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
-done:
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return rc;
+    return bu_update_in_chunks(path, sql, binds, sizeof binds / sizeof binds[0],
+                               "finishing the history");
 }
 
 /* History, then the worked portion, then the queued one; the held jobs
