@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "array.h"
+#include "claim_rules.h"
 #include "error.h"
 #include "job.h"
 #include "sqlite_internal.h"
@@ -99,74 +99,22 @@ static int gstmt(jm__store *s, int q, sqlite3_stmt **out)
 
 /* ---- the rules, cached per connection ---- */
 
-typedef struct rule_conflict {
-    char a[3], b[3]; /* a <= b; "*" for every type */
-    int exclusive;
-} rule_conflict;
-
-typedef struct rule_limit {
-    char type[3];   /* "" for any */
-    char *resource; /* "" for any, "*" for each */
-    int max;
-} rule_limit;
-
-typedef struct rule_pause {
-    jm_pause_scope scope;
-    char *what;
-    int64_t since;
-} rule_pause;
-
-/* A running job, or one this claim took. */
-typedef struct gate_run {
-    char id[JM_JOB_ID_SIZE];
-    char type[3];
-    char *resource;
-} gate_run;
-
 struct jm__gate {
     int64_t version; /* of the rules read; 0: none read */
-    rule_conflict *conflicts;
-    size_t nconflicts, cap_conflicts;
-    rule_limit *limits;
-    size_t nlimits, cap_limits;
-    rule_pause *pauses;
-    size_t npauses, cap_pauses;
-    int pause_all;
-    /* Per claim. */
-    gate_run *runs;
-    size_t nruns, cap_runs;
-    int runs_read;
+    jm__rules rules; /* the running jobs in it per claim */
 };
 
 static void rules_clear(jm__gate *g)
 {
-    for (size_t i = 0; i < g->nlimits; i++)
-        jm__free(g->limits[i].resource);
-    for (size_t i = 0; i < g->npauses; i++)
-        jm__free(g->pauses[i].what);
-    g->nconflicts = g->nlimits = g->npauses = 0;
-    g->pause_all = 0;
+    jm__rules_clear(&g->rules);
     g->version = 0;
-}
-
-static void runs_clear(jm__gate *g)
-{
-    for (size_t i = 0; i < g->nruns; i++)
-        jm__free(g->runs[i].resource);
-    g->nruns = 0;
-    g->runs_read = 0;
 }
 
 void jm__sqlite_gate_free(jm__gate *g)
 {
     if (!g)
         return;
-    rules_clear(g);
-    runs_clear(g);
-    jm__free(g->conflicts);
-    jm__free(g->limits);
-    jm__free(g->pauses);
-    jm__free(g->runs);
+    jm__rules_free(&g->rules);
     jm__free(g);
 }
 
@@ -180,23 +128,18 @@ static void copy_type(char dst[3], const unsigned char *src)
     snprintf(dst, 3, "%s", src ? (const char *)src : "");
 }
 
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
 static int read_conflicts(jm__store *s, jm__gate *g)
 {
     sqlite3_stmt *st = NULL;
     int rc = gstmt(s, G_CONFLICTS, &st), src;
-    while (rc == JM_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        rule_conflict *v = jm__array_grow(g->conflicts, g->nconflicts, &g->cap_conflicts,
-                                          sizeof *v);
-        if (!v) {
-            rc = oom();
-            break;
-        }
-        g->conflicts = v;
-        rule_conflict *c = &v[g->nconflicts++];
-        copy_type(c->a, sqlite3_column_text(st, 0));
-        copy_type(c->b, sqlite3_column_text(st, 1));
-        c->exclusive = sqlite3_column_int(st, 2) != 0;
-    }
+    while (rc == JM_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
+        rc = jm__rules_add_conflict(&g->rules, col_text(st, 0), col_text(st, 1),
+                                    sqlite3_column_int(st, 2) != 0);
     if (rc == JM_OK && src != SQLITE_DONE)
         rc = jm__sqlite_err(s, src, "reading the conflicts");
     if (st)
@@ -208,23 +151,9 @@ static int read_limits(jm__store *s, jm__gate *g)
 {
     sqlite3_stmt *st = NULL;
     int rc = gstmt(s, G_LIMITS, &st), src;
-    while (rc == JM_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        rule_limit *v = jm__array_grow(g->limits, g->nlimits, &g->cap_limits, sizeof *v);
-        if (!v) {
-            rc = oom();
-            break;
-        }
-        g->limits = v;
-        rule_limit *l = &v[g->nlimits];
-        copy_type(l->type, sqlite3_column_text(st, 0));
-        const char *r = (const char *)sqlite3_column_text(st, 1);
-        if (!(l->resource = jm__strdup(r ? r : ""))) {
-            rc = oom();
-            break;
-        }
-        l->max = sqlite3_column_int(st, 2);
-        g->nlimits++;
-    }
+    while (rc == JM_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
+        rc = jm__rules_add_limit(&g->rules, col_text(st, 0), col_text(st, 1),
+                                 sqlite3_column_int(st, 2));
     if (rc == JM_OK && src != SQLITE_DONE)
         rc = jm__sqlite_err(s, src, "reading the limits");
     if (st)
@@ -236,25 +165,9 @@ static int read_pauses(jm__store *s, jm__gate *g)
 {
     sqlite3_stmt *st = NULL;
     int rc = gstmt(s, G_PAUSES, &st), src;
-    while (rc == JM_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        rule_pause *v = jm__array_grow(g->pauses, g->npauses, &g->cap_pauses, sizeof *v);
-        if (!v) {
-            rc = oom();
-            break;
-        }
-        g->pauses = v;
-        rule_pause *p = &v[g->npauses];
-        p->scope = (jm_pause_scope)sqlite3_column_int(st, 0);
-        const char *w = (const char *)sqlite3_column_text(st, 1);
-        if (!(p->what = jm__strdup(w ? w : ""))) {
-            rc = oom();
-            break;
-        }
-        p->since = sqlite3_column_int64(st, 2);
-        if (p->scope == JM_PAUSE_ALL)
-            g->pause_all = 1;
-        g->npauses++;
-    }
+    while (rc == JM_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
+        rc = jm__rules_add_pause(&g->rules, (jm_pause_scope)sqlite3_column_int(st, 0),
+                                 col_text(st, 1), sqlite3_column_int64(st, 2));
     if (rc == JM_OK && src != SQLITE_DONE)
         rc = jm__sqlite_err(s, src, "reading the pauses");
     if (st)
@@ -288,110 +201,25 @@ static int rules_refresh(jm__store *s, jm__gate *g)
 
 /* ---- judging one job ---- */
 
-static int exclusive(const jm__gate *g, const char *x, const char *y)
-{
-    const char *lo = strcmp(x, y) <= 0 ? x : y, *hi = lo == x ? y : x;
-    for (size_t i = 0; i < g->nconflicts; i++)
-        if (strcmp(g->conflicts[i].a, lo) == 0 && strcmp(g->conflicts[i].b, hi) == 0)
-            return g->conflicts[i].exclusive;
-    for (size_t i = 0; i < g->nconflicts; i++) {
-        const rule_conflict *c = &g->conflicts[i];
-        if (c->exclusive && strcmp(c->a, "*") == 0 &&
-            (strcmp(c->b, "*") == 0 || strcmp(c->b, x) == 0 || strcmp(c->b, y) == 0))
-            return 1;
-    }
-    return 0;
-}
-
-static int same(const char *a, const char *b)
-{
-    return a && b && strcmp(a, b) == 0;
-}
-
-/* Whether the job needs the running jobs to be judged. */
-static int needs_runs(const jm__gate *g, const char *resource)
-{
-    return resource || g->nlimits;
-}
-
-static int runs_add(jm__gate *g, const char *id, const char *type, const char *resource)
-{
-    gate_run *v = jm__array_grow(g->runs, g->nruns, &g->cap_runs, sizeof *v);
-    if (!v)
-        return oom();
-    g->runs = v;
-    gate_run *r = &v[g->nruns];
-    snprintf(r->id, sizeof r->id, "%s", id);
-    snprintf(r->type, sizeof r->type, "%s", type);
-    r->resource = NULL;
-    if (resource && !(r->resource = jm__strdup(resource)))
-        return oom();
-    g->nruns++;
-    return JM_OK;
-}
-
 static int runs_read(jm__store *s, jm__gate *g)
 {
-    if (g->runs_read)
+    if (g->rules.runs_read)
         return JM_OK;
     sqlite3_stmt *st = NULL;
     int rc = gstmt(s, G_RUNNING, &st), src;
     while (rc == JM_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
         char id[JM_JOB_ID_SIZE];
-        char type[3];
         jm__row_id(st, 0, id);
-        copy_type(type, sqlite3_column_text(st, 2));
-        rc = runs_add(g, id, type, (const char *)sqlite3_column_text(st, 3));
+        rc = jm__rules_add_run(&g->rules, id, col_text(st, 2), col_text(st, 3));
     }
     if (rc == JM_OK && src != SQLITE_DONE)
         rc = jm__sqlite_err(s, src, "reading the running jobs");
     if (st)
         sqlite3_reset(st);
-    g->runs_read = rc == JM_OK;
+    if (rc)
+        jm__rules_runs_clear(&g->rules);
+    g->rules.runs_read = rc == JM_OK;
     return rc;
-}
-
-/* Writes into key what holds a job of `type` on `resource` back, or
- * returns 0 if nothing does. */
-static int held_by(const jm__gate *g, const char *type, const char *resource, char *key,
-                   size_t keylen)
-{
-    for (size_t i = 0; i < g->npauses; i++) {
-        const rule_pause *p = &g->pauses[i];
-        if ((p->scope == JM_PAUSE_TYPE && same(p->what, type)) ||
-            (p->scope == JM_PAUSE_RESOURCE && same(p->what, resource))) {
-            snprintf(key, keylen, "paused:%s:%s", p->scope == JM_PAUSE_TYPE ? "type" : "resource",
-                     p->what);
-            return 1;
-        }
-    }
-    if (resource)
-        for (size_t i = 0; i < g->nruns; i++)
-            if (same(g->runs[i].resource, resource) && exclusive(g, type, g->runs[i].type)) {
-                snprintf(key, keylen, "%s", g->runs[i].id);
-                return 1;
-            }
-    for (size_t i = 0; i < g->nlimits; i++) {
-        const rule_limit *l = &g->limits[i];
-        if (*l->type && strcmp(l->type, type) != 0)
-            continue;
-        int each = strcmp(l->resource, "*") == 0;
-        if (*l->resource && !each && !same(l->resource, resource))
-            continue;
-        if (each && !resource)
-            continue;
-        const char *on = *l->resource ? resource : NULL; /* counted on this resource */
-        int count = 0;
-        for (size_t j = 0; j < g->nruns; j++)
-            if ((!*l->type || strcmp(g->runs[j].type, l->type) == 0) &&
-                (!on || same(g->runs[j].resource, on)))
-                count++;
-        if (count >= l->max) {
-            snprintf(key, keylen, "limit:%s@%s", *l->type ? l->type : "*", on ? on : "*");
-            return 1;
-        }
-    }
-    return 0;
 }
 
 /* ---- the claim's side ---- */
@@ -402,11 +230,11 @@ int jm__sqlite_gate_open(jm__store *s, int *closed)
     if (!s->gatep && !(s->gatep = jm__calloc(1, sizeof *s->gatep)))
         return oom();
     jm__gate *g = s->gatep;
-    runs_clear(g);
+    jm__rules_runs_clear(&g->rules);
     int rc = rules_refresh(s, g);
     if (rc)
         return rc;
-    *closed = g->pause_all;
+    *closed = g->rules.pause_all;
     return JM_OK;
 }
 
@@ -414,15 +242,16 @@ int jm__sqlite_gate_judge(jm__store *s, const jm_job *job, int *blocked)
 {
     jm__gate *g = s->gatep;
     *blocked = 0;
-    if (!g || (!needs_runs(g, job->resource) && !g->npauses))
+    if (!g || (!jm__rules_needs_runs(&g->rules, job->type, job->resource) && !g->rules.npauses))
         return JM_OK;
-    int rc = needs_runs(g, job->resource) ? runs_read(s, g) : JM_OK;
+    int rc = jm__rules_needs_runs(&g->rules, job->type, job->resource) ? runs_read(s, g) : JM_OK;
     if (rc)
         return rc;
     char key[JM_MAX_RESOURCE_BYTES + 32];
     /* A job taken before the running jobs are read is read with them. */
-    if (!held_by(g, job->type, job->resource, key, sizeof key))
-        return g->runs_read ? runs_add(g, job->id, job->type, job->resource) : JM_OK;
+    if (!jm__rules_held_by(&g->rules, job->type, job->resource, key, sizeof key))
+        return g->rules.runs_read ? jm__rules_add_run(&g->rules, job->id, job->type, job->resource)
+                                  : JM_OK;
     *blocked = 1;
     sqlite3_stmt *st = NULL;
     if ((rc = gstmt(s, G_BLOCK, &st)))
@@ -476,8 +305,9 @@ int jm__sqlite_gate_sweep(jm__store *s, size_t want, int *returned)
             char type[3];
             copy_type(type, sqlite3_column_text(st, 0));
             const char *res = (const char *)sqlite3_column_text(st, 1);
-            rc = needs_runs(g, res) ? runs_read(s, g) : JM_OK;
-            holds = rc == JM_OK && held_by(g, type, res, now_key, sizeof now_key) &&
+            rc = jm__rules_needs_runs(&g->rules, type, res) ? runs_read(s, g) : JM_OK;
+            holds = rc == JM_OK &&
+                    jm__rules_held_by(&g->rules, type, res, now_key, sizeof now_key) &&
                     strcmp(now_key, key) == 0;
         }
         sqlite3_reset(st);
@@ -584,19 +414,19 @@ int jm__sqlite_conflict_list(jm__store *s, jm_conflict **out, size_t *n)
     int rc = rules_fresh(s);
     if (rc)
         return rc;
-    jm__gate *g = s->gatep;
-    if (!g->nconflicts)
+    const jm__rules *r = &s->gatep->rules;
+    if (!r->nconflicts)
         return JM_OK;
-    jm_conflict *v = jm__calloc(g->nconflicts, sizeof *v);
+    jm_conflict *v = jm__calloc(r->nconflicts, sizeof *v);
     if (!v)
         return oom();
-    for (size_t i = 0; i < g->nconflicts; i++) {
-        memcpy(v[i].type_a, g->conflicts[i].a, 3);
-        memcpy(v[i].type_b, g->conflicts[i].b, 3);
-        v[i].exclusive = g->conflicts[i].exclusive;
+    for (size_t i = 0; i < r->nconflicts; i++) {
+        memcpy(v[i].type_a, r->conflicts[i].a, 3);
+        memcpy(v[i].type_b, r->conflicts[i].b, 3);
+        v[i].exclusive = r->conflicts[i].exclusive;
     }
     *out = v;
-    *n = g->nconflicts;
+    *n = r->nconflicts;
     return JM_OK;
 }
 
@@ -607,16 +437,16 @@ int jm__sqlite_limit_list(jm__store *s, jm_limit **out, size_t *n)
     int rc = rules_fresh(s);
     if (rc)
         return rc;
-    jm__gate *g = s->gatep;
-    if (!g->nlimits)
+    const jm__rules *r = &s->gatep->rules;
+    if (!r->nlimits)
         return JM_OK;
-    jm_limit *v = jm__calloc(g->nlimits, sizeof *v);
+    jm_limit *v = jm__calloc(r->nlimits, sizeof *v);
     if (!v)
         return oom();
-    for (size_t i = 0; i < g->nlimits; i++) {
-        memcpy(v[i].type, g->limits[i].type, 3);
-        v[i].max_running = g->limits[i].max;
-        if (*g->limits[i].resource && !(v[i].resource = jm__strdup(g->limits[i].resource))) {
+    for (size_t i = 0; i < r->nlimits; i++) {
+        memcpy(v[i].type, r->limits[i].type, 3);
+        v[i].max_running = r->limits[i].max;
+        if (*r->limits[i].resource && !(v[i].resource = jm__strdup(r->limits[i].resource))) {
             for (size_t j = 0; j < i; j++)
                 jm__free(v[j].resource);
             jm__free(v);
@@ -624,7 +454,7 @@ int jm__sqlite_limit_list(jm__store *s, jm_limit **out, size_t *n)
         }
     }
     *out = v;
-    *n = g->nlimits;
+    *n = r->nlimits;
     return JM_OK;
 }
 
@@ -635,16 +465,16 @@ int jm__sqlite_pause_list(jm__store *s, jm_pause_entry **out, size_t *n)
     int rc = rules_fresh(s);
     if (rc)
         return rc;
-    jm__gate *g = s->gatep;
-    if (!g->npauses)
+    const jm__rules *r = &s->gatep->rules;
+    if (!r->npauses)
         return JM_OK;
-    jm_pause_entry *v = jm__calloc(g->npauses, sizeof *v);
+    jm_pause_entry *v = jm__calloc(r->npauses, sizeof *v);
     if (!v)
         return oom();
-    for (size_t i = 0; i < g->npauses; i++) {
-        v[i].scope = g->pauses[i].scope;
-        v[i].since_ms = g->pauses[i].since;
-        if (g->pauses[i].scope != JM_PAUSE_ALL && !(v[i].what = jm__strdup(g->pauses[i].what))) {
+    for (size_t i = 0; i < r->npauses; i++) {
+        v[i].scope = r->pauses[i].scope;
+        v[i].since_ms = r->pauses[i].since;
+        if (r->pauses[i].scope != JM_PAUSE_ALL && !(v[i].what = jm__strdup(r->pauses[i].what))) {
             for (size_t j = 0; j < i; j++)
                 jm__free(v[j].what);
             jm__free(v);
@@ -652,7 +482,7 @@ int jm__sqlite_pause_list(jm__store *s, jm_pause_entry **out, size_t *n)
         }
     }
     *out = v;
-    *n = g->npauses;
+    *n = r->npauses;
     return JM_OK;
 }
 
