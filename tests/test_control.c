@@ -30,7 +30,7 @@ struct fx {
     jm_manager *m;
     jm_manager *other; /* a second manager on the same database */
     run_fn fn;
-    int runs;
+    atomic_int runs; /* workers run execute at once */
     int rc[8];             /* results recorded inside execute */
     int flag[8];
     int64_t prune_cutoff;  /* for prune_from_execute */
