@@ -27,17 +27,13 @@
  * answer, the writers of the group syncing cannot be in the next one, so
  * groups halved and the rate fell by a fifth.
  */
-#define _GNU_SOURCE /* syscall(SYS_futex) */
 #include "write_queue.h"
 
-#include <limits.h>
-#include <linux/futex.h>
 #include <sched.h>
 #include <stdatomic.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "error.h"
+#include "futex.h"
 #include "manager.h"
 
 /* What a queued writer waits for: its write done, or its turn to lead. */
@@ -65,14 +61,14 @@ static void state_wait(jm__write_queue *q, _Atomic uint32_t *state)
         uint32_t e = atomic_load(&q->epoch);
         if (atomic_load(state) != W_WAIT)
             return;
-        syscall(SYS_futex, (uint32_t *)&q->epoch, FUTEX_WAIT_PRIVATE, e, NULL, NULL, 0);
+        jm__futex_wait(&q->epoch, e, NULL, 0);
     }
 }
 
 static void wake_all(jm__write_queue *q)
 {
     atomic_fetch_add(&q->epoch, 1);
-    syscall(SYS_futex, (uint32_t *)&q->epoch, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    jm__futex_wake_all(&q->epoch, 0);
 }
 
 /* The group a leader has open: its members in queue order. */

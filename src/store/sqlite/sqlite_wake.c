@@ -10,23 +10,21 @@
  * directory, a database in memory) there is no channel and managers poll,
  * as they always could.
  */
-#define _GNU_SOURCE /* syscall(SYS_futex) */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "alloc.h"
 #include "error.h"
+#include "futex.h"
 #include "sqlite_internal.h"
 
 #define WAKE_MAGIC UINT64_C(0x3165656b61776d6a) /* "jmwakee1" */
@@ -53,11 +51,6 @@ struct jm__wake {
     int32_t pid;
     int slot; /* this handle's slot; -1: none free, it sleeps unregistered */
 };
-
-static long futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *timeout)
-{
-    return syscall(SYS_futex, (uint32_t *)word, op, val, timeout, NULL, 0);
-}
 
 static int pid_dead(int32_t pid)
 {
@@ -166,7 +159,7 @@ void jm__sqlite_wake_post(jm__wake *w)
      * sleeps, or is marked sleeping before this scan reads its slot. */
     for (int i = 0; i < WAKE_SLOTS; i++) {
         if (atomic_load(&p->slots[i].sleeping) && atomic_load(&p->slots[i].pid) != w->pid) {
-            futex(&p->seq, FUTEX_WAKE, INT_MAX, NULL);
+            jm__futex_wake_all(&p->seq, 1);
             return;
         }
     }
@@ -182,7 +175,7 @@ int jm__sqlite_wake_wait(jm__wake *w, uint64_t *seen, int64_t timeout_ms)
     uint32_t now = atomic_load(&p->seq);
     if (now == expect && timeout_ms > 0) {
         struct timespec ts = {(time_t)(timeout_ms / 1000), (long)(timeout_ms % 1000) * 1000000L};
-        futex(&p->seq, FUTEX_WAIT, expect, &ts);
+        jm__futex_wait(&p->seq, expect, &ts, 1);
         now = atomic_load(&p->seq);
     }
     if (slot)
@@ -201,5 +194,5 @@ int jm__sqlite_wake_wait(jm__wake *w, uint64_t *seen, int64_t timeout_ms)
 void jm__sqlite_wake_interrupt(jm__wake *w)
 {
     atomic_fetch_add(&w->page->seq, 1);
-    futex(&w->page->seq, FUTEX_WAKE, INT_MAX, NULL);
+    jm__futex_wake_all(&w->page->seq, 1);
 }
