@@ -242,9 +242,12 @@ int jm__sqlite_gate_judge(jm__store *s, const jm_job *job, int *blocked)
 {
     jm__gate *g = s->gatep;
     *blocked = 0;
-    if (!g || (!jm__rules_needs_runs(&g->rules, job->type, job->resource) && !g->rules.npauses))
+    if (!g)
         return JM_OK;
-    int rc = jm__rules_needs_runs(&g->rules, job->type, job->resource) ? runs_read(s, g) : JM_OK;
+    int runs = jm__rules_needs_runs(&g->rules, job->type, job->resource);
+    if (!runs && !g->rules.npauses)
+        return JM_OK;
+    int rc = runs ? runs_read(s, g) : JM_OK;
     if (rc)
         return rc;
     char key[JM_MAX_RESOURCE_BYTES + 32];
