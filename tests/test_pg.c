@@ -1,6 +1,6 @@
 /*
  * What only the PostgreSQL store has: opening by URL and schema, migration
- * by two managers at once, node affinity, jm_pg_create_in() inside the
+ * by two managers at once and from version 1, node affinity, jm_pg_create_in() inside the
  * caller's transaction, a connection killed under a manager, and wake-ups
  * across processes by LISTEN/NOTIFY. The rest of the suite runs on
  * PostgreSQL too (the "_pg" twins of the tests, test_store.h).
@@ -149,6 +149,68 @@ static void two_managers_migrate_once(void **state)
     assert_int_equal(count_sql(c, sql), 1);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\".jm_conflicts", schema);
     assert_int_equal(count_sql(c, sql), 4); /* the defaults, once */
+    PQfinish(c);
+}
+
+/* How many of the schema's jobs indexes are named `name` and have `def`
+ * in their definition. */
+static long long index_like(PGconn *c, const char *schema, const char *name, const char *def)
+{
+    char sql[320];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_indexes WHERE schemaname = '%s' AND indexname = '%s' "
+             "AND indexdef LIKE '%%%s%%'",
+             schema, name, def);
+    return count_sql(c, sql);
+}
+
+/* A schema left at version 1 by an older library: its listing indexes
+ * cover every status, and an owner index stands beside the running one.
+ * Opening it brings it to version 2 and keeps its jobs. */
+static void version_1_schema_is_migrated(void **state)
+{
+    (void)state;
+    char schema[64], sql[640];
+    fresh_schema(schema, sizeof schema, "v1");
+    jm_config cfg = pg_config(schema);
+    jm_manager *m = NULL;
+    assert_int_equal(jm_open(&cfg, &m), JM_OK);
+    script sc;
+    memset(&sc, 0, sizeof sc);
+    sc.m = m;
+    jm_executor ex = script_executor("TS", 1);
+    assert_int_equal(jm_register(m, &ex, &sc), JM_OK);
+    char id[JM_JOB_ID_SIZE];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(jm_create(m, "TS", "{}", NULL, id), JM_OK);
+    jm_close(m);
+
+    PGconn *c = connect_plain();
+    snprintf(sql, sizeof sql, "SELECT max(version) FROM \"%s\".jm_schema_version", schema);
+    assert_int_equal(count_sql(c, sql), 2);
+    snprintf(sql, sizeof sql,
+             "SET search_path TO \"%s\"; "
+             "DROP INDEX jm_jobs_status, jm_jobs_type, jm_jobs_created; "
+             "CREATE INDEX jm_jobs_owner ON jm_jobs(owner_instance) WHERE status = 2; "
+             "CREATE INDEX jm_jobs_status ON jm_jobs(status, seq); "
+             "CREATE INDEX jm_jobs_type ON jm_jobs(type, seq); "
+             "CREATE INDEX jm_jobs_created ON jm_jobs(created_at); "
+             "UPDATE jm_schema_version SET version = 1",
+             schema);
+    exec_ok(c, sql);
+
+    assert_int_equal(jm_open(&cfg, &m), JM_OK);
+    snprintf(sql, sizeof sql, "SELECT max(version) FROM \"%s\".jm_schema_version", schema);
+    assert_int_equal(count_sql(c, sql), 2);
+    assert_int_equal(index_like(c, schema, "jm_jobs_owner", ""), 0);
+    const char *listing[] = {"jm_jobs_status", "jm_jobs_type", "jm_jobs_created"};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(index_like(c, schema, listing[i], "WHERE (status <> 2)"), 1);
+    jm_filter f = JM_FILTER_INIT;
+    int64_t n = -1;
+    assert_int_equal(jm_count(m, &f, &n), JM_OK);
+    assert_int_equal(n, 3);
+    jm_close(m);
     PQfinish(c);
 }
 
@@ -431,6 +493,7 @@ int main(void)
         cmocka_unit_test(bad_schema_names_are_refused),
         cmocka_unit_test(unreachable_server_is_an_io_error),
         cmocka_unit_test(two_managers_migrate_once),
+        cmocka_unit_test(version_1_schema_is_migrated),
         cmocka_unit_test(pinned_job_runs_only_on_its_node),
         cmocka_unit_test(create_in_follows_the_callers_transaction),
         cmocka_unit_test(killed_connection_is_replaced),

@@ -1,14 +1,14 @@
 /* The PostgreSQL store's schema: created or migrated on open, in one
  * transaction, under an advisory lock so that two nodes starting at once
  * migrate once. The tables mirror the SQLite store's version 6, plus the
- * job's pinned node (node affinity). */
+ * job's pinned node (node affinity); the indexes differ (version 2). */
 #include <stdio.h>
 #include <string.h>
 
 #include "error.h"
 #include "pg_internal.h"
 
-#define JM_PG_SCHEMA_VERSION 1
+#define JM_PG_SCHEMA_VERSION 2
 
 /* The lock every migration of any schema takes ("jobmgr" in ASCII): a
  * CREATE SCHEMA racing another would fail otherwise. */
@@ -147,7 +147,27 @@ static const char *const schema_v1[] = {
     NULL,
 };
 
-static const char *const *const steps[JM_PG_SCHEMA_VERSION] = {schema_v1};
+/* Version 2: a claim writes two index entries instead of six. An update
+ * that changes the status writes the new row version into every index
+ * whose predicate it meets, and a claim (queued to running) met them all:
+ * the listing indexes of status, type and creation time, and the owner
+ * index beside the running one. The listing indexes now hold every job
+ * but a running one (running jobs are few, and the running index finds
+ * them), and the running index serves the owner's look-ups. Measured with
+ * 2 workers on no-op jobs: the server spent 78 us per job, 41 us without
+ * those four indexes. */
+static const char *const schema_v2[] = {
+    "DROP INDEX jm_jobs_owner",
+    "DROP INDEX jm_jobs_status",
+    "DROP INDEX jm_jobs_type",
+    "DROP INDEX jm_jobs_created",
+    "CREATE INDEX jm_jobs_status ON jm_jobs(status, seq) WHERE status <> 2",
+    "CREATE INDEX jm_jobs_type ON jm_jobs(type, seq) WHERE status <> 2",
+    "CREATE INDEX jm_jobs_created ON jm_jobs(created_at) WHERE status <> 2",
+    NULL,
+};
+
+static const char *const *const steps[JM_PG_SCHEMA_VERSION] = {schema_v1, schema_v2};
 
 static int exec_all(jm__store *s, const char *const *sql)
 {
@@ -208,7 +228,7 @@ int jm__pg_schema_ensure(jm__store *s)
         !(rc = read_version(s, &version))) {
         for (int v = version; v < JM_PG_SCHEMA_VERSION && !rc; v++)
             rc = exec_all(s, steps[v]);
-        if (!rc && version > 0 && version < JM_PG_SCHEMA_VERSION) {
+        if (!rc && version < JM_PG_SCHEMA_VERSION) {
             char set[96];
             snprintf(set, sizeof set, "UPDATE jm_schema_version SET version = %d",
                      JM_PG_SCHEMA_VERSION);

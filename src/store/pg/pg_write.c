@@ -31,21 +31,28 @@
  * violation means the ids have run out of sequence numbers. */
 #define SEQ_CHECK "jm_jobs_seq_check"
 
-#define INSERT_ROW                                                                    \
+#define INSERT_INTO                                                                   \
     "INSERT INTO jm_jobs (id, type, status, namespace_id, params, idempotency_key, "    \
     "max_retries, priority, created_at, updated_at, run_at, resource, pinned_node, "    \
     "schedule_id, fire_time) "                                                          \
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13, $14) " ON_ACTIVE_KEY \
-    "RETURNING seq"
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13, $14) "
 
-static const char insert_sql[] = INSERT_ROW;
+/* A row without a key cannot be refused: it goes in without ON CONFLICT,
+ * whose speculative insertion costs a lock and a log record more. */
+#define INSERT_ROW INSERT_INTO ON_ACTIVE_KEY "RETURNING seq"
+#define INSERT_KEYLESS INSERT_INTO "RETURNING seq"
 
 /* A row due now wakes the other processes' managers with its own commit:
  * the NOTIFY ($15 the channel, $16 this process's token) rides in the
  * insert's statement and transaction, so it costs no round trip or commit
  * of its own, and a refused or undone row sends none. */
-static const char insert_wake_sql[] =
-    "WITH ins AS (" INSERT_ROW ") SELECT seq, pg_notify($15, $16) FROM ins";
+#define WITH_WAKE(insert) "WITH ins AS (" insert ") SELECT seq, pg_notify($15, $16) FROM ins"
+
+/* [has a key][wakes] */
+static const char *const insert_sql[2][2] = {
+    {INSERT_KEYLESS, WITH_WAKE(INSERT_KEYLESS)},
+    {INSERT_ROW, WITH_WAKE(INSERT_ROW)},
+};
 
 /* A batch in one statement: each row gets its seq first (in the batch's
  * order), so the result maps every row to its seq and says whether it went
@@ -72,7 +79,7 @@ static const char batch_sql[] =
     BATCH_ROWS "SELECT seq, (seq IN (SELECT seq FROM ins))::int FROM u ORDER BY ord";
 
 /* As batch_sql, for a batch with rows due now: one NOTIFY ($15, $16 as in
- * insert_wake_sql) once any row went in. */
+ * WITH_WAKE) once any row went in. */
 static const char batch_wake_sql[] =
     BATCH_ROWS "SELECT seq, (seq IN (SELECT seq FROM ins))::int, "
     "(SELECT pg_notify($15, $16) FROM (SELECT 1 FROM ins LIMIT 1) AS any_in) "
@@ -165,7 +172,8 @@ static int insert_once(jm__store *s, const jm__new_row *r, int *refused)
         jm__pg_p_str(&p, s->token);
     }
     PGresult *res = NULL;
-    int rc = jm__pg_run(s, "inserting a job", wake ? insert_wake_sql : insert_sql, &p, &res);
+    int rc = jm__pg_run(s, "inserting a job", insert_sql[r->idempotency_key != NULL][wake], &p,
+                        &res);
     if (rc)
         return insert_error(rc);
     *refused = PQntuples(res) == 0;
