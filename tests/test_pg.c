@@ -222,9 +222,12 @@ static int run_n(jm_manager *m)
     return ran;
 }
 
-static jm_manager *open_node(const char *schema, const char *node, script *s)
+/* A manager of node `node` on `schema` connecting with `conninfo`. */
+static jm_manager *open_node_with(const char *conninfo, const char *schema, const char *node,
+                                  script *s)
 {
     jm_config c = pg_config(schema);
+    c.db_url = conninfo;
     c.node_id = node;
     jm_manager *m = NULL;
     if (jm_open(&c, &m) != JM_OK)
@@ -234,6 +237,11 @@ static jm_manager *open_node(const char *schema, const char *node, script *s)
     jm_executor ex = script_executor("TS", 1);
     assert_int_equal(jm_register(m, &ex, s), JM_OK);
     return m;
+}
+
+static jm_manager *open_node(const char *schema, const char *node, script *s)
+{
+    return open_node_with(url, schema, node, s);
 }
 
 static void pinned_job_runs_only_on_its_node(void **state)
@@ -302,14 +310,26 @@ static void killed_connection_is_replaced(void **state)
     (void)state;
     char schema[64];
     fresh_schema(schema, sizeof schema, "terminate");
+    /* The manager's connections carry the schema as their application
+     * name, so that only they are ended, not those of tests running
+     * beside this one. */
+    char conninfo[1024];
+    int uri = strncmp(url, "postgres", 8) == 0;
+    snprintf(conninfo, sizeof conninfo, "%s%sapplication_name=%s", url,
+             uri ? (strchr(url, '?') ? "&" : "?") : " ", schema);
     script s;
-    jm_manager *m = open_node(schema, "n1", &s);
+    jm_manager *m = open_node_with(conninfo, schema, "n1", &s);
     char id[JM_JOB_ID_SIZE];
     assert_int_equal(jm_create(m, "TS", NULL, NULL, id), JM_OK);
     PGconn *c = connect_plain();
-    /* Every connection of the run but this one. */
-    exec_ok(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-               "WHERE pid <> pg_backend_pid() AND datname = current_database()");
+    const char *v[1] = {schema};
+    PGresult *r = PQexecParams(c,
+                               "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                               "WHERE application_name = $1",
+                               1, NULL, v, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_true(atoll(PQgetvalue(r, 0, 0)) >= 1);
+    PQclear(r);
     PQfinish(c);
     /* The next call reconnects; nothing created before is lost. */
     char id2[JM_JOB_ID_SIZE];
