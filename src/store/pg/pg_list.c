@@ -1,15 +1,22 @@
 /*
  * Listing and counting jobs in the PostgreSQL store.
  *
+ * A filter is asked in parts, one per status it takes, merged in seq order
+ * (a list) or added up (a count): "status = 5 ORDER BY seq" reads the
+ * (status, seq) index in order, where "status = ANY('{5}')" does not, and
+ * the planner, which cannot know that the failed jobs are the newest,
+ * scanned the whole table for them by the primary key. A part returns at
+ * most a page, so a list costs a page per status asked for.
+ *
  * The listing indexes (status, type, creation time) hold every job but a
  * running one, so that a claim writes no entry into them (pg_schema.c,
  * version 2); running jobs are few and the running index finds them. A
- * filter that takes running jobs and others is therefore asked as two
- * parts, one per side of "status = 2", each of which an index can serve,
- * and the parts are merged in seq order (a list) or added up (a count).
+ * filter of every status is therefore asked as two parts, one per side of
+ * "status = 2", each of which an index can serve.
  *
  * The texts are built per call from the filter's set fields, so they run
- * unprepared (jm__pg_run_text); every value is a bound parameter.
+ * unprepared (jm__pg_run_text); every value is a bound parameter, and the
+ * statuses, from the filter's bit mask, are digits.
  */
 #include <stdio.h>
 #include <string.h>
@@ -19,19 +26,23 @@
 #include "job.h"
 #include "pg_internal.h"
 
-#define RUNNING_BIT JM_STATUS_BIT(JM_STATUS_RUNNING)
 #define ALL_STATUSES ((1u << JM_STATUS_COUNT) - 1)
 
-/* The conditions of a filter, with their parameters. Both parts of a
- * split filter use the same text, so they share the parameters. */
+/* The conditions of a filter but its statuses, with their parameters,
+ * and the parts it is asked in. Every part uses the same conditions, so
+ * they share the parameters. */
 typedef struct query {
     char cond[512];
     size_t len;
     jm__pg_params p;
-    char statuses[2 * JM_STATUS_COUNT + 2]; /* "{1,3}" */
-    int running;                            /* the filter takes running jobs */
-    int others;                             /* ... and jobs in other statuses */
+    const char *part[JM_STATUS_COUNT]; /* each part's status condition */
+    int nparts;
 } query;
+
+static const char *const status_is[JM_STATUS_COUNT] = {
+    "status = 0", "status = 1", "status = 2", "status = 3",
+    "status = 4", "status = 5", "status = 6", "status = 7",
+};
 
 /* Appends `fmt`, in which %d is the number of the parameter just added. */
 static void add(query *q, const char *fmt)
@@ -53,27 +64,19 @@ static void add_i64(query *q, const char *fmt, int64_t v)
     add(q, fmt);
 }
 
-/* Statuses in the filter: none or all of them filter nothing. */
-static void add_statuses(query *q, unsigned statuses)
+/* The parts of the filter's statuses: none or all of them filter nothing,
+ * and are asked as "status <> 2" and "status = 2". */
+static void plan_parts(query *q, unsigned statuses)
 {
     unsigned mask = statuses & ALL_STATUSES;
-    if (mask == 0)
-        mask = ALL_STATUSES;
-    q->running = (mask & RUNNING_BIT) != 0;
-    q->others = (mask & ~RUNNING_BIT) != 0;
-    if (mask == ALL_STATUSES)
+    if (mask == 0 || mask == ALL_STATUSES) {
+        q->part[q->nparts++] = "status <> 2";
+        q->part[q->nparts++] = "status = 2";
         return;
-    size_t n = 0;
-    q->statuses[n++] = '{';
+    }
     for (int b = 0; b < JM_STATUS_COUNT; b++)
-        if (mask & JM_STATUS_BIT(b)) {
-            if (n > 1)
-                q->statuses[n++] = ',';
-            q->statuses[n++] = (char)('0' + b);
-        }
-    q->statuses[n++] = '}';
-    q->statuses[n] = '\0';
-    add_str(q, " AND status = ANY($%d::int[])", q->statuses);
+        if (mask & JM_STATUS_BIT(b))
+            q->part[q->nparts++] = status_is[b];
 }
 
 /* The conditions of the filter's set fields. */
@@ -81,7 +84,7 @@ static void build_cond(query *q, const jm_filter *f)
 {
     memset(q, 0, sizeof *q);
     jm__pg_p_init(&q->p);
-    add_statuses(q, f->statuses);
+    plan_parts(q, f->statuses);
     if (f->type)
         add_str(q, " AND type = $%d", f->type);
     if (f->namespace_id)
@@ -92,6 +95,34 @@ static void build_cond(query *q, const jm_filter *f)
         add_i64(q, " AND created_at > $%d", f->created_after_ms);
     if (f->created_before_ms)
         add_i64(q, " AND created_at < $%d", f->created_before_ms);
+}
+
+/* A statement of the query's parts, or NULL (reported) when out of
+ * memory: `one` is a part's text, with %s for the status condition and %s
+ * for the conditions; `join` goes between parts, `head` and `tail` around
+ * them when there are several. */
+static char *parts_sql(const query *q, const char *one, const char *head, const char *join,
+                       const char *tail)
+{
+    size_t size = strlen(head) + strlen(tail) + 1;
+    size += (size_t)q->nparts * (strlen(one) + strlen(join) + q->len + 16);
+    char *sql = jm__malloc(size);
+    if (!sql) {
+        jm__seterr(JM_ENOMEM, "out of memory listing jobs");
+        return NULL;
+    }
+    size_t len = 0;
+    int several = q->nparts > 1;
+    if (several)
+        len += (size_t)snprintf(sql + len, size - len, "%s", head);
+    for (int i = 0; i < q->nparts; i++) {
+        if (i)
+            len += (size_t)snprintf(sql + len, size - len, "%s", join);
+        len += (size_t)snprintf(sql + len, size - len, one, q->part[i], q->cond);
+    }
+    if (several)
+        snprintf(sql + len, size - len, "%s", tail);
+    return sql;
 }
 
 /* The seq of the list cursor's job, which must exist. */
@@ -125,25 +156,17 @@ static int take_rows(const PGresult *r, size_t limit, jm_job_list *l)
     return JM_OK;
 }
 
-/* The list statement into sql: one SELECT, or the two parts merged. */
-static int list_sql(const query *q, int newest_first, char *sql, size_t size)
+/* The list statement: its parts each a page in seq order, merged. The
+ * LIMIT is the last parameter. */
+static char *list_sql(const query *q, int newest_first)
 {
+    char one[sizeof JM_PG_JOB_COLUMNS + 96], tail[64];
     const char *order = newest_first ? "seq DESC" : "seq";
-    int n;
-    if (q->running && q->others)
-        n = snprintf(sql, size,
-                     "SELECT * FROM ("
-                     "(SELECT " JM_PG_JOB_COLUMNS " FROM jm_jobs WHERE status <> 2%s "
-                     "ORDER BY %s LIMIT $%d) UNION ALL "
-                     "(SELECT " JM_PG_JOB_COLUMNS " FROM jm_jobs WHERE status = 2%s "
-                     "ORDER BY %s LIMIT $%d)) AS j ORDER BY %s LIMIT $%d",
-                     q->cond, order, q->p.n, q->cond, order, q->p.n, order, q->p.n);
-    else
-        n = snprintf(sql, size,
-                     "SELECT " JM_PG_JOB_COLUMNS " FROM jm_jobs WHERE status %s 2%s "
-                     "ORDER BY %s LIMIT $%d",
-                     q->running ? "=" : "<>", q->cond, order, q->p.n);
-    return n < 0 || (size_t)n >= size ? -1 : 0;
+    snprintf(one, sizeof one,
+             "(SELECT " JM_PG_JOB_COLUMNS " FROM jm_jobs WHERE %%s%%s ORDER BY %s LIMIT $%d)",
+             order, q->p.n);
+    snprintf(tail, sizeof tail, ") AS j ORDER BY %s LIMIT $%d", order, q->p.n);
+    return parts_sql(q, one, "SELECT * FROM (", " UNION ALL ", tail);
 }
 
 int jm__pg_list(jm__store *s, const jm_filter *f, jm_job_list **out)
@@ -157,13 +180,16 @@ int jm__pg_list(jm__store *s, const jm_filter *f, jm_job_list **out)
     build_cond(&q, f);
     if (f->after_id)
         add_i64(&q, f->newest_first ? " AND seq < $%d" : " AND seq > $%d", cursor);
-    jm__pg_p_i64(&q.p, (int64_t)limit + 1); /* the LIMIT: the last parameter */
-    char sql[2 * sizeof q.cond + 2048];
-    if (q.len >= sizeof q.cond || list_sql(&q, f->newest_first, sql, sizeof sql))
+    if (q.len >= sizeof q.cond)
         return jm__seterr(JM_EINVAL, "listing jobs: the filter is too long");
+    jm__pg_p_i64(&q.p, (int64_t)limit + 1);
+    char *sql = list_sql(&q, f->newest_first);
+    if (!sql)
+        return JM_ENOMEM;
     jm_job_list *l = jm__calloc(1, sizeof *l);
     if (!l || !(l->items = jm__calloc(limit, sizeof(jm_job *)))) {
         jm__free(l);
+        jm__free(sql);
         return jm__seterr(JM_ENOMEM, "out of memory listing jobs");
     }
     PGresult *r = NULL;
@@ -171,6 +197,7 @@ int jm__pg_list(jm__store *s, const jm_filter *f, jm_job_list **out)
         rc = take_rows(r, limit, l);
         PQclear(r);
     }
+    jm__free(sql);
     if (rc) {
         jm_job_list_free(l);
         return rc;
@@ -183,20 +210,14 @@ int jm__pg_count(jm__store *s, const jm_filter *f, int64_t *out)
 {
     query q;
     build_cond(&q, f);
-    char sql[2 * sizeof q.cond + 256];
-    int n;
-    if (q.running && q.others)
-        n = snprintf(sql, sizeof sql,
-                     "SELECT (SELECT count(*) FROM jm_jobs WHERE status <> 2%s) + "
-                     "(SELECT count(*) FROM jm_jobs WHERE status = 2%s)",
-                     q.cond, q.cond);
-    else
-        n = snprintf(sql, sizeof sql, "SELECT count(*) FROM jm_jobs WHERE status %s 2%s",
-                     q.running ? "=" : "<>", q.cond);
-    if (q.len >= sizeof q.cond || n < 0 || (size_t)n >= sizeof sql)
+    if (q.len >= sizeof q.cond)
         return jm__seterr(JM_EINVAL, "counting jobs: the filter is too long");
+    char *sql = parts_sql(&q, "(SELECT count(*) FROM jm_jobs WHERE %s%s)", "SELECT ", " + ", "");
+    if (!sql)
+        return JM_ENOMEM;
     PGresult *r = NULL;
     int rc = jm__pg_run_text(s, "counting jobs", sql, &q.p, &r);
+    jm__free(sql);
     if (rc)
         return rc;
     *out = jm__pg_i64(r, 0, 0);
