@@ -97,18 +97,18 @@ static void build_cond(query *q, const jm_filter *f)
         add_i64(q, " AND created_at < $%d", f->created_before_ms);
 }
 
-/* A statement of the query's parts, or NULL (reported) when out of
- * memory: `one` is a part's text, with %s for the status condition and %s
+/* A statement of the query's parts, or NULL (reported, as `what`) when
+ * out of memory: `one` is a part's text, with %s for the status condition and %s
  * for the conditions; `join` goes between parts, `head` and `tail` around
  * them when there are several. */
-static char *parts_sql(const query *q, const char *one, const char *head, const char *join,
-                       const char *tail)
+static char *parts_sql(const query *q, const char *what, const char *one, const char *head,
+                       const char *join, const char *tail)
 {
     size_t size = strlen(head) + strlen(tail) + 1;
     size += (size_t)q->nparts * (strlen(one) + strlen(join) + q->len + 16);
     char *sql = jm__malloc(size);
     if (!sql) {
-        jm__seterr(JM_ENOMEM, "out of memory listing jobs");
+        jm__seterr(JM_ENOMEM, "out of memory %s", what);
         return NULL;
     }
     size_t len = 0;
@@ -166,7 +166,7 @@ static char *list_sql(const query *q, int newest_first)
              "(SELECT " JM_PG_JOB_COLUMNS " FROM jm_jobs WHERE %%s%%s ORDER BY %s LIMIT $%d)",
              order, q->p.n);
     snprintf(tail, sizeof tail, ") AS j ORDER BY %s LIMIT $%d", order, q->p.n);
-    return parts_sql(q, one, "SELECT * FROM (", " UNION ALL ", tail);
+    return parts_sql(q, "listing jobs", one, "SELECT * FROM (", " UNION ALL ", tail);
 }
 
 int jm__pg_list(jm__store *s, const jm_filter *f, jm_job_list **out)
@@ -212,7 +212,8 @@ int jm__pg_count(jm__store *s, const jm_filter *f, int64_t *out)
     build_cond(&q, f);
     if (q.len >= sizeof q.cond)
         return jm__seterr(JM_EINVAL, "counting jobs: the filter is too long");
-    char *sql = parts_sql(&q, "(SELECT count(*) FROM jm_jobs WHERE %s%s)", "SELECT ", " + ", "");
+    char *sql = parts_sql(&q, "counting jobs", "(SELECT count(*) FROM jm_jobs WHERE %s%s)",
+                          "SELECT ", " + ", "");
     if (!sql)
         return JM_ENOMEM;
     PGresult *r = NULL;
